@@ -1,0 +1,52 @@
+"""Shared fixtures: the leak check every test runs under, and helpers."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import thredo
+
+
+def _open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def _settle(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Poll ``check`` until true or ``seconds`` pass (upper bound only)."""
+    end = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > end:
+            return False
+        gc.collect()
+        time.sleep(0.005)
+    return True
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """After each test: same threads alive and same fds open as before."""
+    threads_before = set(threading.enumerate())
+    fds_before = _open_fds()
+    yield
+    _settle(lambda: set(threading.enumerate()) <= threads_before)
+    extra = set(threading.enumerate()) - threads_before
+    for t in extra:
+        t.join(timeout=5)
+    assert not extra, f"threads leaked: {extra}"
+    _settle(lambda: _open_fds() <= fds_before)
+    leaked = _open_fds() - fds_before
+    detail = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in leaked if os.path.exists(f"/proc/self/fd/{fd}")}
+    assert not leaked, f"fds leaked: {detail}"
+
+
+@pytest.fixture
+def run() -> Callable[..., Any]:
+    """``thredo.run``; a fixture so tests read ``run(main)``."""
+    return thredo.run

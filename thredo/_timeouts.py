@@ -1,0 +1,146 @@
+"""sleep, timeout_after, ignore_after, disable_cancellation.
+
+A ``timeout_after`` block pushes an absolute deadline on the calling
+thread's deadline stack (``ThreadState.deadlines``); every wait in
+``_hop`` waits at most until the nearest armed deadline and then raises
+``ThreadTimeout(now)``.  The rules for nested blocks are curio's
+(``curio/time.py``), applied as the exception leaves each block:
+
+1. the outermost block whose deadline has passed reports it: it raises
+   ``ThreadTimeout`` (or, for ``ignore_after``, swallows it and sets
+   ``expired``);
+2. blocks inside it see ``TimeoutCancellationError`` instead, so an inner
+   handler of its own timeout does not mistake an outer one for it;
+3. a timeout exception that matches no expired deadline raises
+   ``UncaughtTimeoutError`` (it escaped the block it belonged to).
+
+A deadline fires once, and is re-armed when an inner block exits, so an
+outer deadline that passed during an inner block fires at the next
+blocking call.  Timeouts only work in thredo threads, where waits look at
+deadlines; a block in a plain thread raises ``RuntimeError``.
+
+``disable_cancellation`` defers cancellation, and the deadlines of blocks
+outside it, until the outermost ``disable_cancellation`` block exits; the
+deferred exception is raised at the next blocking call after that.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from types import TracebackType
+from typing import Any, Callable
+
+from ._errors import (
+    TaskTimeout,
+    ThreadTimeout,
+    TimeoutCancellationError,
+    UncaughtTimeoutError,
+)
+from ._hop import ThreadState, current_state, sleep
+
+__all__ = ("sleep", "timeout_after", "ignore_after", "disable_cancellation")
+
+
+class _TimeoutAfter:
+    """The context manager returned by timeout_after() and ignore_after()."""
+
+    def __init__(self, seconds: float | None, ignore: bool = False, timeout_result: Any = None):
+        if seconds is not None and seconds != seconds:  # NaN
+            raise ValueError("timeout must be a number, not NaN")
+        self._seconds = seconds
+        self._ignore = ignore
+        self._timeout_result = timeout_result
+        self._st: ThreadState | None = None
+        self.expired = False
+        self.result: Any = True
+
+    def __enter__(self) -> _TimeoutAfter:
+        st = current_state()
+        if st is None:
+            raise RuntimeError("timeout_after()/ignore_after() need a thredo thread")
+        seconds = self._seconds
+        st.push_deadline(float("inf") if seconds is None else monotonic() + seconds)
+        self._st = st
+        return self
+
+    def __exit__(
+        self,
+        ty: type[BaseException] | None,
+        val: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        st = self._st
+        assert st is not None
+        deadlines = st.deadlines
+        try:
+            if ty is None or not issubclass(ty, (TaskTimeout, TimeoutCancellationError)):
+                return False
+            clock = val.args[0] if val is not None and val.args else monotonic()
+            for n, deadline in enumerate(deadlines):  # outermost expired one
+                if deadline <= clock:
+                    break
+            else:
+                raise UncaughtTimeoutError("Uncaught timeout received")
+            if n < len(deadlines) - 1:  # an outer block's deadline
+                if issubclass(ty, TaskTimeout):
+                    raise TimeoutCancellationError(clock).with_traceback(tb) from None
+                return False
+            self.result = self._timeout_result
+            self.expired = True
+            if self._ignore:
+                return True
+            if issubclass(ty, TimeoutCancellationError):
+                raise ThreadTimeout(clock).with_traceback(tb) from None
+            return False
+        finally:
+            st.pop_deadline()
+
+
+def timeout_after(seconds: float | None, func: Callable[..., Any] | None = None, *args: Any) -> Any:
+    """Raise ``ThreadTimeout`` if the block (or ``func(*args)``) takes longer.
+
+    Without ``func``, returns a context manager; with it, calls
+    ``func(*args)`` under the timeout and returns its result.
+    """
+    cm = _TimeoutAfter(seconds)
+    if func is None:
+        return cm
+    with cm:
+        return func(*args)
+
+
+def ignore_after(
+    seconds: float | None,
+    func: Callable[..., Any] | None = None,
+    *args: Any,
+    timeout_result: Any = None,
+) -> Any:
+    """Like :func:`timeout_after`, but expiry just ends the block.
+
+    The context manager's ``expired`` tells whether time ran out, and its
+    ``result`` is then ``timeout_result``.  The call form returns
+    ``func(*args)``, or ``timeout_result`` on expiry.
+    """
+    cm = _TimeoutAfter(seconds, ignore=True, timeout_result=timeout_result)
+    if func is None:
+        return cm
+    with cm:
+        return func(*args)
+    return timeout_result
+
+
+class disable_cancellation:
+    """Defer cancellation (and outer timeouts) until the block exits.
+
+    For cleanup that must finish.  Nestable; a no-op in plain threads.
+    """
+
+    def __enter__(self) -> disable_cancellation:
+        self._st = current_state()
+        if self._st is not None:
+            self._st.disable()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._st is not None:
+            self._st.enable()
