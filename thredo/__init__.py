@@ -16,6 +16,20 @@ from ._errors import ThreadTimeout as ThreadTimeout
 from ._errors import TimeoutCancellationError as TimeoutCancellationError
 from ._errors import UncaughtTimeoutError as UncaughtTimeoutError
 from ._group import ThreadGroup as ThreadGroup
+from ._queue import LifoQueue as LifoQueue
+from ._queue import PriorityQueue as PriorityQueue
+from ._queue import Queue as Queue
+from ._queue import ShutDown as QueueShutDown
+from ._queue import SimpleQueue as SimpleQueue
+from ._signals import SignalEvent as SignalEvent
+from ._sync import Barrier as Barrier
+from ._sync import BoundedSemaphore as BoundedSemaphore
+from ._sync import BrokenBarrierError as BrokenBarrierError
+from ._sync import Condition as Condition
+from ._sync import Event as Event
+from ._sync import Lock as Lock
+from ._sync import RLock as RLock
+from ._sync import Semaphore as Semaphore
 from ._kernel import AWAIT as AWAIT
 from ._kernel import run as run
 from ._thread import Thread as Thread
@@ -39,6 +53,20 @@ __all__ = (
     "disable_cancellation",
     "ThreadGroup",
     "AWAIT",
+    "Lock",
+    "RLock",
+    "Condition",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Event",
+    "Barrier",
+    "BrokenBarrierError",
+    "Queue",
+    "LifoQueue",
+    "PriorityQueue",
+    "SimpleQueue",
+    "QueueShutDown",
+    "SignalEvent",
     "CancelledError",
     "ThreadCancelled",
     "ThreadTimeout",

@@ -90,7 +90,7 @@ import time
 from _thread import allocate_lock
 from collections import deque
 from time import monotonic
-from typing import Any
+from typing import Any, Callable
 
 from ._errors import ThreadTimeout
 
@@ -321,20 +321,16 @@ def park(w: Waiter, timeout: float | None = None, mutex: Any = None) -> BaseExce
         # the deadline: the lock is held again, wait once more.
 
 
-class WaitQueue:
-    """A FIFO of parked threads, guarded by its owner's mutex.
+class WaitQueue(deque):  # type: ignore[type-arg]
+    """A FIFO of parked threads (a deque of :class:`Waiter`), guarded by its owner's mutex.
 
-    Every method must be called with that mutex held.  Waiters are woken in
-    the order they arrived.
+    Every method must be called with that mutex held; the deque's truth
+    value may be read without it (a waker that reads it after changing the
+    state a waiter checks before parking cannot miss that waiter).  Waiters
+    are woken in the order they arrived.
     """
 
-    __slots__ = ("_waiters",)
-
-    def __init__(self) -> None:
-        self._waiters: deque[Waiter] = deque()
-
-    def __len__(self) -> int:
-        return len(self._waiters)
+    __slots__ = ()
 
     def wait(self, mutex: Any, timeout: float | None = None) -> bool:
         """Release ``mutex``, block until notified, retake ``mutex``.
@@ -344,38 +340,55 @@ class WaitQueue:
         notification consumed).
         """
         w = Waiter()
-        self._waiters.append(w)
+        self.append(w)
         exc = park(w, timeout, mutex)
         if w.notified:
             return True
-        self._waiters.remove(w)
+        self.remove(w)
         if exc is not None:
             raise exc
         return False
 
-    def wait_value(self, mutex: Any, timeout: float | None = None) -> tuple[bool, Any]:
-        """Like :meth:`wait`, also returning the value passed to ``notify``."""
-        w = Waiter()
-        self._waiters.append(w)
-        exc = park(w, timeout, mutex)
-        if w.notified:
-            return True, w.value
-        self._waiters.remove(w)
-        if exc is not None:
-            raise exc
-        return False, None
+    def wait_until(
+        self, mutex: Any, ready: Callable[[], Any], timeout: float | None = None
+    ) -> bool:
+        """Block until ``ready()`` is true; return False if ``timeout`` passes first.
+
+        Called with ``mutex`` held; ``ready`` runs with it held, each time
+        *after* this thread is queued, so a waker that changes the state and
+        then finds the queue empty (even reading it without the mutex) cannot
+        have missed us.  A woken thread that finds ``ready()`` false again
+        (another thread barged in) queues again at the back.
+        """
+        endtime = None if timeout is None else monotonic() + timeout
+        remaining = timeout
+        while True:
+            w = Waiter()
+            self.append(w)
+            if ready():
+                self.remove(w)
+                return True
+            if endtime is not None:
+                remaining = endtime - monotonic()
+                if remaining <= 0:
+                    self.remove(w)
+                    return False
+            exc = park(w, remaining, mutex)
+            if not w.notified:
+                self.remove(w)
+                if exc is not None:
+                    raise exc
 
     def notify(self, n: int = 1, value: Any = None) -> int:
-        """Wake up to ``n`` waiters, oldest first; return how many."""
-        waiters = self._waiters
+        """Wake up to ``n`` waiters, oldest first, handing them ``value``; return how many."""
         k = 0
-        while waiters and k < n:
-            waiters.popleft().wake(value)
+        while self and k < n:
+            self.popleft().wake(value)
             k += 1
         return k
 
     def notify_all(self, value: Any = None) -> int:
-        return self.notify(len(self._waiters), value)
+        return self.notify(len(self), value)
 
 
 _poll_local = threading.local()

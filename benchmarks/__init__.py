@@ -1,0 +1,1 @@
+"""thredo benchmarks: thredo against the same workload on plain threads (``python -m benchmarks``)."""

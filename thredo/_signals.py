@@ -1,0 +1,91 @@
+"""SignalEvent: a thredo Event that is set when one of some signals arrives.
+
+Python runs signal handlers in the main thread only, and only the main
+thread may install them.  So a SignalEvent created in a thredo thread asks
+its run's kernel (which runs in the main thread when ``run()`` was called
+there) to install the handlers, through :func:`thredo.AWAIT`.
+
+The handler must not block: the main thread may be inside the event's own
+mutex when the signal lands (e.g. in ``wait()`` outside ``run()``).  So it
+sets the event only if the mutex is free at once, and otherwise hands the
+``set()`` to a short-lived helper thread.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from ._hop import current_state
+from ._kernel import AWAIT
+from ._sync import Event
+
+__all__ = ("SignalEvent",)
+
+
+def _in_main_thread(func: Callable[[], Any]) -> Any:
+    """Call ``func`` in the main thread: directly, or via the run's kernel."""
+    if threading.current_thread() is threading.main_thread():
+        return func()
+    if current_state() is None:
+        raise RuntimeError("SignalEvent must be created in the main thread or a thredo thread")
+
+    async def call() -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("SignalEvent needs thredo.run() to run in the main thread")
+        return func()
+
+    return AWAIT(call)
+
+
+class SignalEvent(Event):
+    """An :class:`Event` set whenever one of ``signals`` is delivered.
+
+    Replaces the signals' handlers until :meth:`close` (or the end of a
+    ``with`` block) restores the previous ones.  ``clear()`` re-arms it.
+    """
+
+    def __init__(self, *signals: int) -> None:
+        super().__init__()
+        if not signals:
+            raise ValueError("SignalEvent needs at least one signal")
+        self._signals = tuple(signal.Signals(s) for s in signals)
+        self._previous: dict[int, Any] = {}
+        _in_main_thread(self._install)
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.name for s in self._signals)
+        return f"<thredo.SignalEvent({names}) {'set' if self.is_set() else 'unset'}>"
+
+    def _install(self) -> None:
+        for s in self._signals:
+            self._previous[s] = signal.signal(s, self._handler)
+
+    def _restore(self) -> None:
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
+        self._previous.clear()
+
+    def _handler(self, signo: int, frame: FrameType | None) -> None:
+        if self._mutex.acquire(False):
+            try:
+                self._flag = True
+                self._waiters.notify_all()
+            finally:
+                self._mutex.release()
+        else:
+            threading.Thread(target=self.set, name="thredo-signal", daemon=True).start()
+
+    def close(self) -> None:
+        """Restore the handlers that were in place before."""
+        if self._previous:
+            _in_main_thread(self._restore)
+
+    def __enter__(self) -> SignalEvent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
