@@ -123,7 +123,7 @@ def table(rows: list[Row]) -> str:
             r["baseline"],
             f"{fmt(r['baseline_value'])} {r['unit']}",
             f"{fmt(r['thredo_value'])} {r['unit']}",
-            f"{ratio(r):.2f}x",
+            f"{ratio(r):.2f}x" if math.isfinite(ratio(r)) else str(ratio(r)),
             r.get("target") or "-",
             met(r),
         ]
@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"thredo benchmarks{' (quick)' if args.quick else ''}: "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs"
-        + (f", pinned to {cpus}" if cpus is not None and len(cpus) < (os.cpu_count() or 0) else "")
+        + (f", pinned to {cpus}" if cpus is not None and len(cpus) < (os.cpu_count() or 0) else ""),
+        flush=True,
     )
     rows: list[Row] = []
     failed = bool(errors)

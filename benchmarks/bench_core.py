@@ -16,10 +16,12 @@ import thredo
 
 from ._util import compare, in_plain_thread, in_thredo, rate, row, time_per_op
 
-# Sizes (default, --quick).  spawn + join costs ~120-150 us, the rest 0.1-20 us
-# per operation; each measurement takes ~0.05-0.3 s.
+# Sizes (default, --quick), chosen so one measurement takes ~0.05-0.3 s.
+# Measured per operation on a 2-core box: spawn + join ~120-150 us; sleep(0)
+# ~85 us (Linux turns the zero-length clock_nanosleep into the thread's timer
+# slack, 50 us by default); timeout blocks 0.3-5 us.
 SPAWN_JOIN_N, SPAWN_JOIN_N_QUICK = 2_000, 400
-SLEEP0_N, SLEEP0_N_QUICK = 50_000, 10_000
+SLEEP0_N, SLEEP0_N_QUICK = 2_000, 500
 EXPIRED_N, EXPIRED_N_QUICK = 20_000, 4_000
 UNEXPIRED_N, UNEXPIRED_N_QUICK = 100_000, 20_000
 ROUNDS, ROUNDS_QUICK = 7, 3

@@ -40,6 +40,9 @@ from ._timeouts import ignore_after as ignore_after
 from ._timeouts import sleep as sleep
 from ._timeouts import timeout_after as timeout_after
 
+from . import net as net
+from .net import socket as socket  # the original thredo's import path
+
 __version__ = "0.1.0"
 
 __all__ = (

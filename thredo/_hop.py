@@ -455,7 +455,9 @@ def sleep(seconds: float) -> None:
         return
     if seconds == 0:
         checkpoint()
-        time.sleep(0)
+        # Not time.sleep(0): that is a clock_nanosleep padded to the timer
+        # slack (~85 us measured); sched_yield releases the GIL in ~1 us.
+        os.sched_yield()
         return
     exc = park(Waiter(), seconds)
     if exc is not None:

@@ -1,0 +1,259 @@
+"""Buffered byte streams over sockets (SocketStream) and pipes/files (FileStream).
+
+The API is curio's streams in blocking form: ``read``, ``read_exactly``,
+``readline``, ``readlines``, ``readall``, ``readinto``, ``write``,
+``writelines``, ``flush``, iteration by lines, context manager.
+
+No data is silently lost.  When a read is cancelled, times out
+(``timeout_after`` or the socket's own timeout) the exception carries
+``bytes_read``: the bytes this call had already taken off the stream (for
+``readline`` and ``read_exactly`` the partial line or block, for ``readall``
+everything so far); they are consumed.  A cancelled write carries
+``bytes_written``, the number of bytes that went out.  ``read_exactly`` at
+end of file raises ``EOFError`` with the partial data as ``bytes_read``.
+
+``readline(maxlen)`` returns at most ``maxlen`` bytes, like
+``io.BufferedReader.readline(size)``: a longer line comes back in pieces
+(the last without ``\\n``), so a peer can never make it buffer more than
+``maxlen`` plus one read.
+
+A stream is used by one thread at a time (as a file object would be).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+from .._hop import POLLIN, POLLOUT, wait_fd
+
+__all__ = ("SocketStream", "FileStream")
+
+MAX_READ = 65536  # bytes asked of the OS per read
+
+
+class _Stream:
+    """Buffering and the line/exact/all readers; subclasses do the raw I/O."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def _read(self, maxbytes: int) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _write(self, data: memoryview) -> None:  # pragma: no cover - abstract
+        """Write everything; on an exception set its ``bytes_written``."""
+        raise NotImplementedError
+
+    def _take(self, n: int) -> bytes:
+        buf = self._buffer
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
+
+    def _partial(self, e: BaseException, data: bytes) -> None:
+        e.bytes_read = data  # type: ignore[attr-defined]
+
+    # -- reading ------------------------------------------------------------
+
+    def read(self, maxbytes: int = -1) -> bytes:
+        """Up to ``maxbytes`` (any amount if negative); b"" only at end of file."""
+        if self._buffer:
+            return self._take(len(self._buffer) if maxbytes < 0 else maxbytes)
+        if maxbytes == 0:
+            return b""
+        try:
+            return self._read(MAX_READ if maxbytes < 0 else maxbytes)
+        except BaseException as e:
+            self._partial(e, b"")
+            raise
+
+    def readall(self) -> bytes:
+        """Everything up to end of file."""
+        chunks = [self._take(len(self._buffer))]
+        try:
+            while True:
+                chunk = self._read(MAX_READ)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        except BaseException as e:
+            self._partial(e, b"".join(chunks))
+            raise
+
+    def read_exactly(self, nbytes: int) -> bytes:
+        """Exactly ``nbytes``; ``EOFError`` (with ``bytes_read``) if the stream ends first."""
+        buf = self._buffer
+        try:
+            while len(buf) < nbytes:
+                chunk = self._read(max(MAX_READ, nbytes - len(buf)))
+                if not chunk:
+                    raise EOFError("Unexpected end of data")
+                buf += chunk
+        except BaseException as e:
+            self._partial(e, self._take(len(buf)))
+            raise
+        return self._take(nbytes)
+
+    def readinto(self, memory: Any) -> int:
+        """Read up to ``len(memory)`` bytes into it; return the count (0 at end of file)."""
+        with memoryview(memory) as view, view.cast("B") as mv:
+            if not len(mv):
+                return 0
+            data = self.read(len(mv))
+            mv[: len(data)] = data
+            return len(data)
+
+    def readline(self, maxlen: int | None = None) -> bytes:
+        """One line including ``\\n`` (b"" at end of file), at most ``maxlen`` bytes."""
+        buf = self._buffer
+        start = 0
+        try:
+            while True:
+                nl = buf.find(b"\n", start)
+                if nl >= 0:
+                    end = nl + 1
+                    return self._take(end if maxlen is None else min(end, maxlen))
+                if maxlen is not None and len(buf) >= maxlen:
+                    return self._take(maxlen)
+                start = len(buf)
+                chunk = self._read(MAX_READ)
+                if not chunk:
+                    return self._take(len(buf))
+                buf += chunk
+        except BaseException as e:
+            self._partial(e, self._take(len(buf)))
+            raise
+
+    def readlines(self) -> list[bytes]:
+        """Every remaining line.  On cancel, ``e.lines_read`` holds the complete ones."""
+        lines: list[bytes] = []
+        try:
+            for line in self:
+                lines.append(line)  # noqa: PERF402
+        except BaseException as e:
+            e.lines_read = lines  # type: ignore[attr-defined]
+            raise
+        return lines
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    # -- writing ------------------------------------------------------------
+
+    def write(self, data: Any) -> int:
+        """Write all of ``data``; return its length (``e.bytes_written`` on cancel)."""
+        with memoryview(data) as view, view.cast("B") as mv:
+            self._write(mv)
+            return len(mv)
+
+    def writelines(self, lines: Any) -> None:
+        written = 0
+        for line in lines:
+            try:
+                written += self.write(line)
+            except BaseException as e:
+                e.bytes_written = written + getattr(e, "bytes_written", 0)  # type: ignore[attr-defined]
+                raise
+
+    def flush(self) -> None:
+        """Nothing is buffered on the write side; kept for file-like code."""
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SocketStream(_Stream):
+    """A stream over a thredo socket (``sock.as_stream()``); closing it closes the socket.
+
+    Reads and writes obey the socket's timeout as well as cancellation.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        super().__init__()
+        self._socket = sock
+
+    def __repr__(self) -> str:
+        return f"<thredo.net.SocketStream {self._socket!r}>"
+
+    @property
+    def socket(self) -> Any:
+        return self._socket
+
+    def fileno(self) -> int:
+        return int(self._socket.fileno())
+
+    def _read(self, maxbytes: int) -> bytes:
+        return self._socket.recv(maxbytes)  # type: ignore[no-any-return]
+
+    def _write(self, data: memoryview) -> None:
+        try:
+            self._socket.sendall(data)
+        except BaseException as e:
+            e.bytes_written = getattr(e, "bytes_sent", 0)  # type: ignore[attr-defined]
+            raise
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+class FileStream(_Stream):
+    """A stream over a binary file object with a file descriptor (pipes, ttys, files).
+
+    The descriptor is put in non-blocking mode; reads and writes go straight
+    to it (the file object's own buffer is bypassed).  Closing the stream
+    closes the file object.
+    """
+
+    def __init__(self, fileobj: Any) -> None:
+        if isinstance(fileobj, io.TextIOBase):
+            raise TypeError("FileStream needs a binary file object, not a text one")
+        super().__init__()
+        self._file = fileobj
+        self._fd = fileobj.fileno()
+        os.set_blocking(self._fd, False)
+
+    def __repr__(self) -> str:
+        return f"<thredo.net.FileStream {self._file!r}>"
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def _read(self, maxbytes: int) -> bytes:
+        while True:
+            try:
+                return os.read(self._fd, maxbytes)
+            except BlockingIOError:
+                wait_fd(self._fd, POLLIN)
+
+    def _write(self, data: memoryview) -> None:
+        written = 0
+        try:
+            while written < len(data):
+                try:
+                    written += os.write(self._fd, data[written:])
+                except BlockingIOError:
+                    wait_fd(self._fd, POLLOUT)
+        except BaseException as e:
+            e.bytes_written = written  # type: ignore[attr-defined]
+            raise
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
