@@ -223,17 +223,23 @@ def tcp_server(
     reuse_port: bool = False,
     grace: float = 0.0,
     max_connections: int | None = None,
+    ready: Callable[[Any], Any] | None = None,
 ) -> None:
     """Serve TCP on ``(host, port)`` forever, ``handler(client, address)`` per connection.
 
     Cancel the calling thread to stop: accepting stops at once, handlers get
     ``grace`` seconds, then are cancelled; returns (by raising the
     cancellation) after all have exited and every client socket is closed.
+    ``ready``, if given, is called with the listening socket once it listens
+    (to learn the port when ``port`` is 0).  See :func:`run_server` for the
+    other options.
     """
     sock = tcp_server_socket(
         host, port, backlog=backlog, reuse_address=reuse_address, reuse_port=reuse_port
     )
     with sock:
+        if ready is not None:
+            ready(sock)
         run_server(
             sock, handler, ssl=ssl, grace=grace, max_connections=max_connections, close_listener=True
         )
@@ -264,11 +270,14 @@ def unix_server(
     backlog: int = DEFAULT_BACKLOG,
     grace: float = 0.0,
     max_connections: int | None = None,
+    ready: Callable[[Any], Any] | None = None,
 ) -> None:
     """Like :func:`tcp_server` on a Unix socket at ``path`` (removed when it stops)."""
     sock = unix_server_socket(path, backlog=backlog)
     try:
         with sock:
+            if ready is not None:
+                ready(sock)
             run_server(
                 sock, handler, ssl=ssl, grace=grace, max_connections=max_connections,
                 close_listener=True,

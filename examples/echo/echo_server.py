@@ -1,0 +1,52 @@
+"""Echo server: one thredo thread per connection, stopped cleanly by Ctrl-C.
+
+    python examples/echo/echo_server.py [--host 127.0.0.1] [--port 25000]
+
+Ctrl-C cancels the main thread; tcp_server stops accepting, cancels every
+client handler (closing its connection) and returns once all have exited.
+The server then says how many connections it closed.
+"""
+
+import argparse
+
+import thredo
+from thredo import net
+
+active = set()  # addresses of connections being served
+closed_at_shutdown = []
+
+
+def echo(client, address):
+    active.add(address)
+    try:
+        while True:
+            data = client.recv(65536)
+            if not data:
+                break
+            client.sendall(data)
+    except thredo.ThreadCancelled:
+        closed_at_shutdown.append(address)
+        raise
+    finally:
+        active.discard(address)
+
+
+def main(host, port):
+    def ready(sock):
+        print(f"echo server listening on {host}:{sock.getsockname()[1]}", flush=True)
+
+    try:
+        net.tcp_server(host, port, echo, ready=ready)
+    finally:
+        print(f"echo server stopped: closed {len(closed_at_shutdown)} connections", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=25000)
+    args = parser.parse_args()
+    try:
+        thredo.run(main, args.host, args.port)
+    except KeyboardInterrupt:
+        pass
