@@ -9,6 +9,7 @@ kernel (``run``, ``AWAIT``, Ctrl-C); ``_thread``, ``_group`` and
 exception; ``net/`` holds cancellable networking.
 """
 
+from . import net as net
 from ._errors import CancelledError as CancelledError
 from ._errors import ThreadCancelled as ThreadCancelled
 from ._errors import ThreadError as ThreadError
@@ -16,6 +17,8 @@ from ._errors import ThreadTimeout as ThreadTimeout
 from ._errors import TimeoutCancellationError as TimeoutCancellationError
 from ._errors import UncaughtTimeoutError as UncaughtTimeoutError
 from ._group import ThreadGroup as ThreadGroup
+from ._kernel import AWAIT as AWAIT
+from ._kernel import run as run
 from ._queue import LifoQueue as LifoQueue
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import Queue as Queue
@@ -30,8 +33,6 @@ from ._sync import Event as Event
 from ._sync import Lock as Lock
 from ._sync import RLock as RLock
 from ._sync import Semaphore as Semaphore
-from ._kernel import AWAIT as AWAIT
-from ._kernel import run as run
 from ._thread import Thread as Thread
 from ._thread import current_thread as current_thread
 from ._thread import spawn as spawn
@@ -39,8 +40,6 @@ from ._timeouts import disable_cancellation as disable_cancellation
 from ._timeouts import ignore_after as ignore_after
 from ._timeouts import sleep as sleep
 from ._timeouts import timeout_after as timeout_after
-
-from . import net as net
 from .net import socket as socket  # the original thredo's import path
 
 __version__ = "0.1.0"

@@ -27,8 +27,8 @@ from __future__ import annotations
 import builtins
 from _thread import allocate_lock
 from collections import deque
-from collections.abc import Iterable, Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ._hop import WaitQueue
 from ._thread import Thread, spawn

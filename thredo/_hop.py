@@ -89,8 +89,9 @@ import threading
 import time
 from _thread import allocate_lock
 from collections import deque
+from collections.abc import Callable
 from time import monotonic
-from typing import Any, Callable
+from typing import Any
 
 from ._errors import ThreadTimeout
 

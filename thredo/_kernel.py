@@ -138,7 +138,9 @@ class Runtime:
                     continue
                 kind = item[0]
                 if kind == "await":
-                    self._awaits[item[2]] = await curio.spawn(self._run_await, item[1], item[2], daemon=True)
+                    self._awaits[item[2]] = await curio.spawn(
+                        self._run_await, item[1], item[2], daemon=True
+                    )
                 elif kind == "cancel-await":
                     task = self._awaits.get(item[1])
                     if task is not None:

@@ -68,7 +68,7 @@ class Queue:
         self.unfinished_tasks = 0
         self.is_shutdown = False
 
-    __class_getitem__ = classmethod(types.GenericAlias)
+    __class_getitem__ = classmethod(types.GenericAlias)  # type: ignore[var-annotated]
 
     def task_done(self) -> None:
         with self.mutex:
@@ -215,7 +215,7 @@ class SimpleQueue:
         self._mutex = allocate_lock()  # guards _getters (appends to _queue are atomic)
         self._getters = WaitQueue()
 
-    __class_getitem__ = classmethod(types.GenericAlias)
+    __class_getitem__ = classmethod(types.GenericAlias)  # type: ignore[var-annotated]
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         self._queue.append(item)

@@ -21,10 +21,11 @@ a raw ``_thread`` lock (``_mutex``), never held across a wait.
 from __future__ import annotations
 
 from _thread import allocate_lock, get_ident
-from threading import BrokenBarrierError
+from collections.abc import Callable
 from functools import partial
+from threading import BrokenBarrierError
 from time import monotonic
-from typing import Any, Callable
+from typing import Any
 
 from ._hop import Waiter, WaitQueue, current_state, park
 
@@ -89,7 +90,9 @@ class Lock:
 
     def _wait(self, timeout: float | None) -> bool:
         with self._mutex:
-            return self._waiters.wait_until(self._mutex, partial(self._lock.acquire, False), timeout)
+            return self._waiters.wait_until(
+                self._mutex, partial(self._lock.acquire, False), timeout
+            )
 
     def release(self) -> None:
         self._lock.release()  # RuntimeError("release unlocked lock") if unheld
@@ -318,8 +321,7 @@ class BoundedSemaphore(Semaphore):
 
     def __repr__(self) -> str:
         return (
-            f"<thredo.BoundedSemaphore at {id(self):#x}: "
-            f"value={self._value}/{self._initial_value}>"
+            f"<thredo.BoundedSemaphore at {id(self):#x}: value={self._value}/{self._initial_value}>"
         )
 
     def release(self, n: int = 1) -> None:
@@ -341,7 +343,9 @@ class Event:
         self._flag = False
 
     def __repr__(self) -> str:
-        return f"<thredo.{type(self).__name__} at {id(self):#x}: {'set' if self._flag else 'unset'}>"
+        return (
+            f"<thredo.{type(self).__name__} at {id(self):#x}: {'set' if self._flag else 'unset'}>"
+        )
 
     def is_set(self) -> bool:
         return self._flag

@@ -23,7 +23,8 @@ from __future__ import annotations
 import itertools
 import threading
 from _thread import allocate_lock
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import _hop
 from ._errors import ThreadCancelled, ThreadError

@@ -26,16 +26,14 @@ deferred exception is raised at the next blocking call after that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import monotonic
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
-from ._errors import (
-    TaskTimeout,
-    ThreadTimeout,
-    TimeoutCancellationError,
-    UncaughtTimeoutError,
-)
+from curio.errors import TaskTimeout
+
+from ._errors import ThreadTimeout, TimeoutCancellationError, UncaughtTimeoutError
 from ._hop import ThreadState, current_state, sleep
 
 __all__ = ("sleep", "timeout_after", "ignore_after", "disable_cancellation")
@@ -76,7 +74,7 @@ class _TimeoutAfter:
             if ty is None or not issubclass(ty, (TaskTimeout, TimeoutCancellationError)):
                 return False
             clock = val.args[0] if val is not None and val.args else monotonic()
-            for n, deadline in enumerate(deadlines):  # outermost expired one
+            for n, deadline in enumerate(deadlines):  # noqa: B007 - the outermost expired one
                 if deadline <= clock:
                     break
             else:

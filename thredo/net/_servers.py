@@ -32,7 +32,8 @@ import logging
 import os
 import stat
 from _thread import allocate_lock
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._errors import CancelledError
 from .._hop import WaitQueue
@@ -241,7 +242,12 @@ def tcp_server(
         if ready is not None:
             ready(sock)
         run_server(
-            sock, handler, ssl=ssl, grace=grace, max_connections=max_connections, close_listener=True
+            sock,
+            handler,
+            ssl=ssl,
+            grace=grace,
+            max_connections=max_connections,
+            close_listener=True,
         )
 
 
@@ -279,7 +285,11 @@ def unix_server(
             if ready is not None:
                 ready(sock)
             run_server(
-                sock, handler, ssl=ssl, grace=grace, max_connections=max_connections,
+                sock,
+                handler,
+                ssl=ssl,
+                grace=grace,
+                max_connections=max_connections,
                 close_listener=True,
             )
     finally:

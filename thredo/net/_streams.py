@@ -232,7 +232,7 @@ class FileStream(_Stream):
         return f"<thredo.net.FileStream {self._file!r}>"
 
     def fileno(self) -> int:
-        return self._fd
+        return int(self._fd)
 
     def _read(self, maxbytes: int) -> bytes:
         while True:

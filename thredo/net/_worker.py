@@ -10,7 +10,8 @@ rare next to socket I/O, and nothing lingers after them.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._hop import Waiter, park
 

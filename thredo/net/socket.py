@@ -176,8 +176,12 @@ class socket(_base):
 
     if hasattr(_base, "sendmsg"):
 
-        def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
-            args = (buffers, ancdata, flags) if address is None else (buffers, ancdata, flags, address)
+        def sendmsg(
+            self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None
+        ) -> int:
+            args = (
+                (buffers, ancdata, flags) if address is None else (buffers, ancdata, flags, address)
+            )
             return self._retry(_socket.socket.sendmsg, _OUT, *args)  # type: ignore[no-any-return]
 
     def sendall(self, data: Any, flags: int = 0) -> None:
@@ -284,7 +288,9 @@ def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
     return socket(family, type, proto, _os.dup(fd))
 
 
-def socketpair(family: int | None = None, type: int = SOCK_STREAM, proto: int = 0) -> tuple[socket, socket]:  # noqa: F405
+def socketpair(
+    family: int | None = None, type: int = SOCK_STREAM, proto: int = 0
+) -> tuple[socket, socket]:  # noqa: F405
     if family is None:
         family = AF_UNIX if hasattr(_stdsocket, "AF_UNIX") else AF_INET  # noqa: F405
     a, b = _socket.socketpair(family, type, proto)
@@ -306,7 +312,9 @@ def _is_literal(host: Any) -> bool:
     return True
 
 
-def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> Any:
+def getaddrinfo(
+    host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+) -> Any:
     if _is_literal(host) or _current_state() is None:
         return _stdsocket.getaddrinfo(host, port, family, type, proto, flags)
     return _run_in_worker(_stdsocket.getaddrinfo, host, port, family, type, proto, flags)
@@ -344,7 +352,7 @@ def create_connection(
 ) -> socket:
     """``socket.create_connection`` with a cancellable resolve and connect."""
     host, port = address
-    exceptions = []
+    exceptions: list[OSError] = []
     for af, socktype, proto, _canonname, sa in getaddrinfo(host, port, 0, SOCK_STREAM):  # noqa: F405
         sock = None
         try:
@@ -386,7 +394,11 @@ def create_server(
 ) -> socket:
     """``socket.create_server``, returning a thredo socket."""
     sock = _stdsocket.create_server(
-        address, family=family, backlog=backlog, reuse_port=reuse_port, dualstack_ipv6=dualstack_ipv6
+        address,
+        family=family,
+        backlog=backlog,
+        reuse_port=reuse_port,
+        dualstack_ipv6=dualstack_ipv6,
     )
     timeout = sock.gettimeout()
     new = socket(sock.family, sock.type, sock.proto, sock.detach())
