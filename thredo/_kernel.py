@@ -167,6 +167,10 @@ class Runtime:
         else:
             self._cancel_all()
 
+    def wakeup_fileno(self) -> int:
+        """The fd whose readiness wakes the kernel (for ``signal.set_wakeup_fd``)."""
+        return self._wsock.fileno()
+
     def close(self) -> None:
         self._rsock.close()
         self._wsock.close()
@@ -189,14 +193,20 @@ def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("thredo.run() cannot be called from inside a thredo thread")
     rt = Runtime()
     previous = None
+    previous_fd = -1
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         previous = signal.signal(signal.SIGINT, lambda signo, frame: rt.post(("sigint",)))
+        # A signal may land on any thread; Python runs the handler in the
+        # main thread at its next bytecode.  The kernel may be asleep in
+        # epoll, so the C-level handler must wake it: through the inbox.
+        previous_fd = signal.set_wakeup_fd(rt.wakeup_fileno(), warn_on_full_buffer=False)
     try:
         with curio.Kernel() as kernel:
             main = kernel.run(rt.supervise, func, args, kwargs)
     finally:
         if in_main:
+            signal.set_wakeup_fd(previous_fd)
             signal.signal(signal.SIGINT, previous)
         rt.close()
     if rt.interrupted:
