@@ -9,6 +9,8 @@ kernel (``run``, ``AWAIT``, Ctrl-C); ``_thread``, ``_group`` and
 exception; ``net/`` holds cancellable networking.
 """
 
+import sys as _sys
+
 from . import net as net
 from ._errors import CancelledError as CancelledError
 from ._errors import ThreadCancelled as ThreadCancelled
@@ -40,7 +42,10 @@ from ._timeouts import disable_cancellation as disable_cancellation
 from ._timeouts import ignore_after as ignore_after
 from ._timeouts import sleep as sleep
 from ._timeouts import timeout_after as timeout_after
-from .net import socket as socket  # the original thredo's import path
+from .net import socket as socket
+
+# The original thredo's import path: `from thredo.socket import *`.
+_sys.modules[__name__ + ".socket"] = socket
 
 __version__ = "0.1.0"
 

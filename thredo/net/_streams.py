@@ -107,6 +107,8 @@ class _Stream:
 
     def readline(self, maxlen: int | None = None) -> bytes:
         """One line including ``\\n`` (b"" at end of file), at most ``maxlen`` bytes."""
+        if maxlen is not None and maxlen < 0:
+            maxlen = None
         buf = self._buffer
         start = 0
         try:
@@ -196,12 +198,18 @@ class SocketStream(_Stream):
     def fileno(self) -> int:
         return int(self._socket.fileno())
 
+    def _sock(self) -> Any:
+        if self._socket is None:
+            raise ValueError("I/O operation on closed stream")
+        return self._socket
+
     def _read(self, maxbytes: int) -> bytes:
-        return self._socket.recv(maxbytes)  # type: ignore[no-any-return]
+        return self._sock().recv(maxbytes)  # type: ignore[no-any-return]
 
     def _write(self, data: memoryview) -> None:
+        sock = self._sock()
         try:
-            self._socket.sendall(data)
+            sock.sendall(data)
         except BaseException as e:
             e.bytes_written = getattr(e, "bytes_sent", 0)  # type: ignore[attr-defined]
             raise
@@ -235,6 +243,8 @@ class FileStream(_Stream):
         return int(self._fd)
 
     def _read(self, maxbytes: int) -> bytes:
+        if self._file is None:
+            raise ValueError("I/O operation on closed stream")
         while True:
             try:
                 return os.read(self._fd, maxbytes)
@@ -242,6 +252,8 @@ class FileStream(_Stream):
                 wait_fd(self._fd, POLLIN)
 
     def _write(self, data: memoryview) -> None:
+        if self._file is None:
+            raise ValueError("I/O operation on closed stream")
         written = 0
         try:
             while written < len(data):

@@ -59,6 +59,7 @@ _recv_into = _socket.socket.recv_into
 _send = _socket.socket.send
 _set_os_timeout = _socket.socket.settimeout
 _get_os_timeout = _socket.socket.gettimeout
+_DONTWAIT = getattr(_stdsocket, "MSG_DONTWAIT", 0)
 
 
 def _timed_out() -> TimeoutError:
@@ -109,9 +110,13 @@ class socket(_base):
         tmo = self._tmo
         return None if tmo is None else _monotonic() + tmo
 
-    def _retry(self, op: Any, events: int, *args: Any) -> Any:
-        """Call ``op(self, *args)`` until it does not raise BlockingIOError."""
-        if self._tmo == 0.0:
+    def _retry(self, op: Any, events: int, *args: Any, flags: int = 0) -> Any:
+        """Call ``op(self, *args)`` until it does not raise BlockingIOError.
+
+        ``flags`` (the call's MSG_* flags): MSG_DONTWAIT means one try, as
+        on a non-blocking socket.
+        """
+        if self._tmo == 0.0 or flags & _DONTWAIT:
             return op(self, *args)
         endtime = self._endtime()
         while True:
@@ -124,42 +129,44 @@ class socket(_base):
     # -- receiving -------------------------------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        if self._drained and self._tmo is None:
+        if self._drained and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN)
         try:
             data = _recv(self, bufsize, flags)
         except BlockingIOError:
-            if self._tmo == 0.0:
+            if self._tmo == 0.0 or flags & _DONTWAIT:
                 raise
             data = self._retry(_recv, _IN, bufsize, flags)
         self._drained = 0 < len(data) < bufsize
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        if self._drained and self._tmo is None:
+        if self._drained and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN)
         try:
             n = _recv_into(self, buffer, nbytes, flags)
         except BlockingIOError:
-            if self._tmo == 0.0:
+            if self._tmo == 0.0 or flags & _DONTWAIT:
                 raise
             n = self._retry(_recv_into, _IN, buffer, nbytes, flags)
         self._drained = 0 < n < (nbytes or memoryview(buffer).nbytes)
         return n
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
-        return self._retry(_socket.socket.recvfrom, _IN, bufsize, flags)  # type: ignore[no-any-return]
+        return self._retry(_socket.socket.recvfrom, _IN, bufsize, flags, flags=flags)  # type: ignore[no-any-return]
 
     def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
-        return self._retry(_socket.socket.recvfrom_into, _IN, buffer, nbytes, flags)  # type: ignore[no-any-return]
+        return self._retry(_socket.socket.recvfrom_into, _IN, buffer, nbytes, flags, flags=flags)  # type: ignore[no-any-return]
 
     if hasattr(_base, "recvmsg"):
 
         def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
-            return self._retry(_socket.socket.recvmsg, _IN, bufsize, ancbufsize, flags)
+            return self._retry(_socket.socket.recvmsg, _IN, bufsize, ancbufsize, flags, flags=flags)
 
         def recvmsg_into(self, buffers: Any, ancbufsize: int = 0, flags: int = 0) -> Any:
-            return self._retry(_socket.socket.recvmsg_into, _IN, buffers, ancbufsize, flags)
+            return self._retry(
+                _socket.socket.recvmsg_into, _IN, buffers, ancbufsize, flags, flags=flags
+            )
 
     # -- sending ---------------------------------------------------------------
 
@@ -167,12 +174,13 @@ class socket(_base):
         try:
             return _send(self, data, flags)
         except BlockingIOError:
-            if self._tmo == 0.0:
+            if self._tmo == 0.0 or flags & _DONTWAIT:
                 raise
         return self._retry(_send, _OUT, data, flags)  # type: ignore[no-any-return]
 
     def sendto(self, data: Any, *args: Any) -> int:
-        return self._retry(_socket.socket.sendto, _OUT, data, *args)  # type: ignore[no-any-return]
+        flags = args[0] if len(args) == 2 else 0
+        return self._retry(_socket.socket.sendto, _OUT, data, *args, flags=flags)  # type: ignore[no-any-return]
 
     if hasattr(_base, "sendmsg"):
 
@@ -182,23 +190,22 @@ class socket(_base):
             args = (
                 (buffers, ancdata, flags) if address is None else (buffers, ancdata, flags, address)
             )
-            return self._retry(_socket.socket.sendmsg, _OUT, *args)  # type: ignore[no-any-return]
+            return self._retry(_socket.socket.sendmsg, _OUT, *args, flags=flags)  # type: ignore[no-any-return]
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         """Send all of ``data``.  On cancel or timeout, ``e.bytes_sent`` is what went out."""
         with memoryview(data) as view, view.cast("B") as mv:
             total = len(mv)
             sent = 0
-            if self._tmo == 0.0:
-                while sent < total:
-                    sent += _send(self, mv[sent:], flags)
-                return
+            nowait = self._tmo == 0.0 or flags & _DONTWAIT
             endtime = self._endtime()
             try:
                 while sent < total:
                     try:
                         sent += _send(self, mv[sent:], flags)
                     except BlockingIOError:
+                        if nowait:
+                            raise
                         self._wait(_OUT, endtime)
             except BaseException as e:
                 e.bytes_sent = sent  # type: ignore[attr-defined]
@@ -251,7 +258,12 @@ class socket(_base):
         return sock, addr
 
     def connect(self, address: Any) -> None:
-        err = self.connect_ex(address)
+        err = _socket.socket.connect_ex(self, address)
+        if err in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY) and self._tmo != 0.0:
+            self._wait(_OUT, self._endtime())  # TimeoutError when the timeout passes
+            err = self.getsockopt(SOL_SOCKET, SO_ERROR)
+        elif err == _errno.EINPROGRESS:
+            raise BlockingIOError(err, _os.strerror(err))
         if err:
             raise OSError(err, _os.strerror(err))
 
@@ -259,7 +271,10 @@ class socket(_base):
         err = _socket.socket.connect_ex(self, address)
         if err not in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY) or self._tmo == 0.0:
             return err
-        self._wait(_OUT, self._endtime())
+        try:
+            self._wait(_OUT, self._endtime())
+        except TimeoutError:
+            return _errno.EAGAIN  # what the stdlib's connect_ex returns on timeout
         return self.getsockopt(SOL_SOCKET, SO_ERROR)  # noqa: F405
 
     # -- the rest ------------------------------------------------------------

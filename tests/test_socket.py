@@ -1,0 +1,1163 @@
+"""thredo.net.socket: the stdlib socket module with cancellable blocking calls.
+
+Every blocking call is interrupted twice over -- by ``Thread.cancel`` from
+another thredo thread while it is blocked, and by ``timeout_after`` -- and
+the socket is then shown to be usable (or cleanly closed), with partial
+progress (``bytes_sent``) accounted for to the byte.  Timeout semantics are
+checked against the stdlib by running the same scenario on both.
+Real sockets on 127.0.0.1 (and ::1) only.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import fcntl
+import io
+import os
+import socket as std_socket
+import struct
+import sys
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import thredo
+from thredo.net import socket as tsocket
+
+LOCAL = "127.0.0.1"
+MODES = ["cancel", "timeout"]
+TCP_SYN_SENT = 2
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, far more than the small buffers below hold
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def poll_until(cond: Callable[[], Any], what: str, timeout: float = 5.0) -> None:
+    """Bounded poll of an observable condition (the bound is an upper limit only)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+def stack_names(ident: int | None) -> set[str]:
+    frame = sys._current_frames().get(ident) if ident is not None else None
+    names = set()
+    while frame is not None:
+        names.add(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
+
+
+def wait_blocked(t: thredo.Thread, where: tuple[str, ...] = ("wait_fd",)) -> None:
+    """Wait until thread ``t`` is blocked inside one of the functions ``where``."""
+    poll_until(lambda: stack_names(t.ident) & set(where), f"{t.name} to block in {where}")
+
+
+def interrupted(
+    mode: str, call: Callable[[], Any], where: tuple[str, ...] = ("wait_fd",)
+) -> BaseException:
+    """Run ``call()`` until it blocks, then interrupt it; return what it raised.
+
+    ``cancel``: it runs in a new thredo thread, cancelled from this one once
+    it is seen blocked.  ``timeout``: it runs here under ``timeout_after``.
+    """
+    if mode == "timeout":
+        t0 = time.monotonic()
+        try:
+            with thredo.timeout_after(0.1):
+                call()
+        except thredo.ThreadTimeout as e:
+            assert time.monotonic() - t0 >= 0.09
+            return e
+        raise AssertionError("the call completed instead of blocking")
+
+    def body() -> Any:
+        try:
+            call()
+        except thredo.ThreadCancelled as e:
+            return e
+        return "completed"
+
+    t = thredo.spawn(body)
+    wait_blocked(t, where)
+    t.cancel()
+    exc = t.join()
+    assert isinstance(exc, thredo.ThreadCancelled), exc
+    return exc
+
+
+def tcp_pair(mod: Any = tsocket, small: bool = False) -> tuple[Any, Any]:
+    """A connected (client, server) TCP pair on 127.0.0.1; ``small`` buffers if asked."""
+    with mod.socket() as lst:
+        if small:
+            lst.setsockopt(mod.SOL_SOCKET, mod.SO_RCVBUF, 4096)
+        lst.bind((LOCAL, 0))
+        lst.listen(1)
+        c = mod.socket()
+        if small:
+            c.setsockopt(mod.SOL_SOCKET, mod.SO_SNDBUF, 4096)
+        c.connect(lst.getsockname())
+        s, _ = lst.accept()
+    if small:
+        s.setsockopt(mod.SOL_SOCKET, mod.SO_RCVBUF, 4096)
+    return c, s
+
+
+def small_unix_pair() -> tuple[tsocket.socket, tsocket.socket]:
+    a, b = tsocket.socketpair()
+    a.setsockopt(tsocket.SOL_SOCKET, tsocket.SO_SNDBUF, 4096)
+    b.setsockopt(tsocket.SOL_SOCKET, tsocket.SO_RCVBUF, 4096)
+    return a, b
+
+
+def fill(sock: Any) -> int:
+    """Send until the send buffer is full (the peer never reads); bytes sent."""
+    prev = sock.gettimeout()
+    sock.setblocking(False)
+    total = 0
+    try:
+        while True:
+            total += sock.send(b"f" * 65536)
+    except BlockingIOError:
+        pass
+    finally:
+        sock.settimeout(prev)
+    assert total > 0
+    return total
+
+
+def reader(sock: Any) -> thredo.Thread:
+    """A thredo thread reading ``sock`` to end of file; ``join()`` gives the bytes."""
+
+    def read_all() -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+    return thredo.spawn(read_all)
+
+
+def recv_exactly(sock: Any, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "unexpected EOF"
+        data += chunk
+    return data
+
+
+def tcp_state(sock: Any) -> int:
+    return int(sock.getsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_INFO, 104)[0])
+
+
+def full_backlog() -> tuple[tsocket.socket, list[Any]]:
+    """A listener with ``listen(0)`` whose backlog is full of never-accepted connections.
+
+    On Linux a further connect to it gets no SYN-ACK: it blocks, retransmitting SYN.
+    """
+    lst = tsocket.socket()
+    lst.bind((LOCAL, 0))
+    lst.listen(0)
+    fillers = []
+    try:
+        c = std_socket.create_connection(lst.getsockname(), timeout=5)
+        fillers.append(c)
+
+        def queued() -> bool:  # the listener's accept queue length (Linux TCP_INFO)
+            return bool(
+                struct.unpack_from(
+                    "I", lst.getsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_INFO, 104), 24
+                )[0]
+                >= 1
+            )
+
+        poll_until(queued, "the filler connection to be queued")
+    except BaseException:
+        for c in fillers:
+            c.close()
+        lst.close()
+        raise
+    return lst, fillers
+
+
+def fionread(sock: Any) -> int:
+    buf = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
+    return buf[0]
+
+
+def has_ipv6_loopback() -> bool:
+    if not std_socket.has_ipv6:
+        return False
+    try:
+        with std_socket.socket(std_socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
+
+
+@pytest.fixture
+def default_timeout() -> Iterator[None]:
+    """Tests that call setdefaulttimeout: put it back afterwards."""
+    saved = std_socket.getdefaulttimeout()
+    try:
+        yield
+    finally:
+        std_socket.setdefaulttimeout(saved)
+
+
+# -- the module -----------------------------------------------------------------
+
+
+STDLIB_REPLACED = {
+    "socket",
+    "SocketType",
+    "socketpair",
+    "fromfd",
+    "create_connection",
+    "create_server",
+    "getaddrinfo",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "gethostbyaddr",
+    "getnameinfo",
+    "getfqdn",
+}
+
+
+def test_thredo_socket_is_an_alias_of_thredo_net_socket() -> None:
+    assert thredo.socket is thredo.net.socket is tsocket
+    import thredo.net.socket as via_import
+
+    assert via_import is tsocket
+    from thredo import socket as attr
+
+    assert attr is tsocket
+
+
+def test_original_thredo_import_idiom_works() -> None:
+    namespace: dict[str, Any] = {}
+    exec("from thredo.socket import *", namespace)  # what the original thredo's examples do
+    assert namespace["socket"] is tsocket.socket
+    assert namespace["AF_INET"] == std_socket.AF_INET
+    import thredo.socket as via_import  # type: ignore[import-not-found]
+
+    assert via_import is tsocket
+
+
+def test_module_mirrors_every_stdlib_name() -> None:
+    missing = [name for name in std_socket.__all__ if not hasattr(tsocket, name)]
+    assert not missing
+    for name in std_socket.__all__:
+        if name not in STDLIB_REPLACED:
+            assert getattr(tsocket, name) is getattr(std_socket, name), name
+    for name in STDLIB_REPLACED:
+        assert getattr(tsocket, name) is not getattr(std_socket, name), name
+    assert set(std_socket.__all__) <= set(tsocket.__all__)
+    assert tsocket.timeout is TimeoutError
+    assert tsocket.SocketType is tsocket.socket
+
+
+def test_socket_class_has_the_stdlib_method_set() -> None:
+    assert issubclass(tsocket.socket, std_socket.socket)
+    methods = [
+        "accept",
+        "connect",
+        "connect_ex",
+        "recv",
+        "recv_into",
+        "recvfrom",
+        "recvfrom_into",
+        "send",
+        "sendall",
+        "sendto",
+        "sendmsg",
+        "recvmsg",
+        "recvmsg_into",
+        "sendfile",
+        "makefile",
+        "shutdown",
+        "close",
+        "detach",
+        "dup",
+        "settimeout",
+        "gettimeout",
+        "setblocking",
+        "getblocking",
+        "as_stream",
+        "__enter__",
+        "__exit__",
+    ]
+    for name in methods:
+        assert callable(getattr(tsocket.socket, name)), name
+    with tsocket.socket() as s:
+        assert isinstance(s, std_socket.socket)
+        assert (s.family, s.type) == (tsocket.AF_INET, tsocket.SOCK_STREAM)
+        assert s.fileno() >= 0
+    assert s.fileno() == -1  # the context manager closed it
+
+
+def test_socketpair_fromfd_dup_detach_return_sensible_types() -> None:
+    a, b = tsocket.socketpair()
+    with a, b:
+        assert type(a) is tsocket.socket
+        assert type(b) is tsocket.socket
+        assert a.family == tsocket.AF_UNIX
+        assert a.type == tsocket.SOCK_STREAM
+        f = tsocket.fromfd(a.fileno(), tsocket.AF_UNIX, tsocket.SOCK_STREAM)
+        with f:
+            assert type(f) is tsocket.socket
+            assert f.fileno() != a.fileno()  # a duplicate, as the stdlib's
+            f.sendall(b"via fromfd")
+            assert recv_exactly(b, 10) == b"via fromfd"
+        d = b.dup()
+        with d:
+            assert type(d) is tsocket.socket
+            assert d.fileno() != b.fileno()
+            a.sendall(b"to dup")
+            assert recv_exactly(d, 6) == b"to dup"
+        fd = a.detach()
+        assert isinstance(fd, int)
+        assert a.fileno() == -1
+        with tsocket.socket(fileno=fd) as again:
+            assert type(again) is tsocket.socket
+            assert again.family == tsocket.AF_UNIX
+            again.sendall(b"again")
+            assert recv_exactly(b, 5) == b"again"
+
+
+def test_socketpair_second_socket_closed_too() -> None:
+    a, b = tsocket.socketpair(tsocket.AF_UNIX, tsocket.SOCK_DGRAM)
+    with a, b:
+        a.send(b"dgram")
+        assert b.recv(100) == b"dgram"
+        assert b.type == tsocket.SOCK_DGRAM
+
+
+def test_detach_hands_back_a_blocking_fd_like_the_stdlib() -> None:
+    for mod in (std_socket, tsocket):
+        a, b = mod.socketpair()
+        with b:
+            fd = a.detach()
+            try:
+                assert os.get_blocking(fd), mod.__name__
+            finally:
+                os.close(fd)
+
+
+# -- outside thredo threads: exactly the stdlib ---------------------------------
+
+
+def test_plain_threads_use_thredo_sockets_like_stdlib_sockets() -> None:
+    a, b = tsocket.socketpair()
+    with a, b:
+        started = threading.Event()
+        got: list[bytes] = []
+
+        def blocked_reader() -> None:
+            started.set()
+            got.append(a.recv(100))  # blocks: nothing sent yet
+
+        t = threading.Thread(target=blocked_reader)
+        t.start()
+        started.wait(5)
+        poll_until(lambda: stack_names(t.ident) & {"wait_fd"}, "the plain thread to block")
+        b.sendall(b"hello plain thread")
+        t.join(5)
+        assert got == [b"hello plain thread"]
+        # sendall of more than the buffer holds, with a plain reader thread draining it
+        chunks: list[bytes] = []
+
+        def drain() -> None:
+            total = 0
+            while total < len(PAYLOAD):
+                chunk = a.recv(65536)
+                chunks.append(chunk)
+                total += len(chunk)
+
+        t = threading.Thread(target=drain)
+        t.start()
+        b.sendall(PAYLOAD)
+        t.join(10)
+        assert b"".join(chunks) == PAYLOAD
+
+
+def test_sockets_cross_between_plain_and_thredo_threads(run: Any) -> None:
+    a, b = tsocket.socketpair()  # created outside run()
+    with a, b:
+
+        def main() -> bytes:
+            plain = threading.Thread(target=lambda: b.sendall(b"from a plain thread"))
+            plain.start()
+            data = recv_exactly(a, 19)
+            plain.join()
+            return data
+
+        assert run(main) == b"from a plain thread"
+        a.sendall(b"after run")  # still a working socket in the plain main thread
+        assert recv_exactly(b, 9) == b"after run"
+
+
+# -- timeout semantics: the same scenario on stdlib and thredo sockets -----------
+
+
+def outcome(func: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
+    try:
+        return ("ok", func(*args))
+    except Exception as e:
+        return ("raised", type(e), str(e))
+
+
+def timeout_scenario(mod: Any) -> list[Any]:
+    obs: list[Any] = []
+    a, b = mod.socketpair()
+    with a, b:
+        obs.append(("default", a.gettimeout(), a.getblocking()))
+        a.setblocking(False)
+        obs.append(("setblocking(False)", a.gettimeout(), a.getblocking()))
+        obs.append(("recv", outcome(a.recv, 10)))
+        obs.append(("recv_into", outcome(a.recv_into, bytearray(4))))
+        obs.append(("recvmsg", outcome(a.recvmsg, 10)))
+        b.sendall(b"ready")
+        obs.append(("recv ready data", outcome(a.recv, 10)))
+        a.settimeout(0.05)
+        obs.append(("settimeout(0.05)", a.gettimeout(), a.getblocking()))
+        obs.append(("recv", outcome(a.recv, 10)))
+        obs.append(("recv_into", outcome(a.recv_into, bytearray(4))))
+        b.sendall(b"x")
+        obs.append(("recv after timeout", outcome(a.recv, 10)))
+        a.settimeout(0)
+        obs.append(("settimeout(0)", a.gettimeout(), a.getblocking()))
+        a.setblocking(True)
+        obs.append(("setblocking(True)", a.gettimeout(), a.getblocking()))
+        a.settimeout(2.5)
+        obs.append(("settimeout(2.5)", a.gettimeout(), a.getblocking()))
+        a.setblocking(True)
+        obs.append(("setblocking(True) again", a.gettimeout(), a.getblocking()))
+        obs.append(("settimeout(-1)", outcome(a.settimeout, -1)))
+        obs.append(("settimeout('x')", outcome(a.settimeout, "x")))
+        obs.append(("unchanged", a.gettimeout()))
+        a.settimeout(1.5)
+        d = a.dup()
+        with d:
+            obs.append(("dup keeps timeout", d.gettimeout(), d.getblocking()))
+        # sending into a full buffer (b never reads)
+        a.setblocking(False)
+        sent = 0
+        while True:
+            r = outcome(a.send, b"z" * 65536)
+            if r[0] != "ok":
+                break
+            sent += r[1]
+        obs.append(("non-blocking send into full buffer", r))
+        obs.append(("non-blocking sendall into full buffer", outcome(a.sendall, b"z" * 100)))
+        a.settimeout(0.05)
+        obs.append(("send with timeout, full buffer", outcome(a.send, b"z")))
+        obs.append(("sendall with timeout, full buffer", outcome(a.sendall, b"z" * 100)))
+        # a file over a socket with a timeout: the stdlib's SocketIO rules
+        c, e = mod.socketpair()
+        with c, e:
+            c.settimeout(0.05)
+            with c.makefile("rb", buffering=0) as f:
+                obs.append(("makefile read timeout", outcome(f.read, 10)))
+                e.sendall(b"late")
+                obs.append(("makefile read after timeout", outcome(f.read, 10)))
+    return obs
+
+
+def test_timeout_semantics_match_stdlib_in_a_plain_thread() -> None:
+    expected = timeout_scenario(std_socket)
+    assert timeout_scenario(tsocket) == expected
+    # and the stdlib's answers are what we think they are
+    d = dict(
+        (o[0], o[1:])
+        for o in expected
+        if o[0] in ("default", "setblocking(False)", "settimeout(0.05)")
+    )
+    assert d["default"] == (None, True)
+    assert d["setblocking(False)"] == (0.0, False)
+    assert d["settimeout(0.05)"] == (0.05, True)
+    assert ("recv", ("raised", TimeoutError, "timed out")) in expected
+    assert (
+        "recv",
+        ("raised", BlockingIOError, "[Errno 11] Resource temporarily unavailable"),
+    ) in expected
+
+
+def test_timeout_semantics_match_stdlib_in_a_thredo_thread(run: Any) -> None:
+    expected = timeout_scenario(std_socket)
+    assert run(timeout_scenario, tsocket) == expected
+    assert run(timeout_scenario, std_socket) == expected
+
+
+def default_timeout_scenario(mod: Any) -> list[Any]:
+    obs: list[Any] = []
+    try:
+        mod.setdefaulttimeout(0.25)
+        obs.append(("getdefaulttimeout", mod.getdefaulttimeout()))
+        a, b = mod.socketpair()
+        with a, b:
+            obs.append(("socketpair", a.gettimeout(), b.gettimeout(), a.getblocking()))
+            obs.append(("recv", outcome(a.recv, 1)))
+        with mod.socket() as s:
+            obs.append(("socket()", s.gettimeout()))
+        with mod.socket() as lst:
+            lst.bind((LOCAL, 0))
+            lst.listen(1)
+            with mod.create_connection(lst.getsockname()) as c:
+                conn, _ = lst.accept()
+                with conn:
+                    obs.append(("create_connection", c.gettimeout()))
+                    obs.append(("accepted", conn.gettimeout(), conn.getblocking()))
+        mod.setdefaulttimeout(0.0)
+        a, b = mod.socketpair()
+        with a, b:
+            obs.append(("socketpair non-blocking", a.gettimeout(), a.getblocking()))
+            obs.append(("recv", outcome(a.recv, 1)))
+        mod.setdefaulttimeout(None)
+        a, b = mod.socketpair()
+        with a, b:
+            obs.append(("socketpair blocking", a.gettimeout(), a.getblocking()))
+        # a listener with a timeout hands out blocking sockets when the default is None
+        with mod.socket() as lst:
+            lst.bind((LOCAL, 0))
+            lst.listen(1)
+            lst.settimeout(3.0)
+            with mod.create_connection(lst.getsockname()) as c:
+                conn, _ = lst.accept()
+                with conn:
+                    obs.append(
+                        ("accepted from timeout listener", conn.gettimeout(), conn.getblocking())
+                    )
+            lst.setblocking(False)
+            with mod.create_connection(lst.getsockname()) as c:
+                poll_until(lambda: select_readable(lst), "a pending connection")
+                conn, _ = lst.accept()
+                with conn:
+                    obs.append(
+                        (
+                            "accepted from non-blocking listener",
+                            conn.gettimeout(),
+                            conn.getblocking(),
+                        )
+                    )
+    finally:
+        mod.setdefaulttimeout(None)
+    return obs
+
+
+def select_readable(sock: Any) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+@pytest.mark.usefixtures("default_timeout")
+@pytest.mark.parametrize("where", ["plain", "thredo"])
+def test_setdefaulttimeout_affects_new_sockets_like_stdlib(run: Any, where: str) -> None:
+    expected = default_timeout_scenario(std_socket)
+    assert ("socketpair", 0.25, 0.25, True) in expected
+    assert ("accepted", 0.25, True) in expected
+    assert ("accepted from timeout listener", None, True) in expected
+    if where == "plain":
+        assert default_timeout_scenario(tsocket) == expected
+    else:
+        assert run(default_timeout_scenario, tsocket) == expected
+    assert std_socket.getdefaulttimeout() is None
+
+
+@pytest.mark.parametrize("where", ["plain", "thredo", "thredo-after-short-read"])
+def test_recv_msg_dontwait_on_blocking_socket_does_not_wait(run: Any, where: str) -> None:
+    sa, sb = std_socket.socketpair()
+    with sa, sb:
+        expected = outcome(sa.recv, 10, std_socket.MSG_DONTWAIT)
+    assert expected[:2] == ("raised", BlockingIOError)
+    a, b = tsocket.socketpair()
+    with a, b:
+        assert a.gettimeout() is None
+        if where == "plain":
+            box: list[Any] = []
+            t = threading.Thread(
+                target=lambda: box.append(outcome(a.recv, 10, tsocket.MSG_DONTWAIT))
+            )
+            t.start()
+            t.join(0.5)  # upper bound: the stdlib returns at once
+            if t.is_alive():
+                b.sendall(b"unblock")
+                t.join(5)
+            got = box[0]
+        else:
+
+            def guarded() -> Any:
+                if where == "thredo-after-short-read":
+                    b.sendall(b"abc")
+                    assert a.recv(10) == b"abc"  # a short read
+                try:
+                    with thredo.timeout_after(0.5):  # a wrong wait is cut short, not hung
+                        return outcome(a.recv, 10, tsocket.MSG_DONTWAIT)
+                except thredo.ThreadTimeout:
+                    return "waited"
+
+            got = run(guarded)
+        assert got == expected
+
+
+def test_send_msg_dontwait_on_blocking_socket_does_not_wait(run: Any) -> None:
+    sa, sb = std_socket.socketpair()
+    with sa, sb:
+        fill(sa)
+        expected = outcome(sa.send, b"y", std_socket.MSG_DONTWAIT)
+    assert expected[:2] == ("raised", BlockingIOError)
+
+    def main() -> Any:
+        a, b = tsocket.socketpair()
+        with a, b:
+            fill(a)
+            assert a.gettimeout() is None
+            try:
+                with thredo.timeout_after(0.5):  # a wrong wait is cut short, not hung
+                    return outcome(a.send, b"y", tsocket.MSG_DONTWAIT)
+            except thredo.ThreadTimeout:
+                return "waited"
+
+    assert run(main) == expected
+
+
+def test_connect_ex_timeout_returns_errno_like_stdlib(run: Any) -> None:
+    def scenario(mod: Any, lst: Any) -> Any:
+        with mod.socket() as s:
+            s.settimeout(0.1)
+            return outcome(s.connect_ex, lst.getsockname())
+
+    def main() -> tuple[Any, Any]:
+        lst, fillers = full_backlog()
+        try:
+            return scenario(std_socket, lst), scenario(tsocket, lst)
+        finally:
+            for c in fillers:
+                c.close()
+            lst.close()
+
+    expected, got = run(main)
+    assert expected == ("ok", errno.EAGAIN)
+    assert got == expected
+
+
+# -- every blocking call: cancelled and timed out -----------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_accept_cancelled_then_listener_still_accepts(run: Any, mode: str) -> None:
+    def main() -> None:
+        with tsocket.socket() as lst:
+            lst.bind((LOCAL, 0))
+            lst.listen(5)
+            interrupted(mode, lst.accept)
+            with tsocket.create_connection(lst.getsockname()) as c:
+                conn, addr = lst.accept()
+                with conn:
+                    assert type(conn) is tsocket.socket
+                    assert addr == c.getsockname()
+                    c.sendall(b"after")
+                    assert recv_exactly(conn, 5) == b"after"
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_connect_to_full_backlog_cancelled_then_closed_cleanly(run: Any, mode: str) -> None:
+    def main() -> None:
+        lst, fillers = full_backlog()
+        try:
+            s = tsocket.socket()
+            with s:
+                interrupted(mode, lambda: s.connect(lst.getsockname()))
+                assert tcp_state(s) == TCP_SYN_SENT  # it never connected
+                with pytest.raises(OSError, match="not connected"):
+                    s.getpeername()
+            assert s.fileno() == -1
+            # the listener is unharmed: accept the filler
+            conn, _ = lst.accept()
+            conn.close()
+        finally:
+            for c in fillers:
+                c.close()
+            lst.close()
+
+    run(main)
+
+
+def test_connect_socket_timeout_raises_timeout_error(run: Any) -> None:
+    def main() -> None:
+        lst, fillers = full_backlog()
+        try:
+            with tsocket.socket() as s:
+                s.settimeout(0.1)
+                t0 = time.monotonic()
+                with pytest.raises(TimeoutError, match="timed out"):
+                    s.connect(lst.getsockname())
+                assert time.monotonic() - t0 >= 0.09
+            with pytest.raises(TimeoutError):
+                tsocket.create_connection(lst.getsockname(), timeout=0.1)
+        finally:
+            for c in fillers:
+                c.close()
+            lst.close()
+
+    run(main)
+
+
+def test_connect_refused_raises_connection_refused(run: Any) -> None:
+    def main() -> None:
+        with tsocket.socket() as probe:
+            probe.bind((LOCAL, 0))
+            addr = probe.getsockname()  # bound, not listening: connects are refused
+            with tsocket.socket() as s, pytest.raises(ConnectionRefusedError):
+                s.connect(addr)
+            with tsocket.socket() as s:
+                assert s.connect_ex(addr) == errno.ECONNREFUSED
+
+    run(main)
+
+
+def _recv_ops() -> dict[str, Callable[[Any], Any]]:
+    return {
+        "recv": lambda s: lambda: s.recv(100),
+        "recv_into": lambda s: lambda: s.recv_into(bytearray(100)),
+        "recvmsg": lambda s: lambda: s.recvmsg(100),
+        "recvmsg_into": lambda s: lambda: s.recvmsg_into([bytearray(100)]),
+        "recvfrom_into": lambda s: lambda: s.recvfrom_into(bytearray(100)),
+    }
+
+
+@pytest.mark.parametrize("op", sorted(_recv_ops()))
+@pytest.mark.parametrize("mode", MODES)
+def test_recv_family_cancelled_consumes_nothing_and_socket_still_works(
+    run: Any, mode: str, op: str
+) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b:
+            call = _recv_ops()[op](a)
+            interrupted(mode, call)
+            b.sendall(b"data after cancel\n")
+            if op == "recv":
+                assert a.recv(100) == b"data after cancel\n"
+            elif op == "recv_into":
+                buf = bytearray(100)
+                n = a.recv_into(buf)
+                assert buf[:n] == b"data after cancel\n"
+            elif op == "recvmsg":
+                assert a.recvmsg(100)[0] == b"data after cancel\n"
+            elif op == "recvmsg_into":
+                buf = bytearray(100)
+                n = a.recvmsg_into([buf])[0]
+                assert buf[:n] == b"data after cancel\n"
+            else:
+                buf = bytearray(100)
+                n, _ = a.recvfrom_into(buf)
+                assert buf[:n] == b"data after cancel\n"
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_recv_on_tcp_cancelled_after_a_short_read(run: Any, mode: str) -> None:
+    # A short recv makes the next one wait for readiness first (the fast-path
+    # flag); that wait is cancellable too, and data is still delivered after it.
+    def main() -> None:
+        c, s = tcp_pair()
+        with c, s:
+            c.sendall(b"short")
+            assert recv_exactly(s, 5) == b"short"
+            interrupted(mode, lambda: s.recv(100))
+            c.sendall(b"next")
+            assert s.recv(100) == b"next"
+            c.shutdown(tsocket.SHUT_WR)
+            assert s.recv(100) == b""
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_recvfrom_udp_cancelled_then_datagram_received(run: Any, mode: str) -> None:
+    def main() -> None:
+        u1 = tsocket.socket(tsocket.AF_INET, tsocket.SOCK_DGRAM)
+        u2 = tsocket.socket(tsocket.AF_INET, tsocket.SOCK_DGRAM)
+        with u1, u2:
+            u1.bind((LOCAL, 0))
+            u2.bind((LOCAL, 0))
+            interrupted(mode, lambda: u1.recvfrom(100))
+            assert u2.sendto(b"dgram", u1.getsockname()) == 5
+            assert u1.recvfrom(100) == (b"dgram", u2.getsockname())
+            u1.settimeout(0.05)
+            with pytest.raises(TimeoutError):
+                u1.recvfrom(100)
+
+    run(main)
+
+
+def _send_ops() -> dict[str, Callable[[Any, Any, bytes], Any]]:
+    return {
+        "send": lambda s, f, data: s.send(data),
+        "sendmsg": lambda s, f, data: s.sendmsg([data]),
+        "makefile-unbuffered-write": lambda s, f, data: f.write(data),
+    }
+
+
+@pytest.mark.parametrize("op", sorted(_send_ops()))
+@pytest.mark.parametrize("mode", MODES)
+def test_send_into_full_buffer_cancelled_sends_nothing(run: Any, mode: str, op: str) -> None:
+    def main() -> None:
+        a, b = small_unix_pair()
+        f = a.makefile("wb", buffering=0)
+        with a, b, f:
+            filled = fill(a)
+            send = _send_ops()[op]
+            interrupted(mode, lambda: send(a, f, b"y" * 100_000))
+            # nothing of the cancelled call went out: the peer reads the fill, then "NEXT"
+            r = reader(b)
+            send(a, f, b"NEXT")
+            a.shutdown(tsocket.SHUT_WR)
+            assert r.join() == b"f" * filled + b"NEXT"
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", [*MODES, "socket-timeout"])
+def test_sendall_into_full_buffer_reports_bytes_sent(run: Any, mode: str) -> None:
+    def main() -> None:
+        c, s = tcp_pair(small=True)
+        with c, s:
+            if mode == "socket-timeout":
+                c.settimeout(0.1)
+                with pytest.raises(TimeoutError) as ei:
+                    c.sendall(PAYLOAD)
+                exc: BaseException = ei.value
+                c.settimeout(None)
+            else:
+                exc = interrupted(mode, lambda: c.sendall(PAYLOAD))
+            sent = exc.bytes_sent  # type: ignore[attr-defined]
+            assert 0 < sent < len(PAYLOAD)
+            r = reader(s)
+            c.sendall(b"NEXT")  # the socket is still usable
+            c.shutdown(tsocket.SHUT_WR)
+            data = r.join()
+            assert len(data) == sent + 4
+            assert data == PAYLOAD[:sent] + b"NEXT"
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_makefile_readline_cancelled_then_reads_next_line(run: Any, mode: str) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile("rb") as f:
+            interrupted(mode, f.readline)
+            b.sendall(b"first line\nsecond")
+            assert f.readline() == b"first line\n"
+            b.sendall(b" line\n")
+            assert f.readline() == b"second line\n"
+            interrupted(mode, lambda: f.read(4))
+            b.sendall(b"1234")
+            assert f.read(4) == b"1234"
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_makefile_buffered_flush_cancelled_keeps_data(run: Any, mode: str) -> None:
+    def main() -> None:
+        a, b = small_unix_pair()
+        with a, b:
+            f = a.makefile("wb")
+            try:
+                filled = fill(a)
+                f.write(b"buffered")  # fits the file's buffer; flushing it must block
+                interrupted(mode, f.flush)
+                r = reader(b)
+                f.write(b"+more")
+            finally:
+                f.close()  # flushes what the cancelled flush left behind
+            a.shutdown(tsocket.SHUT_WR)
+            assert r.join() == b"f" * filled + b"buffered+more"
+
+    run(main)
+
+
+@pytest.mark.parametrize("where", ["plain", "thredo"])
+def test_makefile_round_trips_in_binary_and_text_modes(run: Any, where: str) -> None:
+    def scenario() -> None:
+        a, b = tsocket.socketpair()
+        with a, b:
+            with a.makefile("wb") as w, b.makefile("rb") as r:
+                w.write(b"line one\nline two\n")
+                w.writelines([b"x" * 100_000, b"\n"])
+                w.flush()
+                assert r.readline() == b"line one\n"
+                assert r.readline() == b"line two\n"
+                assert r.readline() == b"x" * 100_000 + b"\n"
+            with (
+                a.makefile("w", encoding="utf-8", newline="\n") as w,
+                b.makefile("r", encoding="utf-8") as r,
+            ):
+                w.write("héllo wörld\n")
+                w.write("ünïcode ✓\n")
+                w.flush()
+                assert r.readline() == "héllo wörld\n"
+                assert r.readline() == "ünïcode ✓\n"
+            with a.makefile("rwb") as rw:
+                rw.write(b"both ways\n")
+                rw.flush()
+                assert recv_exactly(b, 10) == b"both ways\n"
+                b.sendall(b"back\n")
+                assert rw.readline() == b"back\n"
+            b.shutdown(tsocket.SHUT_WR)
+            with a.makefile("rb") as r:
+                assert r.read() == b""
+
+    if where == "plain":
+        scenario()
+    else:
+        run(scenario)
+
+
+def test_sendfile_sends_a_real_file(run: Any, tmp_path: Any) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(PAYLOAD)
+
+    def main() -> None:
+        c, s = tcp_pair()
+        with c, s:
+            r = reader(s)
+            with open(path, "rb") as f:
+                assert c.sendfile(f) == len(PAYLOAD)
+                assert f.tell() == len(PAYLOAD)
+            with open(path, "rb") as f:
+                assert c.sendfile(f, offset=1000, count=5000) == 5000
+                assert f.tell() == 6000
+            assert c.sendfile(io.BytesIO(b"in memory")) == 9  # no fileno: falls back to send
+            with open(tmp_path / "empty", "wb"):
+                pass
+            with open(tmp_path / "empty", "rb") as f:
+                assert c.sendfile(f) == 0
+            c.shutdown(tsocket.SHUT_WR)
+            assert r.join() == PAYLOAD + PAYLOAD[1000:6000] + b"in memory"
+            c.setblocking(False)
+            with open(path, "rb") as f, pytest.raises(ValueError, match="non-blocking"):
+                c.sendfile(f)
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sendfile_cancelled_reports_bytes_sent(run: Any, tmp_path: Any, mode: str) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(PAYLOAD)
+
+    def main() -> None:
+        c, s = tcp_pair(small=True)
+        with c, s, open(path, "rb") as f:
+            exc = interrupted(mode, lambda: c.sendfile(f))
+            sent = exc.bytes_sent  # type: ignore[attr-defined]
+            assert 0 < sent < len(PAYLOAD)
+            assert f.tell() == sent  # as the stdlib: the file is positioned after what went out
+            r = reader(s)
+            assert c.sendfile(f, offset=sent) == len(PAYLOAD) - sent  # resume where it stopped
+            c.shutdown(tsocket.SHUT_WR)
+            assert r.join() == PAYLOAD
+
+    run(main)
+
+
+def test_sendmsg_recvmsg_pass_a_file_descriptor(run: Any) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair(tsocket.AF_UNIX, tsocket.SOCK_STREAM)
+        rfd, wfd = os.pipe()
+        try:
+            with a, b:
+                fds = array.array("i", [rfd])
+                assert (
+                    a.sendmsg([b"fd", b"!"], [(tsocket.SOL_SOCKET, tsocket.SCM_RIGHTS, fds)]) == 3
+                )
+                msg, anc, flags, _addr = b.recvmsg(10, tsocket.CMSG_SPACE(fds.itemsize))
+                assert msg == b"fd!"
+                assert flags & tsocket.MSG_CTRUNC == 0
+                assert len(anc) == 1
+                level, kind, data = anc[0]
+                assert (level, kind) == (tsocket.SOL_SOCKET, tsocket.SCM_RIGHTS)
+                (received,) = array.array("i", data[: fds.itemsize])
+                try:
+                    assert received != rfd
+                    os.write(wfd, b"through the passed fd")
+                    assert os.read(received, 100) == b"through the passed fd"
+                finally:
+                    os.close(received)
+        finally:
+            os.close(rfd)
+            os.close(wfd)
+
+    run(main)
+
+
+# -- helpers that build sockets; DNS ------------------------------------------------
+
+
+def test_create_server_and_create_connection(run: Any) -> None:
+    def main() -> None:
+        with tsocket.create_server((LOCAL, 0)) as srv:
+            assert type(srv) is tsocket.socket
+            assert srv.getsockopt(tsocket.SOL_SOCKET, tsocket.SO_REUSEADDR)
+            with tsocket.create_connection(srv.getsockname(), timeout=5) as c:
+                assert type(c) is tsocket.socket
+                assert c.gettimeout() == 5
+                conn, _ = srv.accept()
+                with conn:
+                    c.sendall(b"ping")
+                    assert recv_exactly(conn, 4) == b"ping"
+                    conn.sendall(b"pong")
+                    assert recv_exactly(c, 4) == b"pong"
+            host, port = srv.getsockname()
+            with tsocket.create_connection(("localhost", port)) as c:  # resolved, then connected
+                conn, _ = srv.accept()
+                conn.close()
+                assert c.getpeername() == (LOCAL, port)
+            with tsocket.create_connection((LOCAL, port), source_address=(LOCAL, 0)) as c:
+                conn, _ = srv.accept()
+                conn.close()
+                assert c.getsockname()[0] == LOCAL
+
+    run(main)
+
+
+@needs_ipv6
+def test_ipv6_and_dualstack_create_server(run: Any) -> None:
+    def main() -> None:
+        with tsocket.create_server(("::1", 0), family=tsocket.AF_INET6) as srv:
+            assert srv.family == tsocket.AF_INET6
+            assert srv.getsockopt(tsocket.IPPROTO_IPV6, tsocket.IPV6_V6ONLY) == 1
+            with tsocket.create_connection(srv.getsockname()[:2]) as c:
+                conn, addr = srv.accept()
+                with conn:
+                    assert addr[0] == "::1"
+                    c.sendall(b"six")
+                    assert recv_exactly(conn, 3) == b"six"
+        if tsocket.has_dualstack_ipv6():
+            kw: dict[str, Any] = {"family": tsocket.AF_INET6, "dualstack_ipv6": True}
+            with (
+                std_socket.create_server(("::1", 0), **kw) as ref,
+                tsocket.create_server(("::1", 0), **kw) as srv,
+            ):
+                assert type(srv) is tsocket.socket
+                opt = (tsocket.IPPROTO_IPV6, tsocket.IPV6_V6ONLY)
+                assert srv.getsockopt(*opt) == ref.getsockopt(*opt)
+                with tsocket.create_connection(srv.getsockname()[:2]) as c:
+                    conn, _ = srv.accept()
+                    conn.close()
+
+    run(main)
+
+
+def test_dns_functions_from_a_thredo_thread(run: Any) -> None:
+    expected = {
+        (fam, typ, addr)
+        for fam, typ, _p, _c, addr in std_socket.getaddrinfo(
+            "localhost", 8080, type=std_socket.SOCK_STREAM
+        )
+    }
+
+    def main() -> None:
+        infos = tsocket.getaddrinfo("localhost", 8080, type=tsocket.SOCK_STREAM)
+        assert {(fam, typ, addr) for fam, typ, _p, _c, addr in infos} == expected
+        assert (tsocket.AF_INET, tsocket.SOCK_STREAM, (LOCAL, 8080)) in expected
+        assert tsocket.getaddrinfo(LOCAL, 80, tsocket.AF_INET, tsocket.SOCK_STREAM)[0][4] == (
+            LOCAL,
+            80,
+        )
+        assert tsocket.gethostbyname("localhost") == LOCAL
+        assert LOCAL in tsocket.gethostbyname_ex("localhost")[2]
+        assert tsocket.getnameinfo(
+            (LOCAL, 80), tsocket.NI_NUMERICHOST | tsocket.NI_NUMERICSERV
+        ) == (LOCAL, "80")
+        assert tsocket.gethostbyaddr(LOCAL)[2] == [LOCAL]
+        with pytest.raises(tsocket.gaierror):
+            tsocket.getaddrinfo("localhost", "no-such-service-name")
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_getaddrinfo_is_cancellable(run: Any, monkeypatch: Any, mode: str) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+    real = std_socket.getaddrinfo
+
+    def slow_resolver(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(10)  # a resolver that hangs until the test lets it go
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(std_socket, "getaddrinfo", slow_resolver)
+
+    def main() -> None:
+        try:
+            exc = interrupted(mode, lambda: tsocket.getaddrinfo("localhost", 80), where=("park",))
+            assert entered.is_set()
+            assert not release.is_set()
+            assert isinstance(exc, thredo.CancelledError)
+        finally:
+            release.set()
+        # the resolver still works afterwards
+        assert tsocket.getaddrinfo("localhost", 80, tsocket.AF_INET, tsocket.SOCK_STREAM)[0][4] == (
+            LOCAL,
+            80,
+        )
+
+    run(main)
+
+
+@needs_ipv6
+def test_ipv6_socket_round_trip_with_cancel(run: Any) -> None:
+    def main() -> None:
+        with tsocket.socket(tsocket.AF_INET6) as lst:
+            lst.bind(("::1", 0))
+            lst.listen(1)
+            interrupted("cancel", lst.accept)
+            with tsocket.socket(tsocket.AF_INET6) as c:
+                c.connect(lst.getsockname())
+                conn, _ = lst.accept()
+                with conn:
+                    interrupted("timeout", lambda: conn.recv(10))
+                    c.sendall(b"v6")
+                    assert recv_exactly(conn, 2) == b"v6"
+
+    run(main)
+
+
+def test_shutdown_and_close_wake_nothing_lost(run: Any) -> None:
+    # The peer's shutdown/close ends a blocked recv with EOF (not an error).
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a:
+            t = thredo.spawn(a.recv, 10)
+            wait_blocked(t)
+            b.close()
+            assert t.join() == b""
+
+    run(main)
