@@ -342,7 +342,12 @@ class WaitQueue(deque):  # type: ignore[type-arg]
         """
         w = Waiter()
         self.append(w)
-        exc = park(w, timeout, mutex)
+        try:
+            exc = park(w, timeout, mutex)
+        except BaseException:  # e.g. KeyboardInterrupt in the main thread
+            if not w.notified:
+                self.remove(w)
+            raise
         if w.notified:
             return True
         self.remove(w)
@@ -374,7 +379,14 @@ class WaitQueue(deque):  # type: ignore[type-arg]
                 if remaining <= 0:
                     self.remove(w)
                     return False
-            exc = park(w, remaining, mutex)
+            try:
+                exc = park(w, remaining, mutex)
+            except BaseException:  # e.g. KeyboardInterrupt in the main thread
+                if w.notified:
+                    self.notify()  # pass the wake-up on: waiters here re-check
+                else:
+                    self.remove(w)
+                raise
             if not w.notified:
                 self.remove(w)
                 if exc is not None:

@@ -102,10 +102,11 @@ class Queue:
         with self.mutex:
             if self.is_shutdown:
                 raise ShutDown
+            if self.maxsize > 0 and block:
+                _check_timeout(timeout)
             if 0 < self.maxsize <= self._qsize():
                 if not block:
                     raise Full
-                _check_timeout(timeout)
                 if not self._putters.wait_until(self.mutex, self._can_put, timeout):
                     raise Full
                 if self.is_shutdown:
@@ -117,12 +118,13 @@ class Queue:
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         with self.mutex:
+            if self.is_shutdown and not self._qsize():
+                raise ShutDown
+            if block:
+                _check_timeout(timeout)
             if not self._qsize():
-                if self.is_shutdown:
-                    raise ShutDown
                 if not block:
                     raise Empty
-                _check_timeout(timeout)
                 if not self._getters.wait_until(self.mutex, self._can_get, timeout):
                     raise Empty
                 if not self._qsize():
@@ -227,13 +229,14 @@ class SimpleQueue:
         self.put(item, block=False)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if block:
+            _check_timeout(timeout)
         try:
             return self._queue.popleft()
         except IndexError:
             pass
         if not block:
             raise Empty
-        _check_timeout(timeout)
         got: list[Any] = []
 
         def take() -> bool:

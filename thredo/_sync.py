@@ -23,7 +23,7 @@ from __future__ import annotations
 from _thread import allocate_lock, get_ident
 from collections.abc import Callable
 from functools import partial
-from threading import BrokenBarrierError
+from threading import TIMEOUT_MAX, BrokenBarrierError
 from time import monotonic
 from typing import Any
 
@@ -41,13 +41,15 @@ __all__ = (
 )
 
 
-def _lock_timeout(blocking: bool, timeout: float) -> float | None:
+def _check_lock_args(blocking: bool, timeout: float) -> None:
     """Validate ``acquire(blocking, timeout)`` as ``_thread.lock`` does."""
-    if not blocking:
-        raise ValueError("can't specify a timeout for a non-blocking call")
-    if timeout < 0:
-        raise ValueError("timeout value must be positive")
-    return timeout
+    if timeout != -1:
+        if not blocking:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        if timeout < 0:
+            raise ValueError("timeout value must be positive")
+        if timeout > TIMEOUT_MAX:
+            raise OverflowError("timeout value is too large")
 
 
 class _Uncancellable:
@@ -80,8 +82,7 @@ class Lock:
         return f"<{state} thredo.{type(self).__name__} object at {id(self):#x}>"
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if timeout != -1:
-            timeout = _lock_timeout(blocking, timeout)  # type: ignore[assignment]
+        _check_lock_args(blocking, timeout)
         if self._lock.acquire(False):
             return True
         if not blocking:
@@ -138,6 +139,7 @@ class RLock:
         )
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        _check_lock_args(blocking, timeout)
         me = get_ident()
         if self._owner == me:
             self._count += 1
@@ -235,8 +237,12 @@ class Condition:
         exc = None
         try:
             exc = park(w, timeout if timeout is None or timeout > 0 else 0.0)
-        finally:
+        except BaseException:  # e.g. KeyboardInterrupt, OverflowError
             self._acquire_restore(saved)
+            if not w.notified:
+                self._waiters.remove(w)
+            raise
+        self._acquire_restore(saved)
         if w.notified:
             return True
         self._waiters.remove(w)

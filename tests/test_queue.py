@@ -1,0 +1,1674 @@
+"""Queue, LifoQueue, PriorityQueue, SimpleQueue, and Queue.shutdown().
+
+The conformance classes port the scenarios of CPython's
+``Lib/test/test_queue.py`` (3.13, shutdown included).  Each runs twice
+through the ``runner`` fixture: in plain ``threading`` threads, where thredo's
+queues must behave exactly like the stdlib's, and in thredo threads under
+``thredo.run``.  Nothing is ordered by sleeping: a thread is known to be
+blocked when the queue shows it parked (``not_empty._waiters`` and friends),
+polled with a generous upper bound.
+
+Then: producers and consumers of both kinds on one queue, queues surviving two
+``run()`` calls, FIFO service of waiters, cancellation and ``timeout_after``
+of every blocking call (no item lost or added), and N producers / M consumers
+under random cancellations and timeouts with every item accounted for.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import os
+import queue
+import random
+import signal
+import sys
+import threading
+import time
+import types
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import thredo
+from thredo import ThreadCancelled, ThreadError, ThreadTimeout
+
+WAIT = 10.0  # upper bound for anything expected to happen promptly
+SHORT = 0.05  # a timeout that is meant to expire
+HOWS = ["cancel", "timeout"]
+QUEUE_SIZE = 5
+ShutDown = thredo.QueueShutDown
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def wait_until(
+    predicate: Callable[[], Any], what: str = "condition", timeout: float = WAIT
+) -> None:
+    """Poll ``predicate`` until true; fail after ``timeout`` (an upper bound only)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.0005)
+
+
+def getters(q: Any) -> int:
+    """Threads parked in get() (thredo or stdlib Queue; thredo SimpleQueue)."""
+    if isinstance(q, thredo.SimpleQueue):
+        return len(q._getters)
+    return len(q.not_empty._waiters)
+
+
+def putters(q: Any) -> int:
+    return len(q.not_full._waiters)
+
+
+def joiners(q: Any) -> int:
+    return len(q.all_tasks_done._waiters)
+
+
+def qfull(q: Any) -> bool:
+    return q.maxsize > 0 and q.qsize() == q.maxsize
+
+
+def drain(q: Any) -> list[Any]:
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items
+
+
+class PlainThread:
+    """A ``threading.Thread`` whose ``join()`` returns the result or re-raises."""
+
+    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
+        self._outcome: tuple[bool, Any] | None = None
+        self._thread = threading.Thread(
+            target=self._main, args=(func, args), name=f"plain-{getattr(func, '__name__', '?')}"
+        )
+        self._thread.start()
+
+    def _main(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._outcome = (True, func(*args))
+        except BaseException as e:  # handed to join()
+            self._outcome = (False, e)
+
+    def join(self, timeout: float = WAIT) -> Any:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "plain thread did not finish"
+        assert self._outcome is not None
+        ok, value = self._outcome
+        if ok:
+            return value
+        raise value
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+class ThredoThread:
+    """A thredo thread whose ``join()`` returns the result or re-raises the original."""
+
+    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
+        self.thread = thredo.spawn(func, *args)
+
+    def join(self) -> Any:
+        try:
+            return self.thread.join()
+        except ThreadError as e:
+            raise e.__cause__ from None
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+
+class Runner:
+    """Runs a scenario in a plain thread or under ``thredo.run``; ``spawn`` matches it."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def run(self, scenario: Callable[..., Any], *args: Any) -> Any:
+        if self.kind == "thredo":
+            return thredo.run(scenario, *args)
+        return PlainThread(scenario, *args).join(timeout=25)
+
+    def spawn(self, func: Callable[..., Any], *args: Any) -> PlainThread | ThredoThread:
+        if self.kind == "thredo":
+            return ThredoThread(func, *args)
+        return PlainThread(func, *args)
+
+
+@pytest.fixture(params=["plain", "thredo"])
+def runner(request: pytest.FixtureRequest) -> Runner:
+    return Runner(request.param)
+
+
+QUEUE_TYPES = [thredo.Queue, thredo.LifoQueue, thredo.PriorityQueue]
+
+
+@pytest.fixture(params=QUEUE_TYPES, ids=lambda c: c.__name__)
+def qtype(request: pytest.FixtureRequest) -> type:
+    return request.param
+
+
+def expected(how: str) -> type[BaseException]:
+    return ThreadCancelled if how == "cancel" else ThreadTimeout
+
+
+def victim(how: str, block: Callable[[], Any]):
+    """A thread body that blocks in ``block()`` until cancelled or timed out."""
+
+    def body() -> Any:
+        try:
+            if how == "timeout":
+                with thredo.timeout_after(SHORT):
+                    block()
+            else:
+                block()
+        except (ThreadCancelled, ThreadTimeout) as e:
+            return type(e)
+        return "returned normally"
+
+    return body
+
+
+def assert_duration(dt: float, timeout: float) -> None:
+    assert dt >= timeout * 0.6
+    assert dt < timeout + WAIT
+
+
+# -- the stdlib's BlockingTestMixin, without the sleep ---------------------------------
+
+
+def do_blocking_test(runner, block_func, block_args, trigger_func, trigger_args, blocked):
+    """Call ``block_func`` here; a helper calls ``trigger_func`` once ``blocked()``."""
+    started = threading.Event()
+
+    def trigger():
+        wait_until(blocked, f"{block_func.__name__} to block")
+        started.set()
+        trigger_func(*trigger_args)
+
+    t = runner.spawn(trigger)
+    try:
+        result = block_func(*block_args)
+        assert started.is_set(), f"{block_func.__name__} appeared not to block"
+        return result
+    finally:
+        t.join()
+
+
+def do_exceptional_blocking_test(
+    runner, block_func, block_args, trigger_func, trigger_args, blocked, exc_type
+):
+    started = threading.Event()
+
+    def trigger():
+        wait_until(blocked, f"{block_func.__name__} to block")
+        started.set()
+        trigger_func(*trigger_args)
+
+    t = runner.spawn(trigger)
+    try:
+        with pytest.raises(exc_type):
+            block_func(*block_args)
+    finally:
+        t.join()
+    assert started.is_set(), "trigger thread ended but event never set"
+
+
+# -- conformance: test_queue.BaseQueueTestMixin --------------------------------------
+
+
+class TestQueueConformance:
+    def basic_queue_test(self, runner, q):
+        assert not q.qsize()
+        assert q.empty()
+        assert not q.full()
+        q.put(111)
+        q.put(333)
+        q.put(222)
+        target_order = {
+            "Queue": [111, 333, 222],
+            "LifoQueue": [222, 333, 111],
+            "PriorityQueue": [111, 222, 333],
+        }
+        assert [q.get(), q.get(), q.get()] == target_order[type(q).__name__]
+        for i in range(QUEUE_SIZE - 1):
+            q.put(i)
+            assert q.qsize()
+        assert not qfull(q)
+        last = 2 * QUEUE_SIZE
+        full = 3 * 2 * QUEUE_SIZE
+        q.put(last)
+        assert qfull(q)
+        assert not q.empty()
+        assert q.full()
+        with pytest.raises(queue.Full):
+            q.put(full, block=0)
+        with pytest.raises(queue.Full):
+            q.put(full, timeout=0.01)
+        # a blocking put, unblocked by a get
+        blocked_putter = lambda: putters(q) == 1  # noqa: E731
+        do_blocking_test(runner, q.put, (full,), q.get, (), blocked_putter)
+        do_blocking_test(runner, q.put, (full, True, 10), q.get, (), blocked_putter)
+        for _ in range(QUEUE_SIZE):
+            q.get()
+        assert not q.qsize()
+        with pytest.raises(queue.Empty):
+            q.get(block=0)
+        with pytest.raises(queue.Empty):
+            q.get(timeout=0.01)
+        # a blocking get, unblocked by a put
+        blocked_getter = lambda: getters(q) == 1  # noqa: E731
+        assert do_blocking_test(runner, q.get, (), q.put, ("empty",), blocked_getter) == "empty"
+        assert (
+            do_blocking_test(runner, q.get, (True, 10), q.put, ("empty",), blocked_getter)
+            == "empty"
+        )
+
+    def test_basic(self, runner, qtype):
+        def scenario():
+            q = qtype(QUEUE_SIZE)
+            self.basic_queue_test(runner, q)
+            self.basic_queue_test(runner, q)  # the same instance again
+
+        runner.run(scenario)
+
+    def queue_join_test(self, runner, q):
+        cum = [0]
+        cumlock = threading.Lock()
+
+        def worker():
+            while True:
+                x = q.get()
+                if x < 0:
+                    q.task_done()
+                    return
+                with cumlock:
+                    cum[0] += x
+                q.task_done()
+
+        threads = [runner.spawn(worker) for _ in range(2)]
+        for i in range(100):
+            q.put(i)
+        q.join()
+        assert cum[0] == sum(range(100)), "q.join() did not block until all tasks were done"
+        for _ in range(2):
+            q.put(-1)  # the workers exit
+        q.join()  # join twice
+        for t in threads:
+            t.join()
+
+    def test_queue_task_done(self, runner, qtype):
+        def scenario():
+            with pytest.raises(ValueError, match=r"task_done\(\) called too many times"):
+                qtype().task_done()
+
+        runner.run(scenario)
+
+    def test_queue_join(self, runner, qtype):
+        def scenario():
+            q = qtype()
+            self.queue_join_test(runner, q)
+            self.queue_join_test(runner, q)
+            with pytest.raises(ValueError, match=r"task_done\(\) called too many times"):
+                q.task_done()
+
+        runner.run(scenario)
+
+    def test_negative_timeout_raises_when_it_would_block(self, runner, qtype):
+        def scenario():
+            q = qtype(1)
+            with pytest.raises(ValueError, match="non-negative"):
+                q.get(timeout=-1)  # empty
+            q.put(1)
+            with pytest.raises(ValueError, match="non-negative"):
+                q.put(2, timeout=-1)  # full
+            assert drain(q) == [1]
+
+        runner.run(scenario)
+
+    def test_negative_timeout_raises_exception(self, runner, qtype):
+        """CPython's own test: the queue is bounded, empty and not full."""
+
+        def scenario():
+            q = qtype(QUEUE_SIZE)
+            with pytest.raises(ValueError, match="non-negative"):
+                q.put(1, timeout=-1)
+            with pytest.raises(ValueError, match="non-negative"):
+                q.get(1, timeout=-1)
+            q.put(1)
+            with pytest.raises(ValueError, match="non-negative"):
+                q.get(timeout=-1)  # an item is there: still refused, as in queue.Queue
+            assert q.qsize() == 1
+
+        runner.run(scenario)
+
+    def test_nowait(self, runner, qtype):
+        def scenario():
+            q = qtype(QUEUE_SIZE)
+            for _ in range(QUEUE_SIZE):
+                q.put_nowait(1)
+            with pytest.raises(queue.Full):
+                q.put_nowait(1)
+            for _ in range(QUEUE_SIZE):
+                q.get_nowait()
+            with pytest.raises(queue.Empty):
+                q.get_nowait()
+
+        runner.run(scenario)
+
+    def test_shrinking_queue(self, runner, qtype):
+        def scenario():
+            q = qtype(3)
+            q.put(1)
+            q.put(2)
+            q.put(3)
+            with pytest.raises(queue.Full):
+                q.put_nowait(4)
+            assert q.qsize() == 3
+            q.maxsize = 2  # shrink it
+            with pytest.raises(queue.Full):
+                q.put_nowait(4)
+
+        runner.run(scenario)
+
+    def test_unbounded(self, runner, qtype):
+        def scenario():
+            for maxsize in (0, -1):
+                q = qtype(maxsize)
+                for i in range(100):
+                    q.put_nowait(i)
+                assert not q.full()
+                assert q.qsize() == 100
+                assert sorted(drain(q)) == list(range(100))
+
+        runner.run(scenario)
+
+    def test_getters_served_in_arrival_order(self, runner, qtype):
+        def scenario():
+            q = qtype()
+            got = queue.SimpleQueue()  # a stdlib queue to report to
+
+            def getter(i):
+                got.put((i, q.get()))
+
+            threads = []
+            for i in range(5):
+                threads.append(runner.spawn(getter, i))
+                wait_until(lambda i=i: getters(q) == i + 1, "the next getter")
+            order = []
+            for item in range(5):
+                q.put(item)
+                order.append(got.get(timeout=WAIT))
+            for t in threads:
+                t.join()
+            assert order == [(i, i) for i in range(5)]
+
+        runner.run(scenario)
+
+    def test_putters_served_in_arrival_order(self, runner, qtype):
+        def scenario():
+            q = qtype(1)
+            q.put(-1)
+            threads = []
+            for i in range(5):
+                threads.append(runner.spawn(q.put, i))
+                wait_until(lambda i=i: putters(q) == i + 1, "the next putter")
+            got = []
+            for _ in range(6):
+                got.append(q.get(timeout=WAIT))
+                wait_until(lambda: q.qsize() == 1 or len(got) == 6, "a putter to put")
+            for t in threads:
+                t.join()
+            assert got == [-1, 0, 1, 2, 3, 4]
+
+        runner.run(scenario)
+
+
+class TestShutdownConformance:
+    """test_queue's shutdown tests, on every Python (3.13 semantics)."""
+
+    def test_exception_class(self):
+        assert issubclass(ShutDown, Exception)
+        if sys.version_info >= (3, 13):
+            assert ShutDown is queue.ShutDown
+        assert thredo.QueueShutDown is getattr(queue, "ShutDown", thredo.QueueShutDown)
+
+    def test_shutdown_empty(self, runner, qtype):
+        def scenario():
+            q = qtype()
+            q.shutdown()
+            with pytest.raises(ShutDown):
+                q.put("data")
+            with pytest.raises(ShutDown):
+                q.get()
+
+        runner.run(scenario)
+
+    def test_shutdown_nonempty(self, runner, qtype):
+        def scenario():
+            q = qtype()
+            q.put("data")
+            q.shutdown()
+            assert q.get() == "data"
+            with pytest.raises(ShutDown):
+                q.get()
+
+        runner.run(scenario)
+
+    def test_shutdown_immediate(self, runner, qtype):
+        def scenario():
+            q = qtype()
+            q.put("data")
+            q.shutdown(immediate=True)
+            with pytest.raises(ShutDown):
+                q.get()
+
+        runner.run(scenario)
+
+    def test_shutdown_allowed_transitions(self, runner, qtype):
+        def scenario():
+            q = qtype()
+            assert not q.is_shutdown
+            q.shutdown()
+            assert q.is_shutdown
+            q.shutdown(immediate=True)
+            assert q.is_shutdown
+            q.shutdown(immediate=False)
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("immediate", [False, True])
+    def test_shutdown_all_methods_in_one_thread(self, runner, qtype, immediate):
+        def scenario():
+            q = qtype(2)
+            q.put("L")
+            q.put_nowait("O")
+            q.shutdown(immediate)
+            with pytest.raises(ShutDown):
+                q.put("E")
+            with pytest.raises(ShutDown):
+                q.put_nowait("W")
+            if immediate:
+                with pytest.raises(ShutDown):
+                    q.get()
+                with pytest.raises(ShutDown):
+                    q.get_nowait()
+                with pytest.raises(ValueError, match=r"task_done\(\) called too many times"):
+                    q.task_done()
+                q.join()
+            else:
+                assert q.get() in "LO"
+                q.task_done()
+                assert q.get() in "LO"
+                q.task_done()
+                q.join()
+                with pytest.raises(ShutDown):
+                    q.get()
+                with pytest.raises(ShutDown):
+                    q.get_nowait()
+                with pytest.raises(ShutDown):
+                    q.get(True, 1.0)
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("immediate", [False, True])
+    def test_shutdown_all_methods_in_many_threads(self, runner, qtype, immediate):
+        def scenario():
+            q = qtype()
+            res_puts, res_gets, res_shutdown = [], [], []
+            write_threads, read_threads, join_threads = 4, 6, 2
+            nb_msgs = 1024 * 4
+            nb_msgs_w = nb_msgs // write_threads
+            when_exec_shutdown = nb_msgs_w // 2
+            nparties = write_threads + read_threads + (join_threads if immediate else 0)
+            barrier_start = thredo.Barrier(nparties, timeout=WAIT)
+            ev_exec_shutdown = threading.Event()
+
+            def write_msg(n):
+                for i in range(0, when_exec_shutdown // 2):
+                    q.put((i, "LOYD"))
+                barrier_start.wait()
+                for i in range(when_exec_shutdown // 2, n):
+                    try:
+                        q.put((i, "YDLO"))
+                    except ShutDown:
+                        res_puts.append(False)
+                        break
+                    if i == when_exec_shutdown and not ev_exec_shutdown.is_set():
+                        ev_exec_shutdown.set()
+                        res_puts.append(True)
+
+            def read_msg():
+                q.get(True)
+                q.task_done()
+                barrier_start.wait()
+                while True:
+                    try:
+                        q.get(False)
+                        q.task_done()
+                    except ShutDown:
+                        res_gets.append(True)
+                        break
+                    except queue.Empty:
+                        pass
+
+            def do_shutdown():
+                assert ev_exec_shutdown.wait(WAIT)
+                q.shutdown(immediate)
+                res_shutdown.append(q.qsize() == 0)
+
+            def do_join():
+                barrier_start.wait()
+                q.join()
+
+            threads = [runner.spawn(write_msg, nb_msgs_w) for _ in range(write_threads)]
+            threads += [runner.spawn(read_msg) for _ in range(read_threads)]
+            threads.append(runner.spawn(do_shutdown))
+            if immediate:
+                threads += [runner.spawn(do_join) for _ in range(join_threads)]
+            for t in threads:
+                t.join()
+            assert True in res_puts
+            assert res_gets.count(True) == read_threads
+            if immediate:
+                assert res_shutdown == [True]
+                assert q.empty()
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("immediate", [False, True])
+    def test_shutdown_get(self, runner, qtype, immediate):
+        def scenario():
+            q = qtype(2)
+            q.put("Y")
+            q.put("D")
+            go = threading.Event()
+
+            def get():
+                assert go.wait(WAIT)
+                try:
+                    q.get()
+                    return True
+                except ShutDown:
+                    return False
+
+            threads = [runner.spawn(get) for _ in range(2 if immediate else 3)]
+            q.shutdown(immediate)
+            go.set()
+            results = [t.join() for t in threads]
+            if immediate:
+                assert results == [False, False]
+            else:  # one of them finds it empty and shut down
+                assert sorted(results) == [False, True, True]
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("immediate", [False, True])
+    def test_shutdown_put(self, runner, qtype, immediate):
+        def scenario():
+            q = qtype(2)
+            q.put("Y")
+            q.put("D")
+            go = threading.Event()
+
+            def put(msg):
+                assert go.wait(WAIT)
+                with pytest.raises(ShutDown):
+                    q.put(msg)
+
+            threads = [runner.spawn(put, "E"), runner.spawn(put, "W")]
+            q.shutdown(immediate)
+            go.set()
+            for t in threads:
+                t.join()
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("immediate", [False, True])
+    def test_shutdown_join(self, runner, qtype, immediate):
+        def scenario():
+            q = qtype()
+            q.put("Y")
+            go = threading.Event()
+            threads = [runner.spawn(q.join) for _ in range(2)]
+            wait_until(lambda: joiners(q) == 2, "2 joiners")
+
+            def get_task_done():
+                assert go.wait(WAIT)
+                q.get()
+                q.task_done()
+
+            if not immediate:
+                threads.append(runner.spawn(get_task_done))
+            q.shutdown(immediate)
+            go.set()
+            for t in threads:
+                t.join()
+            assert q.unfinished_tasks == 0
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("immediate", [False, True])
+    def test_shutdown_put_join(self, runner, qtype, immediate):
+        def scenario():
+            q = qtype(2)
+            q.put("Y")
+            go = threading.Event()
+
+            def put_shutdown():
+                assert go.wait(WAIT)
+                with pytest.raises(ShutDown):
+                    q.put("E")
+
+            threads = [runner.spawn(put_shutdown), runner.spawn(q.join)]
+            assert q.unfinished_tasks == 1
+            q.shutdown(immediate)
+            go.set()
+            if immediate:
+                with pytest.raises(ShutDown):
+                    q.get_nowait()
+            else:
+                assert q.get() == "Y"
+                q.task_done()
+            for t in threads:
+                t.join()
+
+        runner.run(scenario)
+
+    def test_shutdown_get_task_done_join(self, runner, qtype):
+        def scenario():
+            q = qtype(2)
+            q.put("Y")
+            q.put("D")
+            assert q.unfinished_tasks == q.qsize()
+            go = threading.Event()
+
+            def get_task_done():
+                assert go.wait(WAIT)
+                msg = q.get()
+                q.task_done()
+                return msg
+
+            threads = [runner.spawn(get_task_done) for _ in range(2)]
+            joins = [runner.spawn(q.join) for _ in range(2)]
+            go.set()
+            q.shutdown(False)
+            assert sorted(t.join() for t in threads) == ["D", "Y"]
+            for t in joins:
+                t.join()
+
+        runner.run(scenario)
+
+    def test_shutdown_wakes_waiting_getters_and_putters(self, runner, qtype):
+        def scenario():
+            empty, full = qtype(), qtype(1)
+            full.put("x")
+
+            def get():
+                with pytest.raises(ShutDown):
+                    empty.get()
+                return "getter woke"
+
+            def put():
+                with pytest.raises(ShutDown):
+                    full.put("y")
+                return "putter woke"
+
+            gets = [runner.spawn(get) for _ in range(3)]
+            puts = [runner.spawn(put) for _ in range(3)]
+            wait_until(lambda: getters(empty) == 3 and putters(full) == 3, "3 getters, 3 putters")
+            empty.shutdown()
+            full.shutdown()
+            assert [t.join() for t in gets] == ["getter woke"] * 3
+            assert [t.join() for t in puts] == ["putter woke"] * 3
+            assert full.get() == "x"  # shutdown(immediate=False) keeps the items
+            with pytest.raises(ShutDown):
+                full.get()
+
+        runner.run(scenario)
+
+    def test_shutdown_pending_get_with_timeout(self, runner, qtype):
+        def scenario():
+            q = qtype()
+
+            def get():
+                with pytest.raises(ShutDown):
+                    q.get(timeout=WAIT)
+
+            t = runner.spawn(get)
+            wait_until(lambda: getters(q) == 1, "the getter")
+            q.shutdown(immediate=False)
+            t.join()
+
+        runner.run(scenario)
+
+
+# -- conformance: FailingQueueTest and subclass hooks -----------------------------------
+
+
+class FailingQueueException(Exception):
+    pass
+
+
+class FailingQueue(thredo.Queue):
+    def __init__(self, *args):
+        self.fail_next_put = False
+        self.fail_next_get = False
+        thredo.Queue.__init__(self, *args)
+
+    def _put(self, item):
+        if self.fail_next_put:
+            self.fail_next_put = False
+            raise FailingQueueException("You Lose")
+        return thredo.Queue._put(self, item)
+
+    def _get(self):
+        if self.fail_next_get:
+            self.fail_next_get = False
+            raise FailingQueueException("You Lose")
+        return thredo.Queue._get(self)
+
+
+class TestSubclassHooks:
+    def failing_queue_test(self, runner, q):
+        assert not q.qsize()
+        blocked_putter = lambda: putters(q) == 1  # noqa: E731
+        blocked_getter = lambda: getters(q) == 1  # noqa: E731
+        for i in range(QUEUE_SIZE - 1):
+            q.put(i)
+        q.fail_next_put = True
+        with pytest.raises(FailingQueueException):
+            q.put("oops", block=0)
+        q.fail_next_put = True
+        with pytest.raises(FailingQueueException):
+            q.put("oops", timeout=0.1)
+        q.put("last")
+        assert qfull(q)
+        # a failing blocking put
+        q.fail_next_put = True
+        with pytest.raises(FailingQueueException):
+            do_blocking_test(runner, q.put, ("full",), q.get, (), blocked_putter)
+        # the queue isn't damaged: put failed, get succeeded - re-add
+        q.put("last")
+        q.fail_next_put = True
+        do_exceptional_blocking_test(
+            runner, q.put, ("full", True, 10), q.get, (), blocked_putter, FailingQueueException
+        )
+        q.put("last")
+        assert qfull(q)
+        q.get()
+        assert not qfull(q)
+        q.put("last")
+        assert qfull(q)
+        do_blocking_test(runner, q.put, ("full",), q.get, (), blocked_putter)
+        for _ in range(QUEUE_SIZE):
+            q.get()
+        assert not q.qsize()
+        q.put("first")
+        q.fail_next_get = True
+        with pytest.raises(FailingQueueException):
+            q.get()
+        assert q.qsize()
+        q.fail_next_get = True
+        with pytest.raises(FailingQueueException):
+            q.get(timeout=0.1)
+        assert q.qsize()
+        q.get()
+        assert not q.qsize()
+        q.fail_next_get = True
+        do_exceptional_blocking_test(
+            runner, q.get, (), q.put, ("empty",), blocked_getter, FailingQueueException
+        )
+        # put succeeded, but get failed
+        assert q.qsize()
+        q.get()
+        assert not q.qsize()
+
+    def test_failing_queue(self, runner):
+        def scenario():
+            q = FailingQueue(QUEUE_SIZE)
+            self.failing_queue_test(runner, q)
+            self.failing_queue_test(runner, q)
+            assert putters(q) == getters(q) == 0
+
+        runner.run(scenario)
+
+    def test_hooks_are_used(self, runner):
+        class Recording(thredo.Queue):
+            def _init(self, maxsize):
+                self.calls = [("_init", maxsize)]
+                self.items = []
+
+            def _qsize(self):
+                return len(self.items)
+
+            def _put(self, item):
+                self.calls.append(("_put", item))
+                self.items.append(item)
+
+            def _get(self):
+                item = min(self.items)  # smallest first
+                self.items.remove(item)
+                self.calls.append(("_get", item))
+                return item
+
+        def scenario():
+            q = Recording(2)
+            assert q.calls == [("_init", 2)]
+            assert q.empty()
+            assert q.qsize() == 0
+            q.put(5)
+            q.put(3)
+            assert q.full()
+            assert q.qsize() == 2
+            assert not hasattr(q, "queue")  # the stdlib's storage attribute isn't assumed
+            t = runner.spawn(q.put, 4)  # blocks: full per _qsize
+            wait_until(lambda: putters(q) == 1, "the putter")
+            assert q.get() == 3
+            t.join()
+            assert [q.get(), q.get()] == [4, 5]
+            t = runner.spawn(q.get)
+            wait_until(lambda: getters(q) == 1, "the getter")
+            q.put(9)
+            assert t.join() == 9
+            assert [c for c in q.calls if c[0] == "_put"] == [("_put", x) for x in (5, 3, 4, 9)]
+            assert [c for c in q.calls if c[0] == "_get"] == [("_get", x) for x in (3, 4, 5, 9)]
+
+        runner.run(scenario)
+
+    def test_subclass_waiting_on_the_conditions(self, runner):
+        """Recipes that wait on not_empty/not_full directly, as with queue.Queue."""
+
+        class Batching(thredo.Queue):
+            def get_batch(self, n):
+                with self.not_empty:
+                    while self._qsize() < n:
+                        self.not_empty.wait()
+                    batch = [self._get() for _ in range(n)]
+                    self.not_full.notify(n)
+                    return batch
+
+        def scenario():
+            q = Batching()
+            t = runner.spawn(q.get_batch, 3)
+            wait_until(lambda: getters(q) == 1, "the batch getter")
+            for i in range(3):
+                q.put(i)
+            assert t.join() == [0, 1, 2]
+            assert q.empty()
+
+        runner.run(scenario)
+
+    def test_attributes(self, runner, qtype):
+        def scenario():
+            q = qtype(3)
+            assert q.maxsize == 3
+            assert q.unfinished_tasks == 0
+            assert isinstance(q.not_empty, thredo.Condition)
+            assert isinstance(q.not_full, thredo.Condition)
+            assert isinstance(q.all_tasks_done, thredo.Condition)
+            q.put(1)
+            assert q.unfinished_tasks == 1
+            with q.mutex:  # the one lock under all three conditions
+                assert not q.not_empty.acquire(False)
+            assert q.not_empty._is_owned() is False
+
+        runner.run(scenario)
+
+
+def test_exceptions_are_the_stdlibs():
+    assert queue.Empty is thredo._queue.Empty
+    assert queue.Full is thredo._queue.Full
+    with pytest.raises(queue.Empty):
+        thredo.Queue().get_nowait()
+    with pytest.raises(queue.Full):
+        _full().put_nowait(2)
+    with pytest.raises(queue.Empty):
+        thredo.SimpleQueue().get_nowait()
+
+
+def _full() -> thredo.Queue:
+    q = thredo.Queue(1)
+    q.put(0)
+    return q
+
+
+def test_generic_alias():
+    for cls in QUEUE_TYPES + [thredo.SimpleQueue]:
+        alias = cls[int]
+        assert isinstance(alias, types.GenericAlias)
+        assert alias.__origin__ is cls
+
+
+# -- conformance: test_queue.BaseSimpleQueueTest -------------------------------------
+
+
+class TestSimpleQueueConformance:
+    def test_basic(self, runner):
+        def scenario():
+            q = thredo.SimpleQueue()
+            assert q.empty()
+            assert q.qsize() == 0
+            q.put(1)
+            assert not q.empty()
+            assert q.qsize() == 1
+            q.put(2)
+            q.put_nowait(3)
+            q.put(4)
+            assert q.qsize() == 4
+            assert q.get() == 1
+            assert q.qsize() == 3
+            assert q.get_nowait() == 2
+            assert q.get(block=False) == 3
+            assert q.get(timeout=0.1) == 4
+            assert q.empty()
+            with pytest.raises(queue.Empty):
+                q.get(block=False)
+            with pytest.raises(queue.Empty):
+                q.get(timeout=1e-3)
+            with pytest.raises(queue.Empty):
+                q.get_nowait()
+            assert q.empty()
+            assert q.qsize() == 0
+            q.put(5, block=False, timeout=1)  # put never blocks: the arguments are ignored
+            assert q.get(False) == 5
+
+        runner.run(scenario)
+
+    def test_negative_timeout_when_empty(self, runner):
+        def scenario():
+            with pytest.raises(ValueError, match="non-negative"):
+                thredo.SimpleQueue().get(timeout=-1)
+
+        runner.run(scenario)
+
+    def test_negative_timeout_raises_exception(self, runner):
+        def scenario():
+            q = thredo.SimpleQueue()
+            q.put(1)
+            with pytest.raises(ValueError, match="non-negative"):
+                q.get(timeout=-1)
+            assert q.qsize() == 1
+
+        runner.run(scenario)
+
+    def test_blocking_get(self, runner):
+        def scenario():
+            q = thredo.SimpleQueue()
+            assert (
+                do_blocking_test(runner, q.get, (), q.put, ("x",), lambda: getters(q) == 1) == "x"
+            )
+            assert (
+                do_blocking_test(runner, q.get, (True, 10), q.put, ("y",), lambda: getters(q) == 1)
+                == "y"
+            )
+            t1 = time.monotonic()
+            with pytest.raises(queue.Empty):
+                q.get(timeout=SHORT)
+            assert_duration(time.monotonic() - t1, SHORT)
+
+        runner.run(scenario)
+
+    def run_threads(self, runner, n_threads, q, inputs, consume):
+        sentinel = None
+        seq = list(reversed(inputs))
+        rnd = random.Random(42)
+        results = []
+
+        def feed():
+            while True:
+                try:
+                    val = seq.pop()
+                except IndexError:
+                    q.put(sentinel)
+                    return
+                q.put(val)
+                if rnd.random() > 0.5:  # let the others run
+                    if runner.kind == "thredo":
+                        thredo.sleep(0)
+                    else:
+                        time.sleep(0)
+
+        feeders = [runner.spawn(feed) for _ in range(n_threads)]
+        consumers = [runner.spawn(consume, q, results, sentinel) for _ in range(n_threads)]
+        for t in feeders + consumers:
+            t.join()
+        assert q.empty()
+        assert q.qsize() == 0
+        return results
+
+    @staticmethod
+    def consume(q, results, sentinel):
+        while True:
+            val = q.get()
+            if val == sentinel:
+                return
+            results.append(val)
+
+    @staticmethod
+    def consume_nonblock(q, results, sentinel):
+        while True:
+            while True:
+                try:
+                    val = q.get(block=False)
+                except queue.Empty:
+                    time.sleep(1e-5)
+                else:
+                    break
+            if val == sentinel:
+                return
+            results.append(val)
+
+    @staticmethod
+    def consume_timeout(q, results, sentinel):
+        while True:
+            while True:
+                try:
+                    val = q.get(timeout=1e-5)
+                except queue.Empty:
+                    pass
+                else:
+                    break
+            if val == sentinel:
+                return
+            results.append(val)
+
+    def test_order(self, runner):
+        def scenario():
+            inputs = list(range(100))
+            results = self.run_threads(runner, 1, thredo.SimpleQueue(), inputs, self.consume)
+            assert results == inputs  # one producer, one consumer: in order
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("how", ["consume", "consume_nonblock", "consume_timeout"])
+    def test_many_threads(self, runner, how):
+        def scenario():
+            inputs = list(range(2000))
+            results = self.run_threads(runner, 10, thredo.SimpleQueue(), inputs, getattr(self, how))
+            assert sorted(results) == inputs
+
+        runner.run(scenario)
+
+    def test_references(self, runner):
+        """The queue drops its reference to an item as soon as it leaves."""
+
+        class C:
+            pass
+
+        def scenario():
+            q = thredo.SimpleQueue()
+            for _ in range(5):
+                q.put(C())
+            for _ in range(5):
+                wr = weakref.ref(q.get())
+                gc.collect()
+                assert wr() is None
+
+        runner.run(scenario)
+
+    def test_getters_served_in_arrival_order(self, runner):
+        def scenario():
+            q = thredo.SimpleQueue()
+            got = queue.SimpleQueue()
+
+            def getter(i):
+                got.put((i, q.get()))
+
+            threads = []
+            for i in range(5):
+                threads.append(runner.spawn(getter, i))
+                wait_until(lambda i=i: getters(q) == i + 1, "the next getter")
+            order = []
+            for item in range(5):
+                q.put(item)
+                order.append(got.get(timeout=WAIT))
+            for t in threads:
+                t.join()
+            assert order == [(i, i) for i in range(5)]
+
+        runner.run(scenario)
+
+
+def test_queue_references(qtype):
+    class C:
+        def __lt__(self, other):
+            return id(self) < id(other)
+
+    q = qtype()
+    for _ in range(5):
+        q.put(C())
+    for _ in range(5):
+        wr = weakref.ref(q.get())
+        gc.collect()
+        assert wr() is None
+
+
+# -- mixed use: plain and thredo threads on one queue ----------------------------------
+
+
+@pytest.mark.parametrize("producers", ["plain", "thredo"])
+@pytest.mark.parametrize(
+    "cls",
+    [thredo.Queue, thredo.LifoQueue, thredo.PriorityQueue, thredo.SimpleQueue],
+    ids=lambda c: c.__name__,
+)
+def test_producers_and_consumers_of_different_kinds(cls, producers):
+    """Plain producers feed thredo consumers, and the reverse, through a queue that blocks both."""
+    q = cls() if cls is thredo.SimpleQueue else cls(3)
+    n_prod, n_cons, per = 3, 3, 200
+    plain_side = PlainThread
+    thredo_side = ThredoThread
+
+    def produce(p):
+        for i in range(per):
+            q.put(p * per + i)
+        return "done"
+
+    def consume():
+        got = []
+        while True:
+            item = q.get()
+            if item is None or item == -1:
+                return got
+            got.append(item)
+
+    def main():
+        make_prod, make_cons = (
+            (plain_side, thredo_side) if producers == "plain" else (thredo_side, plain_side)
+        )
+        consumers = [make_cons(consume) for _ in range(n_cons)]
+        prods = [make_prod(produce, p) for p in range(n_prod)]
+        assert [t.join() for t in prods] == ["done"] * n_prod
+        # Lifo and Priority order would serve the sentinels first: send them to an empty queue
+        wait_until(q.empty, "the consumers to catch up")
+        for _ in range(n_cons):
+            q.put(-1)
+        received = sum((t.join() for t in consumers), [])
+        assert sorted(received) == list(range(n_prod * per))
+
+    thredo.run(main)
+    assert q.empty()
+
+
+def test_join_across_kinds():
+    q = thredo.Queue()
+
+    def worker():
+        while True:
+            item = q.get()
+            q.task_done()
+            if item is None:
+                return
+
+    def main():
+        # thredo thread joins while plain workers call task_done ...
+        workers = [PlainThread(worker) for _ in range(2)]
+        for i in range(50):
+            q.put(i)
+        q.join()
+        assert q.unfinished_tasks == 0
+        for _ in workers:
+            q.put(None)
+        for w in workers:
+            w.join()
+        # ... and a plain thread joins while thredo workers do
+        workers2 = [ThredoThread(worker) for _ in range(2)]
+        for i in range(50):
+            q.put(i)
+        PlainThread(q.join).join()
+        for _ in workers2:
+            q.put(None)
+        for w in workers2:
+            w.join()
+        q.join()
+
+    thredo.run(main)
+
+
+def test_blocked_plain_getter_woken_by_thredo_put_and_back():
+    q = thredo.Queue(1)
+
+    def main():
+        plain_get = PlainThread(q.get)
+        wait_until(lambda: getters(q) == 1, "the plain getter")
+        q.put("to plain")
+        assert plain_get.join() == "to plain"
+        q.put("fill")
+        plain_put = PlainThread(q.put, "from plain")
+        wait_until(lambda: putters(q) == 1, "the plain putter")
+        assert q.get() == "fill"
+        plain_put.join()
+        assert q.get() == "from plain"
+
+    thredo.run(main)
+
+
+MODULE_QUEUES = [
+    thredo.Queue(1),
+    thredo.LifoQueue(1),
+    thredo.PriorityQueue(1),
+    thredo.SimpleQueue(),
+]
+
+
+def queue_round(spawn: Callable[..., Any]) -> None:
+    """Each module-level queue: a blocked get and (bounded ones) a blocked put, woken from here."""
+    for q in MODULE_QUEUES:
+        t = spawn(q.get)
+        wait_until(lambda q=q: getters(q) == 1, "a getter")
+        q.put(1)
+        assert t.join() == 1
+        if not isinstance(q, thredo.SimpleQueue):
+            q.task_done()
+            q.put(2)
+            t = spawn(q.put, 3)
+            wait_until(lambda q=q: putters(q) == 1, "a putter")
+            assert q.get() == 2
+            t.join()
+            assert q.get() == 3
+            q.task_done()
+            q.task_done()
+            q.join()
+        assert q.empty()
+
+
+def test_module_level_queues_survive_runs_and_main_thread():
+    thredo.run(queue_round, ThredoThread)
+    queue_round(PlainThread)  # the main thread, outside run()
+    thredo.run(queue_round, PlainThread)
+    thredo.run(queue_round, ThredoThread)
+
+
+# -- cancellation and timeout_after of every blocking call ----------------------------
+
+
+ALL_TYPES = [thredo.Queue, thredo.LifoQueue, thredo.PriorityQueue, thredo.SimpleQueue]
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("cls", ALL_TYPES, ids=lambda c: c.__name__)
+def test_interrupted_get_consumes_nothing(cls, how):
+    q = cls()
+
+    def main():
+        if how == "cancel":  # the victim first in line, W behind it
+            v = thredo.spawn(victim(how, q.get))
+            wait_until(lambda: getters(q) == 1, "the victim")
+            w = ThredoThread(q.get)
+            wait_until(lambda: getters(q) == 2, "W")
+            v.cancel()
+        else:  # W first; the victim times out behind it
+            w = ThredoThread(q.get)
+            wait_until(lambda: getters(q) == 1, "W")
+            v = thredo.spawn(victim(how, q.get))
+        assert v.join() is expected(how)
+        assert getters(q) == 1
+        assert q.qsize() == 0
+        q.put("item")
+        assert w.join() == "item"  # the next getter gets it
+        assert q.empty()
+        q.put("again")
+        assert v.cancelled == (how == "cancel")
+        assert q.get_nowait() == "again"
+
+    thredo.run(main)
+    assert getters(q) == 0
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("qtype_", QUEUE_TYPES, ids=lambda c: c.__name__)
+def test_interrupted_put_adds_nothing(qtype_, how):
+    q = qtype_(2)
+    q.put(10)
+    q.put(20)
+
+    def main():
+        if how == "cancel":
+            v = thredo.spawn(victim(how, lambda: q.put(99)))
+            wait_until(lambda: putters(q) == 1, "the victim")
+            w = ThredoThread(q.put, 30)
+            wait_until(lambda: putters(q) == 2, "W")
+            v.cancel()
+        else:
+            w = ThredoThread(q.put, 30)
+            wait_until(lambda: putters(q) == 1, "W")
+            v = thredo.spawn(victim(how, lambda: q.put(99)))
+        assert v.join() is expected(how)
+        assert putters(q) == 1
+        assert q.qsize() == 2
+        assert q.unfinished_tasks == 2
+        first = q.get()
+        w.join()  # the next putter gets the room
+        rest = drain(q)
+        assert sorted([first] + rest) == [10, 20, 30]
+        assert q.unfinished_tasks == 3
+
+    thredo.run(main)
+    assert putters(q) == 0
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("qtype_", QUEUE_TYPES, ids=lambda c: c.__name__)
+def test_interrupted_join(qtype_, how):
+    q = qtype_()
+    q.put("task")
+
+    def main():
+        if how == "cancel":
+            v = thredo.spawn(victim(how, q.join))
+            wait_until(lambda: joiners(q) == 1, "the victim")
+            w = ThredoThread(q.join)
+            wait_until(lambda: joiners(q) == 2, "W")
+            v.cancel()
+        else:
+            w = ThredoThread(q.join)
+            wait_until(lambda: joiners(q) == 1, "W")
+            v = thredo.spawn(victim(how, q.join))
+        assert v.join() is expected(how)
+        assert joiners(q) == 1
+        assert q.unfinished_tasks == 1
+        assert q.get() == "task"
+        q.task_done()
+        assert w.join() is None
+        assert q.unfinished_tasks == 0
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("qtype_", QUEUE_TYPES, ids=lambda c: c.__name__)
+def test_notified_then_cancelled_get_takes_the_item(qtype_):
+    """A get already woken completes; the cancel comes at its next blocking call."""
+    q = qtype_()
+    log = []
+
+    def body():
+        log.append(q.get())
+        try:
+            thredo.sleep(WAIT)
+        except ThreadCancelled:
+            log.append("cancelled at the next call")
+
+    def main():
+        v = thredo.spawn(body)
+        wait_until(lambda: getters(q) == 1, "the getter")
+        with q.not_empty:  # what put() does, with the cancel landing in between
+            q._put("item")
+            q.unfinished_tasks += 1
+            q.not_empty.notify()
+            v.cancel(blocking=False)
+        v.join()
+        assert log == ["item", "cancelled at the next call"]
+        assert q.empty()
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("qtype_", QUEUE_TYPES, ids=lambda c: c.__name__)
+def test_notified_then_cancelled_put_adds_the_item(qtype_):
+    q = qtype_(1)
+    q.put(1)
+    log = []
+
+    def body():
+        q.put(2)
+        log.append("put")
+        try:
+            thredo.sleep(WAIT)
+        except ThreadCancelled:
+            log.append("cancelled at the next call")
+
+    def main():
+        v = thredo.spawn(body)
+        wait_until(lambda: putters(q) == 1, "the putter")
+        with q.not_full:  # what get() does, with the cancel landing in between
+            assert q._get() == 1
+            q.not_full.notify()
+            v.cancel(blocking=False)
+        v.join()
+        assert log == ["put", "cancelled at the next call"]
+        assert drain(q) == [2]
+
+    thredo.run(main)
+
+
+def test_get_timeout_inside_timeout_after():
+    """The call's own timeout and an enclosing timeout_after: whichever comes first."""
+    q = thredo.Queue()
+
+    def main():
+        with thredo.timeout_after(WAIT):
+            t1 = time.monotonic()
+            with pytest.raises(queue.Empty):
+                q.get(timeout=SHORT)
+            assert_duration(time.monotonic() - t1, SHORT)
+        with pytest.raises(ThreadTimeout):
+            with thredo.timeout_after(SHORT):
+                q.get(timeout=WAIT)
+        with thredo.ignore_after(SHORT) as scope:
+            q.get()
+        assert scope.expired
+        assert getters(q) == 0
+        q.put(1)
+        assert q.get(timeout=0) == 1
+
+    thredo.run(main)
+
+
+# -- an exception raised out of a blocked wait ---------------------------------------
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture
+def usr1_raises() -> Iterator[None]:
+    def handler(signo, frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+
+
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(thredo.Queue, id="thredo"),
+        pytest.param(queue.Queue, id="stdlib"),
+    ],
+)
+def test_get_interrupted_by_signal_handler_loses_no_wakeup(usr1_raises, make):
+    """Ctrl-C in a get() of the main thread, outside run(): the queue stays sound."""
+    q = make()
+
+    def killer():
+        wait_until(lambda: getters(q) == 1, "the main thread to block")
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    k = PlainThread(killer)
+    with pytest.raises(Interrupted):
+        q.get()
+    k.join()
+    assert getters(q) == 0, "the interrupted get() left its waiter queued"
+    live = PlainThread(q.get, True, WAIT)
+    wait_until(lambda: getters(q) == 1, "the live getter")
+    q.put("x")
+    assert live.join() == "x"
+
+
+@pytest.mark.parametrize("side", ["get", "put"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(thredo.Queue, id="thredo"),
+        pytest.param(queue.Queue, id="stdlib"),
+    ],
+)
+def test_overflowing_timeout_leaves_no_waiter(runner, make, side):
+    def scenario():
+        q = make(1)
+        if side == "put":
+            q.put(0)
+        blocking_call = (
+            (lambda: q.get(timeout=1e100)) if side == "get" else (lambda: q.put(1, timeout=1e100))
+        )
+        with pytest.raises(OverflowError):
+            blocking_call()
+        assert getters(q) == 0
+        assert putters(q) == 0
+        if side == "put":  # the next putter gets the room at once
+            t = runner.spawn(q.put, 2)
+            wait_until(lambda: putters(q) == 1, "the live putter")
+            assert q.get() == 0
+        else:  # the next getter gets the item at once
+            t = runner.spawn(q.get, True, WAIT)
+            wait_until(lambda: getters(q) == 1, "the live getter")
+            q.put(2)
+        t.join()
+
+    runner.run(scenario)
+
+
+# -- nothing lost: N producers, M consumers, random cancellations and timeouts ---------
+
+
+@pytest.mark.parametrize("cls", ALL_TYPES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_item_received_once_or_still_queued(cls, seed):
+    """Producers and consumers of both kinds; random timeouts, Full/Empty and cancels.
+
+    Every item whose put() returned is received exactly once or is still in the
+    queue; no item whose put() failed shows up anywhere.
+    """
+    rng = random.Random(seed)
+    bounded = cls is not thredo.SimpleQueue
+    q = cls(4) if bounded else cls()
+    PER = 150
+    sent, unsent, received = [], [], []
+    stop_consumers, stop_producers = threading.Event(), threading.Event()
+
+    def thredo_producer(p: int, s: float) -> str:
+        r = random.Random(s)
+        try:
+            for i in range(PER):
+                item = p * 10_000 + i
+                choice = r.random()
+                try:
+                    if choice < 0.3:
+                        with thredo.timeout_after(r.choice([0, 0.0002, 0.001])):
+                            q.put(item)
+                    elif choice < 0.5 and bounded:
+                        q.put(item, timeout=r.choice([0, 0.0005]))
+                    else:
+                        q.put(item)
+                except (ThreadTimeout, queue.Full):
+                    unsent.append(item)
+                    continue
+                sent.append(item)
+        except ThreadCancelled:
+            return "cancelled"
+        return "done"
+
+    def plain_producer(p: int, s: float) -> str:
+        r = random.Random(s)
+        for i in range(PER):
+            if stop_producers.is_set():
+                return "stopped"
+            item = p * 10_000 + i
+            try:
+                q.put(item, timeout=r.choice([0.0005, 0.005]))
+            except queue.Full:
+                unsent.append(item)
+                continue
+            sent.append(item)
+        return "done"
+
+    def thredo_consumer(s: float) -> str:
+        r = random.Random(s)
+        try:
+            while True:
+                choice = r.random()
+                try:
+                    if choice < 0.3:
+                        with thredo.timeout_after(r.choice([0, 0.0002, 0.001])):
+                            item = q.get()
+                    elif choice < 0.5:
+                        item = q.get(timeout=r.choice([0, 0.0005]))
+                    else:
+                        item = q.get()
+                except (ThreadTimeout, queue.Empty):
+                    continue
+                received.append(item)
+        except ThreadCancelled:
+            return "cancelled"
+
+    def plain_consumer(s: float) -> str:
+        r = random.Random(s)
+        while not stop_consumers.is_set():
+            try:
+                item = q.get(timeout=r.choice([0.0005, 0.005]))
+            except queue.Empty:
+                continue
+            received.append(item)
+        return "stopped"
+
+    def main():
+        producers = [ThredoThread(thredo_producer, p, rng.random()) for p in range(4)]
+        producers.append(PlainThread(plain_producer, 4, rng.random()))
+        consumers = [ThredoThread(thredo_consumer, rng.random()) for _ in range(4)]
+        consumers.append(PlainThread(plain_consumer, rng.random()))
+
+        def progress(n: int) -> None:
+            wait_until(
+                lambda: len(received) >= n or not any(p.is_alive() for p in producers),
+                "progress",
+            )
+
+        # cancel a producer and two consumers at random moments
+        victims = rng.sample(producers[:4], 1) + rng.sample(consumers[:4], 2)
+        rng.shuffle(victims)
+        for t in victims:
+            progress(len(received) + rng.randrange(10, 100))
+            t.thread.cancel()
+        # then stop consuming at a random point, the producers possibly still at it
+        progress(rng.randrange(PER, 3 * PER))
+        for t in consumers[:4]:
+            t.thread.cancel()
+            assert t.join() == "cancelled"
+        stop_consumers.set()
+        assert consumers[4].join() == "stopped"
+        # nobody consumes now: producers blocked on a full queue are cancelled in put()
+        stop_producers.set()
+        for t in producers[:4]:
+            t.thread.cancel()
+        assert {t.join() for t in producers} <= {"done", "cancelled", "stopped"}
+
+    thredo.run(main)
+    remaining = drain(q)
+    counted = collections.Counter(received + remaining)
+    assert all(n == 1 for n in counted.values()), "an item was received twice"
+    assert sorted(counted) == sorted(sent), "an item was lost or invented"
+    assert not set(unsent) & set(counted)
+    assert len(sent) + len(unsent) <= 5 * PER
+    if bounded:
+        assert len(remaining) <= 4
+    assert getters(q) == 0
+    if bounded:
+        assert putters(q) == 0
