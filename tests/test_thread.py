@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import signal
+import socket
 import threading
 import time
 
@@ -35,7 +36,8 @@ class TestSpawnJoin:
 
         value, t = run(main)
         assert value == 6
-        assert t.terminated and not t.is_alive()
+        assert t.terminated
+        assert not t.is_alive()
         assert t.result == 6
         assert t.exception is None
         assert not t.cancelled
@@ -66,7 +68,7 @@ class TestSpawnJoin:
         assert err.__cause__ is original
         assert t.exception is original
         assert not t.cancelled
-        with pytest.raises(ValueError) as ei:
+        with pytest.raises(ValueError, match="boom") as ei:
             t.result  # noqa: B018
         assert ei.value is original
 
@@ -257,6 +259,19 @@ class TestSleep:
 
         assert run(main) is True
 
+    def test_nan_sleep_outside_run_raises(self):
+        with pytest.raises(ValueError, match="NaN"):
+            thredo.sleep(float("nan"))
+
+    def test_nan_sleep_raises(self, run):
+        def main():
+            # the ignore_after bounds the wait if the sleep does not raise
+            with thredo.ignore_after(1) as cm, pytest.raises(ValueError, match="(?i)nan"):
+                thredo.sleep(float("nan"))
+            return cm.expired
+
+        assert run(main) is False
+
     def test_sleep_outside_run_is_plain_sleep(self):
         start = time.monotonic()
         thredo.sleep(0.01)
@@ -292,7 +307,8 @@ class TestCancel:
 
         t, err, elapsed = run(main)
         assert elapsed < 5
-        assert t.cancelled and t.terminated
+        assert t.cancelled
+        assert t.terminated
         assert isinstance(err.__cause__, ThreadCancelled)
         assert t.exception is err.__cause__
 
@@ -547,7 +563,7 @@ class TestRun:
         def main():
             raise original
 
-        with pytest.raises(ValueError) as ei:
+        with pytest.raises(ValueError, match="main failed") as ei:
             run(main)
         assert ei.value is original
         assert not isinstance(ei.value, ThreadError)
@@ -579,7 +595,8 @@ class TestRun:
 
         assert run(main) == "main"
         assert log == ["main returns", "child done"]
-        assert threads[0].terminated and threads[0].result == "child"
+        assert threads[0].terminated
+        assert threads[0].result == "child"
 
     def test_waits_for_non_daemon_threads_after_main_failed(self, run):
         log: list[str] = []
@@ -608,7 +625,8 @@ class TestRun:
         assert run(main) == "done"
         assert sorted(log) == ["d0 finally", "d1 finally", "d2 finally"]
         for d in daemons:
-            assert d.terminated and d.cancelled
+            assert d.terminated
+            assert d.cancelled
             assert isinstance(d.exception, ThreadCancelled)
 
     def test_daemon_threads_cancelled_only_after_non_daemons(self, run):
@@ -665,6 +683,48 @@ class TestRun:
         with pytest.raises(ZeroDivisionError):
             run(lambda: 1 / 0)
         assert signal.getsignal(signal.SIGINT) is before
+
+    def test_restores_signal_wakeup_fd(self, run):
+        r, w = socket.socketpair()
+        try:
+            w.setblocking(False)
+            previous = signal.set_wakeup_fd(w.fileno())
+            try:
+                run(lambda: None)
+            finally:
+                current = signal.set_wakeup_fd(previous)
+            assert current == w.fileno()
+        finally:
+            r.close()
+            w.close()
+
+    def test_main_cancelled_by_another_thread(self, run):
+        def killer(main_thread):
+            main_thread.cancel()
+
+        def main():
+            thredo.spawn(killer, thredo.current_thread())
+            thredo.sleep(FOREVER)
+
+        with pytest.raises(ThreadCancelled):
+            run(main)
+
+    def test_spawn_from_plain_thread_during_run(self, run):
+        def main():
+            out: queue.Queue = queue.Queue()
+
+            def plain():
+                try:
+                    thredo.spawn(lambda: None)
+                except RuntimeError as e:
+                    out.put(e)
+
+            th = threading.Thread(target=plain)
+            th.start()
+            th.join()
+            return out.get_nowait()
+
+        assert "thredo.run" in str(run(main))
 
     def test_run_from_plain_thread(self, run):
         out: queue.Queue = queue.Queue()
@@ -733,7 +793,7 @@ class TestAwait:
         original = ValueError("in coroutine")
 
         def main():
-            with pytest.raises(ValueError) as ei:
+            with pytest.raises(ValueError, match="in coroutine") as ei:
                 thredo.AWAIT(fail_with, original)
             return ei.value
 
@@ -779,7 +839,8 @@ class TestAwait:
 
         t, elapsed = run(main)
         assert elapsed < 5
-        assert len(seen) == 1 and isinstance(seen[0], curio.TaskCancelled)
+        assert len(seen) == 1
+        assert isinstance(seen[0], curio.TaskCancelled)
         assert t.cancelled
         assert isinstance(t.exception, ThreadCancelled)
 
@@ -802,7 +863,8 @@ class TestAwait:
 
         elapsed = run(main)
         assert 0.05 <= elapsed < 5
-        assert len(seen) == 1 and isinstance(seen[0], curio.CancelledError)
+        assert len(seen) == 1
+        assert isinstance(seen[0], curio.CancelledError)
 
     def test_ignore_after_around_await(self, run):
         async def forever():

@@ -110,7 +110,9 @@ class ThreadGroup:
             elif t in self._running:
                 self._running.discard(t)
                 self._finished.append(t)
-                self._done.notify()
+                # All: join() and next_done() may both be waiting, and each
+                # re-checks; waking one could wake the one that loses the race.
+                self._done.notify_all()
 
     def _discard(self, t: Thread) -> None:
         """Forget ``t`` (it was joined directly, or cancelled by cancel_remaining)."""
@@ -125,6 +127,7 @@ class ThreadGroup:
                 self._finished.remove(t)
             except ValueError:
                 pass
+            self._done.notify_all()  # waiters re-check: maybe nothing is left
 
     @property
     def threads(self) -> list[Thread]:
@@ -140,8 +143,7 @@ class ThreadGroup:
         The thread leaves the group.
         """
         with self._mutex:
-            while not self._finished and self._running:
-                self._done.wait(self._mutex)
+            self._done.wait_until(self._mutex, self._settled)
             if not self._finished:
                 return None
             t = self._finished.popleft()
@@ -149,6 +151,10 @@ class ThreadGroup:
             self._threads.discard(t)
         t.wait()
         return t
+
+    def _settled(self) -> bool:
+        """A finished thread to look at, or none left running (mutex held)."""
+        return bool(self._finished) or not self._running
 
     def next_result(self) -> Any:
         """The result of the next thread to finish (raising its exception)."""
@@ -189,9 +195,10 @@ class ThreadGroup:
             if wait is None:
                 return
             with self._mutex:
-                while self._finished or self._running:
-                    while not self._finished:
-                        self._done.wait(self._mutex)
+                while True:
+                    self._done.wait_until(self._mutex, self._settled)
+                    if not self._finished:
+                        return  # nothing left running
                     while self._finished:
                         t = self._finished.popleft()
                         exc, res = t._exception, t._result

@@ -460,6 +460,8 @@ def wait_fd(fd: int, events: int, timeout: float | None = None) -> bool:
 
 def sleep(seconds: float) -> None:
     """Sleep, cancellably in a thredo thread; ``sleep(0)`` yields the GIL."""
+    if seconds != seconds:
+        raise ValueError("Invalid value NaN (not a number)")
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
     st = _local.state

@@ -27,10 +27,11 @@ Phases of a run:
 3. cancel every remaining (daemon) thread and serve until all have exited;
 4. join the underlying OS threads, restore SIGINT, return or raise.
 
-The first Ctrl-C cancels the main thread (or, after it, every live thread)
-and makes ``run()`` raise ``KeyboardInterrupt`` once they have unwound; a
-second one raises ``KeyboardInterrupt`` at once, leaving the daemonic OS
-threads to die with the process.  Ctrl-C is handled only when ``run()`` is
+The first Ctrl-C cancels the main thread, and once it has unwound every
+thread still running, and makes ``run()`` raise ``KeyboardInterrupt`` when
+all have exited; a second one makes ``run()`` raise ``KeyboardInterrupt`` at
+once, leaving the (daemonic at the OS level) threads to die with the
+process.  Ctrl-C is handled only when ``run()`` is
 called in the main thread.
 """
 
@@ -65,7 +66,8 @@ class Runtime:
         self.closing = False  # phase 3: new threads start cancelled
         self.watch = False  # the kernel wants to hear about every exit
         self.main: Thread | None = None
-        self.interrupted = 0
+        self.interrupted = 0  # Ctrl-C count
+        self.abandoned = False  # second Ctrl-C: stop waiting for threads
         self._inbox: deque[Any] = deque()
         self._notified = False
         self._rsock, self._wsock = socket.socketpair()
@@ -109,10 +111,13 @@ class Runtime:
         main._thread.start()
         await self._serve(lambda: main.terminated)
         self.watch = True
+        if self.interrupted:  # Ctrl-C: what main left behind goes too
+            self._cancel_all()
         await self._serve(lambda: self.nondaemon == 0)
         self._cancel_all()
         await self._serve(lambda: not self.threads)
-        main._thread.join()
+        if not self.abandoned:
+            main._thread.join()
         return main
 
     def _cancel_all(self) -> None:
@@ -124,7 +129,7 @@ class Runtime:
 
     async def _serve(self, done: Callable[[], bool]) -> None:
         inbox = self._inbox
-        while not done():
+        while not (done() or self.abandoned):
             await _read_wait(self._rsock)
             try:
                 while self._rsock.recv(4096):
@@ -159,8 +164,11 @@ class Runtime:
     def _on_sigint(self) -> None:
         self.interrupted += 1
         if self.interrupted > 1:
+            # Second Ctrl-C: stop waiting.  run() raises KeyboardInterrupt now;
+            # the threads (daemonic at the OS level) die with the process.
             self._cancel_all()
-            raise KeyboardInterrupt
+            self.abandoned = True
+            return
         main = self.main
         if main is not None and not main.terminated:
             main.cancel(blocking=False)

@@ -1,0 +1,344 @@
+"""Ctrl-C under thredo.run(), tested on real child processes.
+
+Each test writes a small script, starts it with the current interpreter,
+waits for the line it prints once it is blocked (``READY``), sends SIGINT
+and checks what the process printed and how it ended.
+
+What counts as a clean Ctrl-C: every ``finally`` ran, and stderr holds
+nothing but the single top-level ``KeyboardInterrupt`` traceback of an
+uncaught interrupt (or nothing at all when the script catches it) -- no
+"Exception in thread", no "Exception ignored", no cancellation traceback
+from another thread.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+TIMEOUT = 20  # generous upper bound for any step
+
+# Every script starts with this.  say() is one write(2), so lines printed by
+# concurrent threads never interleave.
+PRELUDE = """\
+import os
+import sys
+
+import thredo
+
+
+def say(msg):
+    os.write(1, (msg + "\\n").encode())
+
+"""
+
+
+class Script:
+    """A Python script running in a child process, its stdout read as it comes."""
+
+    def __init__(self, path: Path, source: str, *args: str) -> None:
+        path.write_text(PRELUDE + textwrap.dedent(source))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(path), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        self._seen = b""
+
+    def wait_for(self, marker: str, timeout: float = TIMEOUT) -> None:
+        """Read stdout (unbuffered, so communicate() gets the rest) up to ``marker``."""
+        fd = self.proc.stdout.fileno()
+        want = marker.encode()
+        end = time.monotonic() + timeout
+        while want not in self._seen:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {marker!r} within {timeout} s; stdout: {self._seen!r}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    _, err = self.proc.communicate(timeout=TIMEOUT)
+                    raise AssertionError(
+                        f"exited before {marker!r}; stdout: {self._seen!r}; stderr: {err.decode()}"
+                    )
+                self._seen += chunk
+
+    def sigint(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+
+    def finish(self, timeout: float = TIMEOUT) -> tuple[int, list[str], str]:
+        """Wait for exit; return (returncode, stdout lines, stderr)."""
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, (self._seen + out).decode().splitlines(), err.decode()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Iterator[Callable[..., Script]]:
+    started: list[Script] = []
+
+    def start(source: str, *args: str) -> Script:
+        s = Script(tmp_path / f"script{len(started)}.py", source, *args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.close()
+
+
+def assert_single_keyboard_interrupt_traceback(err: str) -> None:
+    """stderr is exactly one traceback, the uncaught KeyboardInterrupt of run()."""
+    lines = err.strip().splitlines()
+    assert lines, "stderr is empty"
+    assert lines[0] == "Traceback (most recent call last):", err
+    assert lines[-1] == "KeyboardInterrupt", err
+    assert err.count("Traceback") == 1, err
+    assert "thredo.run(main)" in err, err
+    for noise in ("Exception in thread", "Exception ignored", "ThreadCancelled", "During handling"):
+        assert noise not in err, err
+
+
+# The main thread blocks in a group of three members, beside a daemon thread.
+GROUP_SCRIPT = """
+    def member(name):
+        try:
+            thredo.sleep(3600)
+        finally:
+            say(f"{name} finally")
+
+    def main():
+        try:
+            thredo.spawn(member, "daemon", daemon=True)
+            with thredo.ThreadGroup() as g:
+                for n in range(3):
+                    g.spawn(member, f"member{n}")
+                say("READY")
+                thredo.sleep(3600)
+            say("not reached")
+        finally:
+            say("main finally")
+
+    if sys.argv[1:] == ["catch"]:
+        try:
+            thredo.run(main)
+        except KeyboardInterrupt:
+            say("CAUGHT KeyboardInterrupt")
+            sys.exit(3)
+    else:
+        thredo.run(main)
+    say("not reached either")
+"""
+
+
+class TestFirstCtrlC:
+    def test_unwinds_group_and_raises_keyboard_interrupt(self, script):
+        s = script(GROUP_SCRIPT)
+        s.wait_for("READY")
+        s.sigint()
+        rc, out, err = s.finish()
+        assert rc == -signal.SIGINT  # an uncaught KeyboardInterrupt ends Python so
+        members = ["member0 finally", "member1 finally", "member2 finally"]
+        assert sorted(out) == sorted(["READY", *members, "daemon finally", "main finally"])
+        # the group's members had exited before the main thread's finally ran
+        main_at = out.index("main finally")
+        assert all(out.index(m) < main_at for m in members)
+        assert_single_keyboard_interrupt_traceback(err)
+
+    def test_keyboard_interrupt_can_be_caught_cleanly(self, script):
+        s = script(GROUP_SCRIPT, "catch")
+        s.wait_for("READY")
+        s.sigint()
+        rc, out, err = s.finish()
+        assert rc == 3
+        assert out[-1] == "CAUGHT KeyboardInterrupt"
+        assert {"member0 finally", "member1 finally", "member2 finally"} <= set(out)
+        assert {"daemon finally", "main finally"} <= set(out)
+        assert "not reached" not in out
+        assert err == ""
+
+    def test_cleanup_in_finally_may_block(self, script):
+        s = script(
+            """
+            def main():
+                try:
+                    say("READY")
+                    thredo.sleep(3600)
+                finally:
+                    t = thredo.spawn(lambda: "helper result")
+                    thredo.sleep(0.01)  # the delivered cancel is not raised again
+                    say(f"cleanup {t.join()}")
+
+            try:
+                thredo.run(main)
+            except KeyboardInterrupt:
+                say("CAUGHT")
+            """
+        )
+        s.wait_for("READY")
+        s.sigint()
+        rc, out, err = s.finish()
+        assert rc == 0
+        assert out == ["READY", "cleanup helper result", "CAUGHT"]
+        assert err == ""
+
+    def test_after_main_returned_cancels_remaining_threads(self, script):
+        s = script(
+            """
+            def worker(main_thread):
+                try:
+                    main_thread.wait()
+                    say("READY")
+                    thredo.sleep(3600)
+                finally:
+                    say("worker finally")
+
+            def main():
+                thredo.spawn(worker, thredo.current_thread())
+                return "main result"
+
+            try:
+                thredo.run(main)
+            except KeyboardInterrupt:
+                say("CAUGHT")
+            """
+        )
+        s.wait_for("READY")
+        s.sigint()
+        rc, out, err = s.finish()
+        assert rc == 0
+        assert out == ["READY", "worker finally", "CAUGHT"]
+        assert err == ""
+
+    def test_cancels_curio_coroutine_main_awaits(self, script):
+        s = script(
+            """
+            import curio
+
+            async def forever():
+                try:
+                    say("READY")
+                    await curio.sleep(3600)
+                except curio.TaskCancelled:
+                    say("coroutine cancelled")
+                    raise
+
+            def main():
+                try:
+                    thredo.AWAIT(forever)
+                finally:
+                    say("main finally")
+
+            try:
+                thredo.run(main)
+            except KeyboardInterrupt:
+                say("CAUGHT")
+            """
+        )
+        s.wait_for("READY")
+        s.sigint()
+        rc, out, err = s.finish()
+        assert rc == 0
+        assert out == ["READY", "coroutine cancelled", "main finally", "CAUGHT"]
+        assert err == ""
+
+    def test_run_usable_again_after_ctrl_c(self, script):
+        s = script(
+            """
+            def main():
+                say("READY")
+                thredo.sleep(3600)
+
+            try:
+                thredo.run(main)
+            except KeyboardInterrupt:
+                say("CAUGHT")
+            say(f"second run {thredo.run(lambda: thredo.spawn(lambda: 42).join())}")
+            """
+        )
+        s.wait_for("READY")
+        s.sigint()
+        rc, out, err = s.finish()
+        assert rc == 0
+        assert out == ["READY", "CAUGHT", "second run 42"]
+        assert err == ""
+
+
+# The main thread's finally blocks in cleanup that cannot be cancelled.
+STUCK_CLEANUP_SCRIPT = """
+    def member():
+        try:
+            thredo.sleep(3600)
+        finally:
+            say("member finally")
+
+    def main():
+        try:
+            with thredo.ThreadGroup() as g:
+                g.spawn(member)
+                say("READY")
+                thredo.sleep(3600)
+        finally:
+            with thredo.disable_cancellation():
+                say("CLEANUP")
+                thredo.sleep(3600)
+            say("after cleanup")
+
+    if sys.argv[1:] == ["catch"]:
+        try:
+            thredo.run(main)
+        except KeyboardInterrupt:
+            say("CAUGHT KeyboardInterrupt")
+            sys.exit(3)
+    else:
+        thredo.run(main)
+"""
+
+
+class TestSecondCtrlC:
+    def _interrupt_twice(self, s: Script) -> tuple[int, list[str], str, float]:
+        s.wait_for("READY")
+        s.sigint()
+        s.wait_for("CLEANUP")
+        start = time.monotonic()
+        s.sigint()
+        rc, out, err = s.finish()
+        return rc, out, err, time.monotonic() - start
+
+    def test_ends_process_promptly(self, script):
+        rc, out, err, elapsed = self._interrupt_twice(script(STUCK_CLEANUP_SCRIPT))
+        assert elapsed < 10
+        assert rc == -signal.SIGINT
+        assert out == ["READY", "member finally", "CLEANUP"]
+        assert "\nKeyboardInterrupt\n" in err
+        assert "Exception in thread" not in err
+
+    def test_keyboard_interrupt_can_be_caught(self, script):
+        rc, out, err, elapsed = self._interrupt_twice(script(STUCK_CLEANUP_SCRIPT, "catch"))
+        assert elapsed < 10
+        assert rc == 3
+        assert out == ["READY", "member finally", "CLEANUP", "CAUGHT KeyboardInterrupt"]
+        assert "Exception in thread" not in err
+
+    def test_stderr_is_clean(self, script):
+        rc, out, err, elapsed = self._interrupt_twice(script(STUCK_CLEANUP_SCRIPT))
+        assert_single_keyboard_interrupt_traceback(err)
+
+    def test_stderr_is_empty_when_caught(self, script):
+        rc, out, err, elapsed = self._interrupt_twice(script(STUCK_CLEANUP_SCRIPT, "catch"))
+        assert err == ""
