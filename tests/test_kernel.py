@@ -225,6 +225,38 @@ class TestFirstCtrlC:
         assert out == ["READY", "worker finally", "CAUGHT"]
         assert err == ""
 
+    def test_cancels_threads_main_left_blocked(self, script):
+        """A non-daemon thread outside any group goes too: run() does not hang on it."""
+        s = script(
+            """
+            def orphan():
+                try:
+                    thredo.sleep(3600)
+                finally:
+                    say("orphan finally")
+
+            def main():
+                thredo.spawn(orphan)
+                try:
+                    say("READY")
+                    thredo.sleep(3600)
+                finally:
+                    say("main finally")
+
+            try:
+                thredo.run(main)
+            except KeyboardInterrupt:
+                say("CAUGHT")
+            """
+        )
+        s.wait_for("READY")
+        s.sigint()
+        rc, out, err = s.finish()
+        assert rc == 0
+        assert out[0] == "READY" and out[-1] == "CAUGHT"
+        assert sorted(out[1:-1]) == ["main finally", "orphan finally"]
+        assert err == ""
+
     def test_cancels_curio_coroutine_main_awaits(self, script):
         s = script(
             """
