@@ -21,13 +21,14 @@ Ctrl-C can end the process at once; ``run()`` itself joins every one of them.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from _thread import allocate_lock
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _hop
-from ._errors import ThreadCancelled, ThreadError
+from ._errors import CancelledError, ThreadCancelled, ThreadError
 from ._hop import ThreadState, WaitQueue, current_state
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ("Thread", "spawn", "current_thread")
 
 _ids = itertools.count(1)
+
+log = logging.getLogger("thredo")
 
 
 class Thread:
@@ -97,6 +100,9 @@ class Thread:
             self._result = func(*args, **kwargs)
         except BaseException as e:  # recorded for join()/result
             self._exception = e
+            if not isinstance(e, (CancelledError, SystemExit)) and self is not self._runtime.main:
+                # As curio's "Task Crash": a failure nobody joins is not silent.
+                log.error("thredo thread %r crashed", self.name, exc_info=e)
         finally:
             del func, args, kwargs
             _hop._local.state = None
