@@ -1,15 +1,20 @@
-"""Shared fixtures: the leak check every test runs under, and helpers."""
+"""Shared fixtures: the leak check every test runs under, ``run``, ``runner``, ``usr1_raises``.
+
+Plain helpers (no fixtures) are in helpers.py.
+"""
 
 from __future__ import annotations
 
 import gc
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from helpers import Interrupted, Runner
 
 import thredo
 
@@ -42,7 +47,11 @@ def no_leaks() -> Iterator[None]:
     assert not extra, f"threads leaked: {extra}"
     _settle(lambda: _open_fds() <= fds_before)
     leaked = _open_fds() - fds_before
-    detail = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in leaked if os.path.exists(f"/proc/self/fd/{fd}")}
+    detail = {
+        fd: os.readlink(f"/proc/self/fd/{fd}")
+        for fd in leaked
+        if os.path.exists(f"/proc/self/fd/{fd}")
+    }
     assert not leaked, f"fds leaked: {detail}"
 
 
@@ -50,3 +59,23 @@ def no_leaks() -> Iterator[None]:
 def run() -> Callable[..., Any]:
     """``thredo.run``; a fixture so tests read ``run(main)``."""
     return thredo.run
+
+
+@pytest.fixture(params=["plain", "thredo"])
+def runner(request: pytest.FixtureRequest) -> Runner:
+    """Runs each scenario twice: in plain ``threading`` threads and under ``thredo.run``."""
+    return Runner(request.param)
+
+
+@pytest.fixture
+def usr1_raises() -> Iterator[None]:
+    """SIGUSR1 raises ``Interrupted`` in the main thread (the old handler comes back)."""
+
+    def handler(signo, frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR1, old)

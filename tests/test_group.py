@@ -6,11 +6,10 @@ import threading
 from typing import Any
 
 import pytest
+from helpers import FOREVER, block_forever
 
 import thredo
 from thredo import ThreadCancelled, ThreadGroup
-
-FOREVER = 3600
 
 
 class Gate:
@@ -41,13 +40,6 @@ def gated(gate: Gate, outcome: Any, log: list[str] | None = None, tag: str = "")
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
-
-
-def block_forever(log: list[str], tag: str) -> None:
-    try:
-        thredo.sleep(FOREVER)
-    finally:
-        log.append(f"{tag} finally")
 
 
 def fail(exc: BaseException) -> None:

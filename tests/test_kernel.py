@@ -82,6 +82,12 @@ class Script:
         out, err = self.proc.communicate(timeout=timeout)
         return self.proc.returncode, (self._seen + out).decode().splitlines(), err.decode()
 
+    def ctrl_c_when_ready(self) -> tuple[int, list[str], str]:
+        """Wait for ``READY``, send SIGINT, then ``finish()``."""
+        self.wait_for("READY")
+        self.sigint()
+        return self.finish()
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -149,9 +155,7 @@ GROUP_SCRIPT = """
 class TestFirstCtrlC:
     def test_unwinds_group_and_raises_keyboard_interrupt(self, script):
         s = script(GROUP_SCRIPT)
-        s.wait_for("READY")
-        s.sigint()
-        rc, out, err = s.finish()
+        rc, out, err = s.ctrl_c_when_ready()
         assert rc == -signal.SIGINT  # an uncaught KeyboardInterrupt ends Python so
         members = ["member0 finally", "member1 finally", "member2 finally"]
         assert sorted(out) == sorted(["READY", *members, "daemon finally", "main finally"])
@@ -162,9 +166,7 @@ class TestFirstCtrlC:
 
     def test_keyboard_interrupt_can_be_caught_cleanly(self, script):
         s = script(GROUP_SCRIPT, "catch")
-        s.wait_for("READY")
-        s.sigint()
-        rc, out, err = s.finish()
+        rc, out, err = s.ctrl_c_when_ready()
         assert rc == 3
         assert out[-1] == "CAUGHT KeyboardInterrupt"
         assert {"member0 finally", "member1 finally", "member2 finally"} <= set(out)
@@ -190,9 +192,7 @@ class TestFirstCtrlC:
                 say("CAUGHT")
             """
         )
-        s.wait_for("READY")
-        s.sigint()
-        rc, out, err = s.finish()
+        rc, out, err = s.ctrl_c_when_ready()
         assert rc == 0
         assert out == ["READY", "cleanup helper result", "CAUGHT"]
         assert err == ""
@@ -218,9 +218,7 @@ class TestFirstCtrlC:
                 say("CAUGHT")
             """
         )
-        s.wait_for("READY")
-        s.sigint()
-        rc, out, err = s.finish()
+        rc, out, err = s.ctrl_c_when_ready()
         assert rc == 0
         assert out == ["READY", "worker finally", "CAUGHT"]
         assert err == ""
@@ -249,11 +247,10 @@ class TestFirstCtrlC:
                 say("CAUGHT")
             """
         )
-        s.wait_for("READY")
-        s.sigint()
-        rc, out, err = s.finish()
+        rc, out, err = s.ctrl_c_when_ready()
         assert rc == 0
-        assert out[0] == "READY" and out[-1] == "CAUGHT"
+        assert out[0] == "READY"
+        assert out[-1] == "CAUGHT"
         assert sorted(out[1:-1]) == ["main finally", "orphan finally"]
         assert err == ""
 
@@ -282,9 +279,7 @@ class TestFirstCtrlC:
                 say("CAUGHT")
             """
         )
-        s.wait_for("READY")
-        s.sigint()
-        rc, out, err = s.finish()
+        rc, out, err = s.ctrl_c_when_ready()
         assert rc == 0
         assert out == ["READY", "coroutine cancelled", "main finally", "CAUGHT"]
         assert err == ""
@@ -303,9 +298,7 @@ class TestFirstCtrlC:
             say(f"second run {thredo.run(lambda: thredo.spawn(lambda: 42).join())}")
             """
         )
-        s.wait_for("READY")
-        s.sigint()
-        rc, out, err = s.finish()
+        rc, out, err = s.ctrl_c_when_ready()
         assert rc == 0
         assert out == ["READY", "CAUGHT", "second run 42"]
         assert err == ""

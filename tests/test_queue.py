@@ -18,42 +18,38 @@ from __future__ import annotations
 
 import collections
 import gc
-import os
 import queue
 import random
-import signal
 import sys
 import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import (
+    HOWS,
+    SHORT,
+    WAIT,
+    Interrupted,
+    PlainThread,
+    ThredoThread,
+    assert_duration,
+    expected,
+    interrupt_main_thread_when,
+    wait_until,
+)
 
 import thredo
-from thredo import ThreadCancelled, ThreadError, ThreadTimeout
+from thredo import ThreadCancelled, ThreadTimeout
 
-WAIT = 10.0  # upper bound for anything expected to happen promptly
-SHORT = 0.05  # a timeout that is meant to expire
-HOWS = ["cancel", "timeout"]
 QUEUE_SIZE = 5
 ShutDown = thredo.QueueShutDown
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def wait_until(
-    predicate: Callable[[], Any], what: str = "condition", timeout: float = WAIT
-) -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` (an upper bound only)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.0005)
 
 
 def getters(q: Any) -> int:
@@ -84,83 +80,12 @@ def drain(q: Any) -> list[Any]:
             return items
 
 
-class PlainThread:
-    """A ``threading.Thread`` whose ``join()`` returns the result or re-raises."""
-
-    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
-        self._outcome: tuple[bool, Any] | None = None
-        self._thread = threading.Thread(
-            target=self._main, args=(func, args), name=f"plain-{getattr(func, '__name__', '?')}"
-        )
-        self._thread.start()
-
-    def _main(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            self._outcome = (True, func(*args))
-        except BaseException as e:  # handed to join()
-            self._outcome = (False, e)
-
-    def join(self, timeout: float = WAIT) -> Any:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "plain thread did not finish"
-        assert self._outcome is not None
-        ok, value = self._outcome
-        if ok:
-            return value
-        raise value
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-
-class ThredoThread:
-    """A thredo thread whose ``join()`` returns the result or re-raises the original."""
-
-    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
-        self.thread = thredo.spawn(func, *args)
-
-    def join(self) -> Any:
-        try:
-            return self.thread.join()
-        except ThreadError as e:
-            raise e.__cause__ from None
-
-    def is_alive(self) -> bool:
-        return self.thread.is_alive()
-
-
-class Runner:
-    """Runs a scenario in a plain thread or under ``thredo.run``; ``spawn`` matches it."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def run(self, scenario: Callable[..., Any], *args: Any) -> Any:
-        if self.kind == "thredo":
-            return thredo.run(scenario, *args)
-        return PlainThread(scenario, *args).join(timeout=25)
-
-    def spawn(self, func: Callable[..., Any], *args: Any) -> PlainThread | ThredoThread:
-        if self.kind == "thredo":
-            return ThredoThread(func, *args)
-        return PlainThread(func, *args)
-
-
-@pytest.fixture(params=["plain", "thredo"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return Runner(request.param)
-
-
 QUEUE_TYPES = [thredo.Queue, thredo.LifoQueue, thredo.PriorityQueue]
 
 
 @pytest.fixture(params=QUEUE_TYPES, ids=lambda c: c.__name__)
 def qtype(request: pytest.FixtureRequest) -> type:
     return request.param
-
-
-def expected(how: str) -> type[BaseException]:
-    return ThreadCancelled if how == "cancel" else ThreadTimeout
 
 
 def victim(how: str, block: Callable[[], Any]):
@@ -180,16 +105,11 @@ def victim(how: str, block: Callable[[], Any]):
     return body
 
 
-def assert_duration(dt: float, timeout: float) -> None:
-    assert dt >= timeout * 0.6
-    assert dt < timeout + WAIT
-
-
 # -- the stdlib's BlockingTestMixin, without the sleep ---------------------------------
 
 
-def do_blocking_test(runner, block_func, block_args, trigger_func, trigger_args, blocked):
-    """Call ``block_func`` here; a helper calls ``trigger_func`` once ``blocked()``."""
+def spawn_trigger(runner, block_func, trigger_func, trigger_args, blocked):
+    """A thread that calls ``trigger_func`` once ``blocked()``; it sets the event first."""
     started = threading.Event()
 
     def trigger():
@@ -197,7 +117,12 @@ def do_blocking_test(runner, block_func, block_args, trigger_func, trigger_args,
         started.set()
         trigger_func(*trigger_args)
 
-    t = runner.spawn(trigger)
+    return runner.spawn(trigger), started
+
+
+def do_blocking_test(runner, block_func, block_args, trigger_func, trigger_args, blocked):
+    """Call ``block_func`` here; a helper calls ``trigger_func`` once ``blocked()``."""
+    t, started = spawn_trigger(runner, block_func, trigger_func, trigger_args, blocked)
     try:
         result = block_func(*block_args)
         assert started.is_set(), f"{block_func.__name__} appeared not to block"
@@ -209,20 +134,34 @@ def do_blocking_test(runner, block_func, block_args, trigger_func, trigger_args,
 def do_exceptional_blocking_test(
     runner, block_func, block_args, trigger_func, trigger_args, blocked, exc_type
 ):
-    started = threading.Event()
-
-    def trigger():
-        wait_until(blocked, f"{block_func.__name__} to block")
-        started.set()
-        trigger_func(*trigger_args)
-
-    t = runner.spawn(trigger)
+    t, started = spawn_trigger(runner, block_func, trigger_func, trigger_args, blocked)
     try:
         with pytest.raises(exc_type):
             block_func(*block_args)
     finally:
         t.join()
     assert started.is_set(), "trigger thread ended but event never set"
+
+
+def getters_served_in_arrival_order(runner, make):
+    """Five getters block one after the other on ``make()``; five puts serve them in order."""
+    q = make()
+    got = queue.SimpleQueue()  # a stdlib queue to report to
+
+    def getter(i):
+        got.put((i, q.get()))
+
+    threads = []
+    for i in range(5):
+        threads.append(runner.spawn(getter, i))
+        wait_until(lambda i=i: getters(q) == i + 1, "the next getter")
+    order = []
+    for item in range(5):
+        q.put(item)
+        order.append(got.get(timeout=WAIT))
+    for t in threads:
+        t.join()
+    assert order == [(i, i) for i in range(5)]
 
 
 # -- conformance: test_queue.BaseQueueTestMixin --------------------------------------
@@ -395,26 +334,7 @@ class TestQueueConformance:
         runner.run(scenario)
 
     def test_getters_served_in_arrival_order(self, runner, qtype):
-        def scenario():
-            q = qtype()
-            got = queue.SimpleQueue()  # a stdlib queue to report to
-
-            def getter(i):
-                got.put((i, q.get()))
-
-            threads = []
-            for i in range(5):
-                threads.append(runner.spawn(getter, i))
-                wait_until(lambda i=i: getters(q) == i + 1, "the next getter")
-            order = []
-            for item in range(5):
-                q.put(item)
-                order.append(got.get(timeout=WAIT))
-            for t in threads:
-                t.join()
-            assert order == [(i, i) for i in range(5)]
-
-        runner.run(scenario)
+        runner.run(getters_served_in_arrival_order, runner, qtype)
 
     def test_putters_served_in_arrival_order(self, runner, qtype):
         def scenario():
@@ -1119,26 +1039,7 @@ class TestSimpleQueueConformance:
         runner.run(scenario)
 
     def test_getters_served_in_arrival_order(self, runner):
-        def scenario():
-            q = thredo.SimpleQueue()
-            got = queue.SimpleQueue()
-
-            def getter(i):
-                got.put((i, q.get()))
-
-            threads = []
-            for i in range(5):
-                threads.append(runner.spawn(getter, i))
-                wait_until(lambda i=i: getters(q) == i + 1, "the next getter")
-            order = []
-            for item in range(5):
-                q.put(item)
-                order.append(got.get(timeout=WAIT))
-            for t in threads:
-                t.join()
-            assert order == [(i, i) for i in range(5)]
-
-        runner.run(scenario)
+        runner.run(getters_served_in_arrival_order, runner, thredo.SimpleQueue)
 
 
 def test_queue_references(qtype):
@@ -1294,6 +1195,10 @@ def test_module_level_queues_survive_runs_and_main_thread():
 # -- cancellation and timeout_after of every blocking call ----------------------------
 
 
+THREDO_AND_STDLIB_QUEUE = [
+    pytest.param(thredo.Queue, id="thredo"),
+    pytest.param(queue.Queue, id="stdlib"),
+]
 ALL_TYPES = [thredo.Queue, thredo.LifoQueue, thredo.PriorityQueue, thredo.SimpleQueue]
 
 
@@ -1469,40 +1374,12 @@ def test_get_timeout_inside_timeout_after():
 # -- an exception raised out of a blocked wait ---------------------------------------
 
 
-class Interrupted(Exception):
-    pass
-
-
-@pytest.fixture
-def usr1_raises() -> Iterator[None]:
-    def handler(signo, frame):
-        raise Interrupted
-
-    old = signal.signal(signal.SIGUSR1, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGUSR1, old)
-
-
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        pytest.param(thredo.Queue, id="thredo"),
-        pytest.param(queue.Queue, id="stdlib"),
-    ],
-)
+@pytest.mark.parametrize("make", THREDO_AND_STDLIB_QUEUE)
 def test_get_interrupted_by_signal_handler_loses_no_wakeup(usr1_raises, make):
     """Ctrl-C in a get() of the main thread, outside run(): the queue stays sound."""
     q = make()
 
-    def killer():
-        wait_until(lambda: getters(q) == 1, "the main thread to block")
-        os.kill(os.getpid(), signal.SIGUSR1)
-
-    k = PlainThread(killer)
+    k = interrupt_main_thread_when(lambda: getters(q) == 1)
     with pytest.raises(Interrupted):
         q.get()
     k.join()
@@ -1514,13 +1391,7 @@ def test_get_interrupted_by_signal_handler_loses_no_wakeup(usr1_raises, make):
 
 
 @pytest.mark.parametrize("side", ["get", "put"])
-@pytest.mark.parametrize(
-    "make",
-    [
-        pytest.param(thredo.Queue, id="thredo"),
-        pytest.param(queue.Queue, id="stdlib"),
-    ],
-)
+@pytest.mark.parametrize("make", THREDO_AND_STDLIB_QUEUE)
 def test_overflowing_timeout_leaves_no_waiter(runner, make, side):
     def scenario():
         q = make(1)

@@ -13,31 +13,19 @@ import logging
 import os
 import queue
 import socket as std_socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import LOCAL, needs_ipv6, tcp_accept_queue, wait_until
 
 import thredo
 import thredo.net._servers as servers_impl
 from thredo.net import socket as tsocket
 
-LOCAL = "127.0.0.1"
-
-
 # -- helpers ------------------------------------------------------------------
-
-
-def poll_until(cond: Callable[[], Any], what: str, timeout: float = 5.0) -> None:
-    """Bounded poll of an observable condition (the bound is an upper limit only)."""
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 def recv_line(sock: Any, timeout: float = 5.0) -> bytes:
@@ -93,7 +81,7 @@ class Record:
         self.events.put(("ended", addr, how))
 
     def wait_started(self, n: int) -> None:
-        poll_until(lambda: len(self.started) >= n, f"{n} handlers to start", timeout=10)
+        wait_until(lambda: len(self.started) >= n, f"{n} handlers to start", timeout=10)
 
 
 def tracked(record: Record, body: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -179,7 +167,7 @@ def test_handler_return_closes_only_its_connection(run: Any) -> None:
             assert sees_eof(c1)
             assert recv_line(c2) == b"bye\n"
             assert sees_eof(c2)
-        poll_until(lambda: len(record.ended) == 2, "both handlers to end")
+        wait_until(lambda: len(record.ended) == 2, "both handlers to end")
         assert set(record.ended.values()) == {"returned"}
         assert srv.is_alive()  # the server carries on
         stopped(srv)
@@ -280,7 +268,7 @@ def test_cancel_waits_for_handler_cleanup(run: Any) -> None:
             seen: list[Any] = []
 
             def releaser() -> None:
-                poll_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
+                wait_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
                 seen.append(srv.terminated)  # the handler is still cleaning up: server not done
                 release.set()
 
@@ -318,7 +306,7 @@ def test_grace_lets_finishing_handlers_complete_and_cancels_the_rest(run: Any) -
             assert recv_line(slow) == b"ready\n"
             t0 = time.monotonic()
             srv.cancel(blocking=False)
-            poll_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
+            wait_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
             assert not record.ended  # in grace: nobody has been cancelled yet
             quick.sendall(b"finish\n")
             assert recv_line(quick) == b"done\n"
@@ -355,7 +343,7 @@ def test_group_cancel_with_grace_and_many_clients(run: Any) -> None:
             addr = lsock.getsockname()
 
             def finisher() -> None:  # outside the group: tells the quick ones to finish
-                poll_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
+                wait_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
                 for c in quick:
                     c.sendall(b"finish\n")
 
@@ -404,7 +392,7 @@ def test_grace_ends_early_when_all_handlers_finish(run: Any) -> None:
             assert recv_line(c) == b"ready\n"
             t0 = time.monotonic()
             srv.cancel(blocking=False)
-            poll_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
+            wait_until(lambda: lsock.fileno() == -1, "the server to stop accepting")
             c.sendall(b"finish\n")
             srv.wait()
             assert time.monotonic() - t0 < 10  # far less than the 60 s grace
@@ -546,7 +534,7 @@ def test_bad_peers_affect_only_their_own_handler(run: Any, caplog: Any) -> None:
             cr.sendall(b"boom\n")
             assert sees_eof(cr)
 
-            poll_until(lambda: len(record.ended) == 5, "the finished bad peers' handlers")
+            wait_until(lambda: len(record.ended) == 5, "the finished bad peers' handlers")
 
             # the good client never noticed
             good.sendall(b"still here\n")
@@ -608,7 +596,7 @@ def test_midway_disconnect_ends_handler_with_partial_line(run: Any) -> None:
         c.sendall(b"no newline before the peer vanished")
         c.close()
         assert lines.get(timeout=5) == b"no newline before the peer vanished"
-        poll_until(lambda: record.outcomes, "the handler to end")
+        wait_until(lambda: record.outcomes, "the handler to end")
         assert record.outcomes == ["returned"]
         stopped(srv)
 
@@ -632,7 +620,7 @@ def test_handler_crash_is_logged_and_others_continue(run: Any, caplog: Any) -> N
             assert recv_line(b) == b"1\n"
             a.sendall(b"crash\n")
             assert sees_eof(a)
-            poll_until(lambda: caplog.records, "the crash to be logged")
+            wait_until(lambda: caplog.records, "the crash to be logged")
             b.sendall(b"2\n")
             assert recv_line(b) == b"2\n"
             (rec,) = [r for r in caplog.records if r.name == "thredo.net"]
@@ -692,7 +680,7 @@ def test_unix_server_and_open_unix_connection(run: Any, tmp_path: Any) -> None:
 
     def main() -> None:
         srv = thredo.spawn(thredo.net.unix_server, path, tracked(record, echo_lines))
-        poll_until(lambda: os.path.exists(path), "the socket file")
+        wait_until(lambda: os.path.exists(path), "the socket file")
         clients = []
         try:
             for i in range(3):
@@ -755,7 +743,7 @@ def test_open_connection_refused_or_timed_out(run: Any) -> None:
             lsock.bind((LOCAL, 0))
             lsock.listen(0)
             with std_socket.create_connection(lsock.getsockname(), timeout=5):  # fills the backlog
-                poll_until(lambda: tcp_accept_queue(lsock) >= 1, "the backlog to fill")
+                wait_until(lambda: tcp_accept_queue(lsock) >= 1, "the backlog to fill")
                 with pytest.raises(thredo.ThreadTimeout), thredo.timeout_after(0.1):
                     thredo.net.open_connection(LOCAL, lsock.getsockname()[1])
                 # the abandoned socket was closed (the leak check confirms it)
@@ -763,25 +751,7 @@ def test_open_connection_refused_or_timed_out(run: Any) -> None:
     run(main)
 
 
-def tcp_accept_queue(lsock: Any) -> int:
-    info = lsock.getsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_INFO, 104)
-    return int.from_bytes(
-        info[24:28], sys.byteorder
-    )  # tcpi_unacked: the accept queue of a listener
-
-
-def has_ipv6_loopback() -> bool:
-    if not std_socket.has_ipv6:
-        return False
-    try:
-        with std_socket.socket(std_socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
+@needs_ipv6
 def test_ipv6_server_like_create_server(run: Any) -> None:
     opt = (tsocket.IPPROTO_IPV6, tsocket.IPV6_V6ONLY)
 
@@ -823,7 +793,7 @@ def loopback_listen(monkeypatch: Any) -> list[Any]:
     return calls
 
 
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
+@needs_ipv6
 @pytest.mark.parametrize("host", [None, ""])
 def test_every_interface_means_dual_stack_like_create_server(
     run: Any, loopback_listen: list[Any], host: Any

@@ -1,4 +1,4 @@
-import thredo
+import thredo  # noqa: F401  (the package imports)
 
 
 def test_run_returns_result(run):

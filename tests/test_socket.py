@@ -16,81 +16,43 @@ import fcntl
 import io
 import os
 import socket as std_socket
-import struct
-import sys
 import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import helpers
 import pytest
+from helpers import (
+    HOWS,
+    LOCAL,
+    PAYLOAD,
+    needs_ipv6,
+    read_to_eof,
+    stack_names,
+    tcp_accept_queue,
+    wait_blocked,
+    wait_until,
+)
 
 import thredo
 from thredo.net import socket as tsocket
 
-LOCAL = "127.0.0.1"
-MODES = ["cancel", "timeout"]
 TCP_SYN_SENT = 2
-PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, far more than the small buffers below hold
 
 
 # -- helpers ------------------------------------------------------------------
 
 
-def poll_until(cond: Callable[[], Any], what: str, timeout: float = 5.0) -> None:
-    """Bounded poll of an observable condition (the bound is an upper limit only)."""
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
-
-
-def stack_names(ident: int | None) -> set[str]:
-    frame = sys._current_frames().get(ident) if ident is not None else None
-    names = set()
-    while frame is not None:
-        names.add(frame.f_code.co_name)
-        frame = frame.f_back
-    return names
-
-
-def wait_blocked(t: thredo.Thread, where: tuple[str, ...] = ("wait_fd",)) -> None:
-    """Wait until thread ``t`` is blocked inside one of the functions ``where``."""
-    poll_until(lambda: stack_names(t.ident) & set(where), f"{t.name} to block in {where}")
-
-
 def interrupted(
     mode: str, call: Callable[[], Any], where: tuple[str, ...] = ("wait_fd",)
 ) -> BaseException:
-    """Run ``call()`` until it blocks, then interrupt it; return what it raised.
-
-    ``cancel``: it runs in a new thredo thread, cancelled from this one once
-    it is seen blocked.  ``timeout``: it runs here under ``timeout_after``.
-    """
+    """``helpers.interrupted``; a ``timeout`` also lasts its full 0.1 s."""
+    t0 = time.monotonic()
+    exc = helpers.interrupted(mode, call, where)
     if mode == "timeout":
-        t0 = time.monotonic()
-        try:
-            with thredo.timeout_after(0.1):
-                call()
-        except thredo.ThreadTimeout as e:
-            assert time.monotonic() - t0 >= 0.09
-            return e
-        raise AssertionError("the call completed instead of blocking")
-
-    def body() -> Any:
-        try:
-            call()
-        except thredo.ThreadCancelled as e:
-            return e
-        return "completed"
-
-    t = thredo.spawn(body)
-    wait_blocked(t, where)
-    t.cancel()
-    exc = t.join()
-    assert isinstance(exc, thredo.ThreadCancelled), exc
+        assert time.monotonic() - t0 >= 0.09
     return exc
 
 
@@ -134,20 +96,6 @@ def fill(sock: Any) -> int:
     return total
 
 
-def reader(sock: Any) -> thredo.Thread:
-    """A thredo thread reading ``sock`` to end of file; ``join()`` gives the bytes."""
-
-    def read_all() -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                return b"".join(chunks)
-            chunks.append(data)
-
-    return thredo.spawn(read_all)
-
-
 def recv_exactly(sock: Any, n: int) -> bytes:
     data = b""
     while len(data) < n:
@@ -174,15 +122,7 @@ def full_backlog() -> tuple[tsocket.socket, list[Any]]:
         c = std_socket.create_connection(lst.getsockname(), timeout=5)
         fillers.append(c)
 
-        def queued() -> bool:  # the listener's accept queue length (Linux TCP_INFO)
-            return bool(
-                struct.unpack_from(
-                    "I", lst.getsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_INFO, 104), 24
-                )[0]
-                >= 1
-            )
-
-        poll_until(queued, "the filler connection to be queued")
+        wait_until(lambda: tcp_accept_queue(lst) >= 1, "the filler connection to be queued")
     except BaseException:
         for c in fillers:
             c.close()
@@ -195,20 +135,6 @@ def fionread(sock: Any) -> int:
     buf = array.array("i", [0])
     fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
     return buf[0]
-
-
-def has_ipv6_loopback() -> bool:
-    if not std_socket.has_ipv6:
-        return False
-    try:
-        with std_socket.socket(std_socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
 
 
 @pytest.fixture
@@ -376,7 +302,7 @@ def test_plain_threads_use_thredo_sockets_like_stdlib_sockets() -> None:
         t = threading.Thread(target=blocked_reader)
         t.start()
         started.wait(5)
-        poll_until(lambda: stack_names(t.ident) & {"wait_fd"}, "the plain thread to block")
+        wait_until(lambda: stack_names(t.ident) & {"wait_fd"}, "the plain thread to block")
         b.sendall(b"hello plain thread")
         t.join(5)
         assert got == [b"hello plain thread"]
@@ -546,7 +472,7 @@ def default_timeout_scenario(mod: Any) -> list[Any]:
                     )
             lst.setblocking(False)
             with mod.create_connection(lst.getsockname()) as c:
-                poll_until(lambda: select_readable(lst), "a pending connection")
+                wait_until(lambda: select_readable(lst), "a pending connection")
                 conn, _ = lst.accept()
                 with conn:
                     obs.append(
@@ -661,7 +587,7 @@ def test_connect_ex_timeout_returns_errno_like_stdlib(run: Any) -> None:
 # -- every blocking call: cancelled and timed out -----------------------------------
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_accept_cancelled_then_listener_still_accepts(run: Any, mode: str) -> None:
     def main() -> None:
         with tsocket.socket() as lst:
@@ -679,7 +605,7 @@ def test_accept_cancelled_then_listener_still_accepts(run: Any, mode: str) -> No
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_connect_to_full_backlog_cancelled_then_closed_cleanly(run: Any, mode: str) -> None:
     def main() -> None:
         lst, fillers = full_backlog()
@@ -746,7 +672,7 @@ def _recv_ops() -> dict[str, Callable[[Any], Any]]:
 
 
 @pytest.mark.parametrize("op", sorted(_recv_ops()))
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_recv_family_cancelled_consumes_nothing_and_socket_still_works(
     run: Any, mode: str, op: str
 ) -> None:
@@ -776,7 +702,7 @@ def test_recv_family_cancelled_consumes_nothing_and_socket_still_works(
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_recv_on_tcp_cancelled_after_a_short_read(run: Any, mode: str) -> None:
     # A short recv makes the next one wait for readiness first (the fast-path
     # flag); that wait is cancellable too, and data is still delivered after it.
@@ -794,7 +720,7 @@ def test_recv_on_tcp_cancelled_after_a_short_read(run: Any, mode: str) -> None:
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_recvfrom_udp_cancelled_then_datagram_received(run: Any, mode: str) -> None:
     def main() -> None:
         u1 = tsocket.socket(tsocket.AF_INET, tsocket.SOCK_DGRAM)
@@ -821,7 +747,7 @@ def _send_ops() -> dict[str, Callable[[Any, Any, bytes], Any]]:
 
 
 @pytest.mark.parametrize("op", sorted(_send_ops()))
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_send_into_full_buffer_cancelled_sends_nothing(run: Any, mode: str, op: str) -> None:
     def main() -> None:
         a, b = small_unix_pair()
@@ -831,7 +757,7 @@ def test_send_into_full_buffer_cancelled_sends_nothing(run: Any, mode: str, op: 
             send = _send_ops()[op]
             interrupted(mode, lambda: send(a, f, b"y" * 100_000))
             # nothing of the cancelled call went out: the peer reads the fill, then "NEXT"
-            r = reader(b)
+            r = read_to_eof(b.recv)
             send(a, f, b"NEXT")
             a.shutdown(tsocket.SHUT_WR)
             assert r.join() == b"f" * filled + b"NEXT"
@@ -839,7 +765,7 @@ def test_send_into_full_buffer_cancelled_sends_nothing(run: Any, mode: str, op: 
     run(main)
 
 
-@pytest.mark.parametrize("mode", [*MODES, "socket-timeout"])
+@pytest.mark.parametrize("mode", [*HOWS, "socket-timeout"])
 def test_sendall_into_full_buffer_reports_bytes_sent(run: Any, mode: str) -> None:
     def main() -> None:
         c, s = tcp_pair(small=True)
@@ -854,7 +780,7 @@ def test_sendall_into_full_buffer_reports_bytes_sent(run: Any, mode: str) -> Non
                 exc = interrupted(mode, lambda: c.sendall(PAYLOAD))
             sent = exc.bytes_sent  # type: ignore[attr-defined]
             assert 0 < sent < len(PAYLOAD)
-            r = reader(s)
+            r = read_to_eof(s.recv)
             c.sendall(b"NEXT")  # the socket is still usable
             c.shutdown(tsocket.SHUT_WR)
             data = r.join()
@@ -864,7 +790,7 @@ def test_sendall_into_full_buffer_reports_bytes_sent(run: Any, mode: str) -> Non
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_makefile_readline_cancelled_then_reads_next_line(run: Any, mode: str) -> None:
     def main() -> None:
         a, b = tsocket.socketpair()
@@ -881,7 +807,7 @@ def test_makefile_readline_cancelled_then_reads_next_line(run: Any, mode: str) -
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_makefile_buffered_flush_cancelled_keeps_data(run: Any, mode: str) -> None:
     def main() -> None:
         a, b = small_unix_pair()
@@ -891,7 +817,7 @@ def test_makefile_buffered_flush_cancelled_keeps_data(run: Any, mode: str) -> No
                 filled = fill(a)
                 f.write(b"buffered")  # fits the file's buffer; flushing it must block
                 interrupted(mode, f.flush)
-                r = reader(b)
+                r = read_to_eof(b.recv)
                 f.write(b"+more")
             finally:
                 f.close()  # flushes what the cancelled flush left behind
@@ -945,7 +871,7 @@ def test_sendfile_sends_a_real_file(run: Any, tmp_path: Any) -> None:
     def main() -> None:
         c, s = tcp_pair()
         with c, s:
-            r = reader(s)
+            r = read_to_eof(s.recv)
             with open(path, "rb") as f:
                 assert c.sendfile(f) == len(PAYLOAD)
                 assert f.tell() == len(PAYLOAD)
@@ -966,7 +892,7 @@ def test_sendfile_sends_a_real_file(run: Any, tmp_path: Any) -> None:
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_sendfile_cancelled_reports_bytes_sent(run: Any, tmp_path: Any, mode: str) -> None:
     path = tmp_path / "data.bin"
     path.write_bytes(PAYLOAD)
@@ -978,7 +904,7 @@ def test_sendfile_cancelled_reports_bytes_sent(run: Any, tmp_path: Any, mode: st
             sent = exc.bytes_sent  # type: ignore[attr-defined]
             assert 0 < sent < len(PAYLOAD)
             assert f.tell() == sent  # as the stdlib: the file is positioned after what went out
-            r = reader(s)
+            r = read_to_eof(s.recv)
             assert c.sendfile(f, offset=sent) == len(PAYLOAD) - sent  # resume where it stopped
             c.shutdown(tsocket.SHUT_WR)
             assert r.join() == PAYLOAD
@@ -1102,7 +1028,7 @@ def test_dns_functions_from_a_thredo_thread(run: Any) -> None:
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_getaddrinfo_is_cancellable(run: Any, monkeypatch: Any, mode: str) -> None:
     entered = threading.Event()
     release = threading.Event()

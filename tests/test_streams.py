@@ -9,71 +9,17 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import HOWS, LOCAL, PAYLOAD, interrupted, read_to_eof, stack_names, wait_until
 
 import thredo
 from thredo.net import FileStream, SocketStream
 from thredo.net import socket as tsocket
 
-LOCAL = "127.0.0.1"
-MODES = ["cancel", "timeout"]
-PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, more than any buffer below holds
-
-
 # -- helpers ------------------------------------------------------------------
-
-
-def poll_until(cond: Callable[[], Any], what: str, timeout: float = 5.0) -> None:
-    """Bounded poll of an observable condition (the bound is an upper limit only)."""
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
-
-
-def stack_names(ident: int | None) -> set[str]:
-    frame = sys._current_frames().get(ident) if ident is not None else None
-    names = set()
-    while frame is not None:
-        names.add(frame.f_code.co_name)
-        frame = frame.f_back
-    return names
-
-
-def interrupted(mode: str, call: Callable[[], Any]) -> BaseException:
-    """Run ``call()`` until it blocks, then cancel it or let ``timeout_after`` expire.
-
-    ``cancel``: ``call`` runs in a new thredo thread and is cancelled from this
-    one once it is seen blocked in ``wait_fd``.  Returns the exception raised.
-    """
-    if mode == "timeout":
-        try:
-            with thredo.timeout_after(0.1):
-                call()
-        except thredo.ThreadTimeout as e:
-            return e
-        raise AssertionError("the call completed instead of blocking")
-
-    def body() -> Any:
-        try:
-            call()
-        except thredo.ThreadCancelled as e:
-            return e
-        return "completed"
-
-    t = thredo.spawn(body)
-    poll_until(lambda: "wait_fd" in stack_names(t.ident), f"{t.name} to block")
-    t.cancel()
-    exc = t.join()
-    assert isinstance(exc, thredo.ThreadCancelled), exc
-    return exc
 
 
 def stream_pair() -> tuple[SocketStream, tsocket.socket]:
@@ -92,20 +38,6 @@ def small_tcp_pair() -> tuple[Any, Any]:  # Any: mypy sees thredo's socket as th
         c.connect(lst.getsockname())
         s, _ = lst.accept()
     return c, s
-
-
-def read_to_eof(read: Callable[[int], bytes]) -> thredo.Thread:
-    """A thredo thread calling ``read(65536)`` until b""; ``join()`` gives the bytes."""
-
-    def body() -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            data = read(65536)
-            if not data:
-                return b"".join(chunks)
-            chunks.append(data)
-
-    return thredo.spawn(body)
 
 
 # -- the API, uninterrupted ----------------------------------------------------------
@@ -266,7 +198,7 @@ def test_socket_stream_in_a_plain_thread() -> None:
         t = threading.Thread(target=reader)
         t.start()
         started.wait(5)
-        poll_until(lambda: "wait_fd" in stack_names(t.ident), "the plain thread to block")
+        wait_until(lambda: "wait_fd" in stack_names(t.ident), "the plain thread to block")
         b.sendall(b"for a plain ")
         b.sendall(b"thread\n")
         t.join(5)
@@ -276,7 +208,7 @@ def test_socket_stream_in_a_plain_thread() -> None:
 # -- partial progress on cancel and timeout ------------------------------------------
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_readline_interrupted_reports_partial_line(run: Any, mode: str) -> None:
     def main() -> None:
         s, peer = stream_pair()
@@ -292,7 +224,7 @@ def test_readline_interrupted_reports_partial_line(run: Any, mode: str) -> None:
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_readline_maxlen_interrupted_reports_partial_line(run: Any, mode: str) -> None:
     def main() -> None:
         s, peer = stream_pair()
@@ -306,7 +238,7 @@ def test_readline_maxlen_interrupted_reports_partial_line(run: Any, mode: str) -
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_read_exactly_interrupted_reports_partial_block(run: Any, mode: str) -> None:
     def main() -> None:
         s, peer = stream_pair()
@@ -321,7 +253,7 @@ def test_read_exactly_interrupted_reports_partial_block(run: Any, mode: str) -> 
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_read_and_readinto_interrupted_lose_nothing(run: Any, mode: str) -> None:
     def main() -> None:
         s, peer = stream_pair()
@@ -338,7 +270,7 @@ def test_read_and_readinto_interrupted_lose_nothing(run: Any, mode: str) -> None
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_readall_interrupted_reports_everything_so_far(run: Any, mode: str) -> None:
     def main() -> None:
         s, peer = stream_pair()
@@ -354,7 +286,7 @@ def test_readall_interrupted_reports_everything_so_far(run: Any, mode: str) -> N
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_readlines_interrupted_reports_complete_lines_and_partial(run: Any, mode: str) -> None:
     def main() -> None:
         s, peer = stream_pair()
@@ -388,7 +320,7 @@ def test_socket_timeout_applies_to_stream_reads(run: Any) -> None:
     run(main)
 
 
-@pytest.mark.parametrize("mode", [*MODES, "socket-timeout"])
+@pytest.mark.parametrize("mode", [*HOWS, "socket-timeout"])
 def test_write_interrupted_reports_bytes_written(run: Any, mode: str) -> None:
     def main() -> None:
         c, srv = small_tcp_pair()
@@ -411,7 +343,7 @@ def test_write_interrupted_reports_bytes_written(run: Any, mode: str) -> None:
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_writelines_interrupted_counts_all_lines(run: Any, mode: str) -> None:
     def main() -> None:
         c, srv = small_tcp_pair()
@@ -470,7 +402,7 @@ def test_file_stream_rejects_text_files(tmp_path: Any) -> None:
         FileStream(f)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_file_stream_read_interrupted_reports_partial(run: Any, mode: str) -> None:
     def main() -> None:
         rfd, wfd = os.pipe()
@@ -492,7 +424,7 @@ def test_file_stream_read_interrupted_reports_partial(run: Any, mode: str) -> No
     run(main)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HOWS)
 def test_file_stream_write_into_full_pipe_reports_bytes_written(run: Any, mode: str) -> None:
     def main() -> None:
         rfd, wfd = os.pipe()

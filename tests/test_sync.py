@@ -30,27 +30,23 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from helpers import (
+    HOWS,
+    SHORT,
+    WAIT,
+    Interrupted,
+    PlainThread,
+    ThredoThread,
+    assert_duration,
+    expected,
+    interrupt_main_thread_when,
+    wait_until,
+)
 
 import thredo
-from thredo import BrokenBarrierError, ThreadCancelled, ThreadError, ThreadTimeout
-
-WAIT = 10.0  # upper bound for anything expected to happen promptly
-SHORT = 0.05  # a timeout that is meant to expire
-HOWS = ["cancel", "timeout"]
-
+from thredo import BrokenBarrierError, ThreadCancelled, ThreadTimeout
 
 # -- helpers -------------------------------------------------------------------
-
-
-def wait_until(
-    predicate: Callable[[], Any], what: str = "condition", timeout: float = WAIT
-) -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` (an upper bound only)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.0005)
 
 
 def n_queued(obj: Any) -> int:
@@ -60,73 +56,6 @@ def n_queued(obj: Any) -> int:
     if isinstance(obj, threading.Semaphore):
         return len(obj._cond._waiters)
     return len(obj._waiters)
-
-
-class PlainThread:
-    """A ``threading.Thread`` whose ``join()`` returns the result or re-raises."""
-
-    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
-        self._outcome: tuple[bool, Any] | None = None
-        self._thread = threading.Thread(
-            target=self._main, args=(func, args), name=f"plain-{getattr(func, '__name__', '?')}"
-        )
-        self._thread.start()
-
-    def _main(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            self._outcome = (True, func(*args))
-        except BaseException as e:  # handed to join()
-            self._outcome = (False, e)
-
-    def join(self, timeout: float = WAIT) -> Any:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "plain thread did not finish"
-        assert self._outcome is not None
-        ok, value = self._outcome
-        if ok:
-            return value
-        raise value
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-
-class ThredoThread:
-    """A thredo thread whose ``join()`` returns the result or re-raises the original."""
-
-    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
-        self.thread = thredo.spawn(func, *args)
-
-    def join(self) -> Any:
-        try:
-            return self.thread.join()
-        except ThreadError as e:
-            raise e.__cause__ from None
-
-    def is_alive(self) -> bool:
-        return self.thread.is_alive()
-
-
-class Runner:
-    """Runs a scenario in a plain thread or under ``thredo.run``; ``spawn`` matches it."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def run(self, scenario: Callable[..., Any], *args: Any) -> Any:
-        if self.kind == "thredo":
-            return thredo.run(scenario, *args)
-        return PlainThread(scenario, *args).join(timeout=25)
-
-    def spawn(self, func: Callable[..., Any], *args: Any) -> PlainThread | ThredoThread:
-        if self.kind == "thredo":
-            return ThredoThread(func, *args)
-        return PlainThread(func, *args)
-
-
-@pytest.fixture(params=["plain", "thredo"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return Runner(request.param)
 
 
 def victim(how: str, block: Callable[[], Any], check: Callable[[], Any] = lambda: None):
@@ -148,16 +77,6 @@ def victim(how: str, block: Callable[[], Any], check: Callable[[], Any] = lambda
         return "returned normally", None
 
     return body
-
-
-def expected(how: str) -> type[BaseException]:
-    return ThreadCancelled if how == "cancel" else ThreadTimeout
-
-
-def assert_duration(dt: float, timeout: float) -> None:
-    """As CPython's assertTimeout, with a generous upper bound."""
-    assert dt >= timeout * 0.6
-    assert dt < timeout + WAIT
 
 
 # -- Lock and RLock: lock_tests.BaseLockTests ----------------------------------------
@@ -1332,19 +1251,26 @@ class TestBadInput:
 # -- mixed use: plain and thredo threads on one primitive --------------------------------
 
 
+def held_by_plain_thread(lock: Any) -> tuple[PlainThread, threading.Event]:
+    """A plain thread that holds ``lock`` (already, on return) until the event is set."""
+    holding, go = threading.Event(), threading.Event()
+
+    def plain_holder():
+        with lock:
+            holding.set()
+            assert go.wait(WAIT)
+
+    holder = PlainThread(plain_holder)
+    assert holding.wait(WAIT)
+    return holder, go
+
+
 class TestMixedUse:
     def test_lock_held_by_plain_thread_awaited_by_thredo(self):
         lock = thredo.Lock()
-        holding, go = threading.Event(), threading.Event()
-
-        def plain_holder():
-            with lock:
-                holding.set()
-                assert go.wait(WAIT)
 
         def main():
-            holder = PlainThread(plain_holder)
-            assert holding.wait(WAIT)
+            holder, go = held_by_plain_thread(lock)
             waiter = thredo.spawn(lambda: lock.acquire())
             wait_until(lambda: n_queued(lock) == 1, "the thredo waiter")
             assert waiter.is_alive()
@@ -1375,16 +1301,9 @@ class TestMixedUse:
 
     def test_thredo_waiter_cancelled_while_plain_thread_holds_lock(self):
         lock = thredo.Lock()
-        holding, go = threading.Event(), threading.Event()
-
-        def plain_holder():
-            with lock:
-                holding.set()
-                assert go.wait(WAIT)
 
         def main():
-            holder = PlainThread(plain_holder)
-            assert holding.wait(WAIT)
+            holder, go = held_by_plain_thread(lock)
             waiter = thredo.spawn(lock.acquire)
             wait_until(lambda: n_queued(lock) == 1, "the thredo waiter")
             waiter.cancel()
@@ -1805,32 +1724,6 @@ def test_cancel_during_disable_cancellation_defers_until_lock_acquired():
 
 
 # -- an exception raised into a blocked wait (signal handler in the main thread) -------
-
-
-class Interrupted(Exception):
-    pass
-
-
-@pytest.fixture
-def usr1_raises() -> Iterator[None]:
-    def handler(signo, frame):
-        raise Interrupted
-
-    old = signal.signal(signal.SIGUSR1, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGUSR1, old)
-
-
-def interrupt_main_thread_when(predicate: Callable[[], bool]) -> PlainThread:
-    def killer():
-        wait_until(predicate, "the main thread to block")
-        os.kill(os.getpid(), signal.SIGUSR1)
-
-    return PlainThread(killer)
-
-
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,10 @@ import time
 
 import curio
 import pytest
+from helpers import FOREVER, block_forever
 
 import thredo
 from thredo import ThreadCancelled, ThreadError, ThreadTimeout
-
-FOREVER = 3600
-
-
-def block_forever(log: list[str], tag: str) -> None:
-    """Sleep until cancelled; record that the ``finally`` ran."""
-    try:
-        thredo.sleep(FOREVER)
-    finally:
-        log.append(f"{tag} finally")
 
 
 class TestSpawnJoin:

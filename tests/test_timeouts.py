@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import curio
 import pytest
+from helpers import FOREVER, SHORT, block_forever
 
 import thredo
 from thredo import (
@@ -17,16 +18,7 @@ from thredo import (
     UncaughtTimeoutError,
 )
 
-FOREVER = 3600
-SHORT = 0.05  # a deadline meant to expire
 LONG = 30  # a deadline meant not to expire during the test
-
-
-def block_forever(log: list[str], tag: str) -> None:
-    try:
-        thredo.sleep(FOREVER)
-    finally:
-        log.append(f"{tag} finally")
 
 
 class TestTimeoutAfter:
