@@ -844,3 +844,59 @@ def test_tcp_server_socket_options(run: Any) -> None:
                 assert b2.getsockname() == b.getsockname()
 
     run(main)
+
+
+class TestPastTheEventfdBudget:
+    """Threads past the eventfd budget wait on fds in the kernel's selector: same behaviour."""
+
+    @pytest.fixture(autouse=True)
+    def no_eventfds(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import thredo._hop
+
+        monkeypatch.setattr(thredo._hop, "EVENTFD_SHARE", 0.0)
+
+    def test_echo_timeouts_and_cancel(self) -> None:
+        from thredo import net
+        from thredo.net import socket as tsocket
+
+        finals: list[str] = []
+
+        def handler(client: Any, address: Any) -> None:
+            try:
+                while data := client.recv(1000):
+                    client.sendall(data)
+            finally:
+                finals.append("handler")
+
+        def main() -> None:
+            lsock = net.tcp_server_socket("127.0.0.1", 0)
+            srv = thredo.spawn(net.run_server, lsock, handler, close_listener=True)
+            port = lsock.getsockname()[1]
+            clients = [net.open_connection("127.0.0.1", port) for _ in range(20)]
+            for i, c in enumerate(clients):
+                c.sendall(b"ping %d" % i)
+                assert c.recv(100) == b"ping %d" % i
+            a, b = tsocket.socketpair()
+            with a, b:
+                with thredo.ignore_after(0.05) as cm:
+                    a.recv(10)
+                assert cm.expired
+                a.settimeout(0.05)
+                with pytest.raises(TimeoutError):
+                    a.recv(10)
+                a.settimeout(None)
+                t = thredo.spawn(a.recv, 10)
+                b.sendall(b"x")
+                assert t.join() == b"x"
+                t = thredo.spawn(a.recv, 10)
+                t.cancel()
+                assert isinstance(t.exception, thredo.ThreadCancelled)
+                b.sendall(b"still usable")
+                assert a.recv(100) == b"still usable"
+            srv.cancel()
+            for c in clients:
+                assert c.recv(10) == b""
+                c.close()
+
+        thredo.run(main)
+        assert finals == ["handler"] * 20

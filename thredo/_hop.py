@@ -76,6 +76,12 @@ Invariants
 * Plain threads (no ThreadState) get exactly the stdlib behaviour: no
   cancellation, no deadlines, only the call's own timeout.
 
+File descriptors: a thread's eventfd is made on its first fd wait and closed
+when it exits.  Past ``EVENTFD_SHARE`` of ``RLIMIT_NOFILE`` open eventfds,
+further threads wait on fds through the curio kernel's selector instead
+(``Runtime.wait_fd``): slower per wake-up, but no descriptor of their own,
+so a server can hold as many connections as descriptors allow.
+
 Non-goals: interrupting pure-Python computation (a thread is cancelled at its
 next blocking call) and waits on ``threading`` primitives (only thredo's own
 are cancellable).
@@ -84,6 +90,7 @@ are cancellable).
 from __future__ import annotations
 
 import os
+import resource
 import select
 import threading
 import time
@@ -99,6 +106,22 @@ __all__ = ()
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
+
+
+# Each thread that waits on a file descriptor gets an eventfd, so a
+# connection costs two descriptors.  Past this share of RLIMIT_NOFILE, new
+# threads wait in the curio kernel's selector instead (one epoll for all,
+# slower per wake-up: PERF-NOTES) so that 10,000 connections fit in 20,000.
+EVENTFD_SHARE = 0.25
+_eventfds = 0  # eventfds open now; guarded by _eventfds_lock
+_eventfds_lock = allocate_lock()
+
+
+def eventfd_budget() -> int:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    return int(soft * EVENTFD_SHARE)
 
 
 class _Local(threading.local):
@@ -163,6 +186,8 @@ class ThreadState:
         "_poll",
         "_mutex",
         "owner",
+        "_pfd",
+        "_pev",
     )
 
     def __init__(self) -> None:
@@ -178,6 +203,8 @@ class ThreadState:
         self._poll: Any = None
         self._mutex = allocate_lock()
         self.owner: Any = None  # the thredo Thread
+        self._pfd: int | None = None  # fd registered in _poll besides the eventfd
+        self._pev = 0
 
     # -- cancellation -----------------------------------------------------
 
@@ -242,21 +269,29 @@ class ThreadState:
     # -- fd waits -----------------------------------------------------------
 
     def poller(self) -> Any:
-        p = self._poll
-        if p is None:
-            efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            with self._mutex:
-                self._efd = efd
-            p = self._poll = select.poll()
-            p.register(efd, POLLIN)
+        """This thread's poll object (with its eventfd), or False past the budget."""
+        global _eventfds
+        with _eventfds_lock:
+            if _eventfds >= eventfd_budget():
+                self._poll = False
+                return False
+            _eventfds += 1
+        efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        with self._mutex:
+            self._efd = efd
+        p = self._poll = select.poll()
+        p.register(efd, POLLIN)
         return p
 
     def close(self) -> None:
         """Release the eventfd; called by the thread as it exits."""
+        global _eventfds
         with self._mutex:
             if self._efd is not None:
                 os.close(self._efd)
                 self._efd = None
+                with _eventfds_lock:
+                    _eventfds -= 1
         self._poll = None
 
 
@@ -424,25 +459,36 @@ def wait_fd(fd: int, events: int, timeout: float | None = None) -> bool:
             return bool(p.poll(None if timeout is None else timeout * 1000.0))
         finally:
             p.unregister(fd)
-    p = st.poller()
+    p = st._poll
+    if p is None:
+        p = st.poller()
+    if p is False:  # over the eventfd budget: wait in the kernel's selector
+        return st.owner._runtime.wait_fd(fd, events, timeout)  # type: ignore[no-any-return]
     endtime = None if timeout is None else monotonic() + timeout
+    if st._pfd != fd or st._pev != events:
+        # Kept registered between waits: a thread usually waits on one socket.
+        if st._pfd is not None:
+            p.unregister(st._pfd)
+        p.register(fd, events)
+        st._pfd = fd
+        st._pev = events
     while True:
         limit = st.deadline
         if endtime is not None and (limit is None or endtime < limit):
             limit = endtime
         st.parked = st
         if st.cancel_pending is None or st.nocancel:
-            p.register(fd, events)
             try:
                 ready = p.poll(None if limit is None else max(0.0, (limit - monotonic()) * 1000.0))
             finally:
-                p.unregister(fd)
                 st.parked = None
+            if len(ready) == 1 and ready[0][0] == fd:
+                return True
             hit = False
             for f, _ in ready:
                 if f == fd:
                     hit = True
-                else:
+                elif st.cancel_pending is None or st.nocancel:  # else: the fd closes soon
                     try:
                         os.eventfd_read(f)
                     except BlockingIOError:

@@ -37,6 +37,7 @@ called in the main thread.
 
 from __future__ import annotations
 
+import select
 import signal
 import socket
 import threading
@@ -50,7 +51,7 @@ from curio import meta
 from curio.traps import _read_wait
 
 from ._errors import ThreadCancelled
-from ._hop import Waiter, current_state, park
+from ._hop import POLLIN, Waiter, current_state, park
 from ._thread import Thread
 
 __all__ = ("run", "AWAIT")
@@ -74,6 +75,7 @@ class Runtime:
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
         self._awaits: dict[Waiter, Any] = {}
+        self._fds: _FdDispatcher | None = None  # made on first use
 
     # -- called from any thread --------------------------------------------
 
@@ -152,6 +154,9 @@ class Runtime:
                         await task.cancel(blocking=False)
                 elif kind == "sigint":
                     self._on_sigint()
+                elif kind == "fd-dispatch":
+                    assert self._fds is not None
+                    await curio.spawn(self._fds.dispatch, daemon=True)
 
     async def _run_await(self, coro: Any, w: Waiter) -> None:
         try:
@@ -175,6 +180,17 @@ class Runtime:
         else:
             self._cancel_all()
 
+    def wait_fd(self, fd: int, events: int, timeout: float | None) -> bool:
+        """``_hop.wait_fd`` for threads past the eventfd budget (see :class:`_FdDispatcher`)."""
+        fds = self._fds
+        if fds is None:
+            with self._lock:
+                if self._fds is None:
+                    self._fds = _FdDispatcher()
+                    self.post(("fd-dispatch",))
+                fds = self._fds
+        return fds.wait(fd, events, timeout)
+
     def wakeup_fileno(self) -> int:
         """The fd whose readiness wakes the kernel (for ``signal.set_wakeup_fd``)."""
         return self._wsock.fileno()
@@ -182,6 +198,90 @@ class Runtime:
     def close(self) -> None:
         self._rsock.close()
         self._wsock.close()
+        if self._fds is not None:
+            self._fds.close()
+
+
+class _FdDispatcher:
+    """fd waits of threads past the eventfd budget: one epoll, one kernel task.
+
+    A waiting thread registers a :class:`Waiter` for (fd, read|write), arms
+    the fd in the shared epoll itself (``EPOLLONESHOT``; ``epoll_ctl`` is
+    safe from any thread) and parks.  The kernel task sleeps in curio's
+    selector on the epoll's own fd and wakes every ready waiter in one batch
+    (PERF-NOTES: "one dispatcher ... threads arm their own fd").  Per waiting
+    thread this costs a Waiter and a dict entry, not a descriptor or a task.
+    One reader and one writer may wait on an fd at a time.
+    """
+
+    def __init__(self) -> None:
+        self._ep = select.epoll()
+        self._lock = allocate_lock()  # guards _waiters and the arming of fds
+        self._waiters: dict[int, list[Waiter | None]] = {}  # fd -> [reader, writer]
+
+    def _arm(self, fd: int, slot: list[Waiter | None]) -> None:
+        mask = (select.EPOLLIN if slot[0] else 0) | (select.EPOLLOUT if slot[1] else 0)
+        try:
+            self._ep.modify(fd, mask | select.EPOLLONESHOT if mask else 0)
+        except FileNotFoundError:  # first wait on this fd (or a new file at that number)
+            if mask:
+                self._ep.register(fd, mask | select.EPOLLONESHOT)
+
+    def wait(self, fd: int, events: int, timeout: float | None) -> bool:
+        i = 0 if events & POLLIN else 1
+        w = Waiter()
+        with self._lock:
+            slot = self._waiters.setdefault(fd, [None, None])
+            if slot[i] is not None:
+                raise RuntimeError(
+                    f"another thread is already waiting to {'read' if i == 0 else 'write'} fd {fd}"
+                )
+            slot[i] = w
+            try:
+                self._arm(fd, slot)
+            except BaseException:  # e.g. EBADF: a closed socket
+                slot[i] = None
+                self._forget_or_rearm(fd, slot)
+                raise
+        exc = park(w, timeout)
+        if not w.notified:
+            with self._lock:
+                slot = self._waiters.get(fd) or [None, None]
+                if slot[i] is w:
+                    slot[i] = None
+                    self._forget_or_rearm(fd, slot)
+            if exc is not None:
+                raise exc
+        return w.notified
+
+    def _forget_or_rearm(self, fd: int, slot: list[Waiter | None]) -> None:
+        if slot[0] is None and slot[1] is None:
+            self._waiters.pop(fd, None)
+        try:
+            self._arm(fd, slot)
+        except OSError:  # fd closed meanwhile
+            pass
+
+    async def dispatch(self) -> None:
+        ep = self._ep
+        wake_read = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
+        wake_write = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+        while True:
+            await _read_wait(ep)
+            with self._lock:
+                for fd, ev in ep.poll(0):
+                    slot = self._waiters.get(fd)
+                    if slot is None:
+                        continue
+                    for i, bits in ((0, wake_read), (1, wake_write)):
+                        w = slot[i]
+                        if w is not None and ev & bits:
+                            slot[i] = None
+                            w.wake()
+                    self._forget_or_rearm(fd, slot)
+
+    def close(self) -> None:
+        self._ep.close()
 
 
 def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

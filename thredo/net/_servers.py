@@ -28,6 +28,7 @@ server must forget finished handlers, which a group keeps for its results.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -39,7 +40,7 @@ from .._errors import CancelledError
 from .._hop import WaitQueue
 from .._sync import Semaphore
 from .._thread import Thread, current_thread, spawn
-from .._timeouts import disable_cancellation, ignore_after
+from .._timeouts import disable_cancellation, ignore_after, sleep
 from . import socket as tsocket
 
 __all__ = (
@@ -53,6 +54,9 @@ __all__ = (
 )
 
 log = logging.getLogger("thredo.net")
+
+ACCEPT_RETRY_DELAY = 0.1  # seconds; trio's serve_listeners uses 0.1 too
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 DEFAULT_BACKLOG = 128  # as asyncio's start_server; socket.SOMAXCONN caps it anyway
 
@@ -151,6 +155,17 @@ def run_server(
                 slots.acquire()
             try:
                 client, address = sock.accept()
+            except OSError as e:
+                if slots is not None:
+                    slots.release()
+                if e.errno not in _OUT_OF_RESOURCES:
+                    raise
+                # Out of descriptors or memory: the pending client waits in
+                # the backlog; retry once some connection has closed (as
+                # trio's serve_listeners does).
+                log.error("accept failed (%s); retrying in %s s", e, ACCEPT_RETRY_DELAY)
+                sleep(ACCEPT_RETRY_DELAY)
+                continue
             except BaseException:
                 if slots is not None:
                     slots.release()

@@ -25,10 +25,12 @@ What a cancel (or timeout) leaves behind:
   went out; the socket is usable.
 * ``connect``: the connection attempt is abandoned; close the socket.
 
-A recv that came back short (the receive buffer drained) makes the next one
-wait for readiness before trying, saving the system call and the
-``BlockingIOError`` that would almost surely follow (PERF-NOTES: the
-"readiness flag" that skips the doomed ``recv``).
+Once a recv has had to wait, the socket's later recvs wait for readiness
+before trying: in request/response traffic the next recv would almost surely
+fail with ``EAGAIN``, and skipping it saves a system call, a GIL hand-off and
+a ``BlockingIOError`` per message (PERF-NOTES: skip the doomed ``recv``;
+measured on the echo benchmark: 6.8 -> 3 system calls per round trip).  When
+data is flowing, the extra ``poll`` returns at once.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ _recv_into = _socket.socket.recv_into
 _send = _socket.socket.send
 _set_os_timeout = _socket.socket.settimeout
 _get_os_timeout = _socket.socket.gettimeout
-_DONTWAIT = getattr(_stdsocket, "MSG_DONTWAIT", 0)
+# A plain int: `flags & MsgFlag` costs ~0.7 us, `flags & int` ~14 ns (measured).
+_DONTWAIT = int(getattr(_stdsocket, "MSG_DONTWAIT", 0))
 
 
 def _timed_out() -> TimeoutError:
@@ -69,14 +72,14 @@ def _timed_out() -> TimeoutError:
 class socket(_base):
     """A ``socket.socket`` whose blocking calls are cancellable in thredo threads."""
 
-    __slots__ = ("_tmo", "_drained")
+    __slots__ = ("_tmo", "_pollfirst")
 
     def __init__(
         self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
     ) -> None:
         super().__init__(family, type, proto, fileno)
         self._tmo: float | None = _get_os_timeout(self)
-        self._drained = False
+        self._pollfirst = False  # a recv had to wait: wait before trying the next
         _set_os_timeout(self, 0.0)
 
     # -- timeout semantics (user-visible; the OS socket stays non-blocking) --
@@ -110,15 +113,20 @@ class socket(_base):
         tmo = self._tmo
         return None if tmo is None else _monotonic() + tmo
 
-    def _retry(self, op: Any, events: int, *args: Any, flags: int = 0) -> Any:
+    def _retry(
+        self, op: Any, events: int, *args: Any, flags: int = 0, wait_first: bool = False
+    ) -> Any:
         """Call ``op(self, *args)`` until it does not raise BlockingIOError.
 
         ``flags`` (the call's MSG_* flags): MSG_DONTWAIT means one try, as
-        on a non-blocking socket.
+        on a non-blocking socket.  ``wait_first``: the caller just got
+        EAGAIN, so wait for readiness before trying again.
         """
         if self._tmo == 0.0 or flags & _DONTWAIT:
             return op(self, *args)
         endtime = self._endtime()
+        if wait_first:
+            self._wait(events, endtime)
         while True:
             try:
                 return op(self, *args)
@@ -129,28 +137,26 @@ class socket(_base):
     # -- receiving -------------------------------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        if self._drained and self._tmo is None and not flags:
+        if self._pollfirst and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN)
         try:
-            data = _recv(self, bufsize, flags)
+            return _recv(self, bufsize, flags)
         except BlockingIOError:
             if self._tmo == 0.0 or flags & _DONTWAIT:
                 raise
-            data = self._retry(_recv, _IN, bufsize, flags)
-        self._drained = 0 < len(data) < bufsize
-        return data
+        self._pollfirst = True
+        return self._retry(_recv, _IN, bufsize, flags, wait_first=True)  # type: ignore[no-any-return]
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        if self._drained and self._tmo is None and not flags:
+        if self._pollfirst and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN)
         try:
-            n = _recv_into(self, buffer, nbytes, flags)
+            return _recv_into(self, buffer, nbytes, flags)
         except BlockingIOError:
             if self._tmo == 0.0 or flags & _DONTWAIT:
                 raise
-            n = self._retry(_recv_into, _IN, buffer, nbytes, flags)
-        self._drained = 0 < n < (nbytes or memoryview(buffer).nbytes)
-        return n
+        self._pollfirst = True
+        return self._retry(_recv_into, _IN, buffer, nbytes, flags, wait_first=True)  # type: ignore[no-any-return]
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         return self._retry(_socket.socket.recvfrom, _IN, bufsize, flags, flags=flags)  # type: ignore[no-any-return]
@@ -176,7 +182,7 @@ class socket(_base):
         except BlockingIOError:
             if self._tmo == 0.0 or flags & _DONTWAIT:
                 raise
-        return self._retry(_send, _OUT, data, flags)  # type: ignore[no-any-return]
+        return self._retry(_send, _OUT, data, flags, wait_first=True)  # type: ignore[no-any-return]
 
     def sendto(self, data: Any, *args: Any) -> int:
         flags = args[0] if len(args) == 2 else 0
@@ -194,10 +200,18 @@ class socket(_base):
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         """Send all of ``data``.  On cancel or timeout, ``e.bytes_sent`` is what went out."""
+        nowait = self._tmo == 0.0 or flags & _DONTWAIT
+        sent = 0
+        if type(data) is bytes:  # fast path: it usually all fits in the send buffer
+            try:
+                sent = _send(self, data, flags)
+            except BlockingIOError:
+                if nowait:
+                    raise
+            if sent == len(data):
+                return
         with memoryview(data) as view, view.cast("B") as mv:
             total = len(mv)
-            sent = 0
-            nowait = self._tmo == 0.0 or flags & _DONTWAIT
             endtime = self._endtime()
             try:
                 while sent < total:
