@@ -562,7 +562,12 @@ def test_bad_peers_affect_only_their_own_handler(run: Any, caplog: Any) -> None:
             assert lengths[bad_addrs["half"]] == [5, 0]
 
             # exactly the two crashes were logged, each with its client's address
-            crashes = [r for r in caplog.records if r.name == "thredo.net"]
+            # (the log line comes after the handler recorded its end: wait for it)
+            def crash_records() -> list[Any]:
+                return [r for r in caplog.records if r.name == "thredo.net"]
+
+            wait_until(lambda: len(crash_records()) >= 2, "the two crash log records")
+            crashes = crash_records()
             assert len(crashes) == 2
             by_exc = {r.exc_info[0]: r.getMessage() for r in crashes}
             assert repr(bad_addrs["garbage"]) in by_exc[UnicodeDecodeError]
@@ -576,6 +581,7 @@ def test_bad_peers_affect_only_their_own_handler(run: Any, caplog: Any) -> None:
             assert sees_eof(good)
             assert sees_eof(bad["silent"])
         finally:
+            srv.cancel()  # a failed assertion must not leave run() waiting for it
             good.close()
             for c in bad.values():
                 c.close()

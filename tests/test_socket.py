@@ -1087,3 +1087,47 @@ def test_shutdown_and_close_wake_nothing_lost(run: Any) -> None:
             assert t.join() == b""
 
     run(main)
+
+
+def test_recv_on_a_closed_socket_raises_oserror_even_after_waiting() -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with b:
+
+            def reader() -> None:
+                assert a.recv(1) == b"x"  # had to wait: later recvs wait first
+                a.close()
+                with pytest.raises(OSError, match="Bad file descriptor") as info:
+                    a.recv(1)
+                assert info.value.errno == errno.EBADF
+
+            t = thredo.spawn(reader)
+            wait_blocked(t)
+            b.sendall(b"x")
+            t.join()
+
+    thredo.run(main)
+
+
+def test_threads_past_the_eventfd_budget_may_share_a_listener(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import thredo._hop
+
+    monkeypatch.setattr(thredo._hop, "EVENTFD_SHARE", 0.0)
+
+    def main() -> None:
+        with tsocket.create_server(("127.0.0.1", 0)) as lsock:
+
+            def acceptor() -> None:
+                c, _ = lsock.accept()
+                c.close()
+
+            ts = [thredo.spawn(acceptor) for _ in range(2)]
+            clients = [tsocket.create_connection(lsock.getsockname()) for _ in range(2)]
+            for t in ts:
+                t.join()
+            for c in clients:
+                c.close()
+
+    thredo.run(main)

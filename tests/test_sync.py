@@ -2004,3 +2004,29 @@ class TestSignalEvent:
         # nor a thredo thread whose run() is not in the main thread
         PlainThread(thredo.run, in_thredo).join()
         assert signal.getsignal(signal.SIGUSR1) is previous.handler
+
+
+def test_condition_cancel_is_not_lost_to_a_late_notify() -> None:
+    """A cancel taken while the waiter re-takes the lock survives a notify landing then."""
+    state: dict[str, Any] = {}
+
+    def main() -> None:
+        cond = thredo.Condition()
+
+        def waiter() -> None:
+            with cond:
+                cond.wait()
+                state["returned"] = True
+
+        t = thredo.spawn(waiter)
+        wait_until(lambda: len(cond._waiters) == 1, "the waiter to park")
+        with cond:  # held: the cancelled waiter blocks re-taking it, still queued
+            t.cancel(blocking=False)
+            wait_until(lambda: t._state.cancel_pending is None, "the cancel to be taken")
+            cond.notify()
+        t.wait()
+        assert isinstance(t.exception, thredo.ThreadCancelled)
+        assert "returned" not in state
+        assert not cond._waiters
+
+    thredo.run(main)

@@ -902,3 +902,18 @@ class TestAwait:
             return out.get_nowait()
 
         assert isinstance(run(main), RuntimeError)
+
+
+def test_a_thread_that_fails_to_start_does_not_hang_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def main() -> str:
+        with monkeypatch.context() as m:
+            m.setattr(threading.Thread, "start", _refuse_start)
+            with pytest.raises(RuntimeError, match="can't start new thread"):
+                thredo.spawn(lambda: None)
+        return "main done"
+
+    assert thredo.run(main) == "main done"
+
+
+def _refuse_start(self: threading.Thread) -> None:
+    raise RuntimeError("can't start new thread")

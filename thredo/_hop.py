@@ -89,6 +89,7 @@ are cancellable).
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import select
@@ -113,6 +114,7 @@ POLLOUT = select.POLLOUT
 # threads wait in the curio kernel's selector instead (one epoll for all,
 # slower per wake-up: PERF-NOTES) so that 10,000 connections fit in 20,000.
 EVENTFD_SHARE = 0.25
+POLL_MAX_MS = 2**31 - 1  # poll() takes an int of milliseconds (~24.8 days); longer waits loop
 _eventfds = 0  # eventfds open now; guarded by _eventfds_lock
 _eventfds_lock = allocate_lock()
 
@@ -276,7 +278,13 @@ class ThreadState:
                 self._poll = False
                 return False
             _eventfds += 1
-        efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except OSError:  # out of descriptors: wait through the kernel instead
+            with _eventfds_lock:
+                _eventfds -= 1
+            self._poll = False
+            return False
         with self._mutex:
             self._efd = efd
         p = self._poll = select.poll()
@@ -449,6 +457,8 @@ def wait_fd(fd: int, events: int, timeout: float | None = None) -> bool:
     when ``timeout`` passed.  In a thredo thread, raises its cancellation or
     deadline instead.
     """
+    if fd < 0:
+        raise OSError(errno.EBADF, "Bad file descriptor")
     st = _local.state
     if st is None:
         p = getattr(_poll_local, "p", None)
@@ -456,7 +466,16 @@ def wait_fd(fd: int, events: int, timeout: float | None = None) -> bool:
             p = _poll_local.p = select.poll()
         p.register(fd, events)
         try:
-            return bool(p.poll(None if timeout is None else timeout * 1000.0))
+            if timeout is None:
+                return bool(p.poll())
+            remaining = timeout * 1000.0
+            while True:  # a loop only for waits longer than poll() allows
+                ms = min(remaining, POLL_MAX_MS)
+                if p.poll(ms):
+                    return True
+                remaining -= ms
+                if remaining <= 0:
+                    return False
         finally:
             p.unregister(fd)
     p = st._poll
@@ -479,7 +498,12 @@ def wait_fd(fd: int, events: int, timeout: float | None = None) -> bool:
         st.parked = st
         if st.cancel_pending is None or st.nocancel:
             try:
-                ready = p.poll(None if limit is None else max(0.0, (limit - monotonic()) * 1000.0))
+                wait_ms = (
+                    None
+                    if limit is None
+                    else min(max(0.0, (limit - monotonic()) * 1000.0), POLL_MAX_MS)
+                )
+                ready = p.poll(wait_ms)
             finally:
                 st.parked = None
             if len(ready) == 1 and ready[0][0] == fd:

@@ -110,7 +110,7 @@ class Runtime:
         main = Thread(self, func, args, kwargs, False, "thredo-main")
         self.main = main
         self.add(main)
-        main._thread.start()
+        main._start()
         await self._serve(lambda: main.terminated)
         self.watch = True
         if self.interrupted:  # Ctrl-C: what main left behind goes too
@@ -210,17 +210,20 @@ class _FdDispatcher:
     safe from any thread) and parks.  The kernel task sleeps in curio's
     selector on the epoll's own fd and wakes every ready waiter in one batch
     (PERF-NOTES: "one dispatcher ... threads arm their own fd").  Per waiting
-    thread this costs a Waiter and a dict entry, not a descriptor or a task.
-    One reader and one writer may wait on an fd at a time.
+    thread this costs a Waiter and a list entry, not a descriptor or a task.
+    Readiness wakes every waiter of that direction (they re-check, as
+    threads sharing a listening socket do).
     """
 
     def __init__(self) -> None:
         self._ep = select.epoll()
         self._lock = allocate_lock()  # guards _waiters and the arming of fds
-        self._waiters: dict[int, list[Waiter | None]] = {}  # fd -> [reader, writer]
+        self._waiters: dict[int, tuple[list[Waiter], list[Waiter]]] = {}  # fd -> (readers, writers)
 
-    def _arm(self, fd: int, slot: list[Waiter | None]) -> None:
+    def _arm(self, fd: int, slot: tuple[list[Waiter], list[Waiter]]) -> None:
         mask = (select.EPOLLIN if slot[0] else 0) | (select.EPOLLOUT if slot[1] else 0)
+        if not mask:
+            self._waiters.pop(fd, None)
         try:
             self._ep.modify(fd, mask | select.EPOLLONESHOT if mask else 0)
         except FileNotFoundError:  # first wait on this fd (or a new file at that number)
@@ -231,41 +234,37 @@ class _FdDispatcher:
         i = 0 if events & POLLIN else 1
         w = Waiter()
         with self._lock:
-            slot = self._waiters.setdefault(fd, [None, None])
-            if slot[i] is not None:
-                raise RuntimeError(
-                    f"another thread is already waiting to {'read' if i == 0 else 'write'} fd {fd}"
-                )
-            slot[i] = w
+            slot = self._waiters.setdefault(fd, ([], []))
+            slot[i].append(w)
             try:
                 self._arm(fd, slot)
             except BaseException:  # e.g. EBADF: a closed socket
-                slot[i] = None
-                self._forget_or_rearm(fd, slot)
+                slot[i].remove(w)
+                self._disarm_quietly(fd, slot)
                 raise
         exc = park(w, timeout)
-        if not w.notified:
+        if exc is not None or not w.notified:
             with self._lock:
-                slot = self._waiters.get(fd) or [None, None]
-                if slot[i] is w:
-                    slot[i] = None
-                    self._forget_or_rearm(fd, slot)
+                slot = self._waiters.get(fd, ([], []))
+                if w in slot[i]:
+                    slot[i].remove(w)
+                    self._disarm_quietly(fd, slot)
             if exc is not None:
                 raise exc
         return w.notified
 
-    def _forget_or_rearm(self, fd: int, slot: list[Waiter | None]) -> None:
-        if slot[0] is None and slot[1] is None:
-            self._waiters.pop(fd, None)
+    def _disarm_quietly(self, fd: int, slot: tuple[list[Waiter], list[Waiter]]) -> None:
         try:
             self._arm(fd, slot)
         except OSError:  # fd closed meanwhile
-            pass
+            self._waiters.pop(fd, None)
 
     async def dispatch(self) -> None:
         ep = self._ep
-        wake_read = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
-        wake_write = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+        wake = (
+            select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP,
+            select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP,
+        )
         while True:
             await _read_wait(ep)
             with self._lock:
@@ -273,12 +272,12 @@ class _FdDispatcher:
                     slot = self._waiters.get(fd)
                     if slot is None:
                         continue
-                    for i, bits in ((0, wake_read), (1, wake_write)):
-                        w = slot[i]
-                        if w is not None and ev & bits:
-                            slot[i] = None
-                            w.wake()
-                    self._forget_or_rearm(fd, slot)
+                    for i in (0, 1):
+                        if ev & wake[i] and slot[i]:
+                            for w in slot[i]:
+                                w.wake()
+                            slot[i].clear()
+                    self._disarm_quietly(fd, slot)
 
     def close(self) -> None:
         self._ep.close()
@@ -342,12 +341,12 @@ def AWAIT(coro: Any, *args: Any) -> Any:
     w = Waiter()
     rt.post(("await", coro, w))
     exc = park(w)
-    if not w.notified:
-        rt.post(("cancel-await", w))
-        while not w.notified:
-            w.lock.acquire()
-        if exc is not None:
-            raise exc
+    if exc is not None:  # raised even if the coroutine finished meanwhile
+        if not w.notified:
+            rt.post(("cancel-await", w))
+            while not w.notified:
+                w.lock.acquire()
+        raise exc
     ok, value = w.value
     if ok:
         return value

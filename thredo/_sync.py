@@ -243,11 +243,17 @@ class Condition:
                 self._waiters.remove(w)
             raise
         self._acquire_restore(saved)
+        if exc is not None:
+            # A notify may have landed while the lock was being re-taken:
+            # pass it on, never drop the cancel (or timeout) for it.
+            if w.notified:
+                self._waiters.notify()
+            else:
+                self._waiters.remove(w)
+            raise exc
         if w.notified:
             return True
         self._waiters.remove(w)
-        if exc is not None:
-            raise exc
         return False
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float | None = None) -> Any:

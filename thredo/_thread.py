@@ -134,6 +134,17 @@ class Thread:
                 group._thread_done(self)
             self._runtime.exited(self)
 
+    def _start(self) -> None:
+        try:
+            self._thread.start()
+        except BaseException as e:  # e.g. "can't start new thread"
+            self._exception = e
+            self._target = None
+            with self._mutex:
+                self.terminated = True
+            self._runtime.exited(self)  # or run() would wait for it forever
+            raise
+
     # -- waiting ----------------------------------------------------------
 
     def wait(self) -> None:
@@ -143,7 +154,7 @@ class Thread:
                 if self._joiners is None:
                     self._joiners = WaitQueue()
                 self._joiners.wait(self._mutex)
-        if self._thread is not threading.current_thread():
+        if self._thread is not threading.current_thread() and self._thread.ident is not None:
             self._thread.join()  # the OS thread is past its last Python line
 
     def join(self) -> Any:
@@ -225,7 +236,7 @@ def spawn(
     runtime = st.owner._runtime
     t = Thread(runtime, func, args, kwargs, daemon, name)
     runtime.add(t)
-    t._thread.start()
+    t._start()
     return t
 
 

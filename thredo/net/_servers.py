@@ -57,6 +57,7 @@ log = logging.getLogger("thredo.net")
 
 ACCEPT_RETRY_DELAY = 0.1  # seconds; trio's serve_listeners uses 0.1 too
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+_CLIENT_GONE = {errno.ECONNABORTED, errno.EPROTO}  # one client's failure (trio ignores these too)
 
 DEFAULT_BACKLOG = 128  # as asyncio's start_server; socket.SOMAXCONN caps it anyway
 
@@ -158,6 +159,8 @@ def run_server(
             except OSError as e:
                 if slots is not None:
                     slots.release()
+                if e.errno in _CLIENT_GONE:
+                    continue  # that client gave up before we took it
                 if e.errno not in _OUT_OF_RESOURCES:
                     raise
                 # Out of descriptors or memory: the pending client waits in

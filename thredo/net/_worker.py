@@ -31,8 +31,7 @@ def run_in_worker(func: Callable[..., Any], *args: Any) -> Any:
 
     threading.Thread(target=work, name=f"thredo-worker ({func.__name__})", daemon=True).start()
     exc = park(w)
-    if not w.notified:
-        assert exc is not None
+    if exc is not None:  # raised even if the worker finished meanwhile
         raise exc
     ok, value = w.value
     if ok:
