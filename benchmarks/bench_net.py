@@ -727,9 +727,9 @@ def _idle_round(kind: str, n: int, pin: tuple[str, str] | None, nofile: int) -> 
 
     Returns (connections served, server RSS growth in KB per connection).
     The first IDLE_PROBE connections measure the server's fds per
-    connection; the round then opens as many more as fit under RLIMIT_NOFILE
-    (``nofile``), at most ``n`` in all.  Served: echoed once and still held
-    by a live handler thread when measured.
+    connection (reported in verbose mode); the round then opens the rest,
+    ``n`` in all.  Served: echoed once and still held by a live handler
+    thread when measured.
     """
     srv = _Server(kind, pin and pin[0])
     clients = None
