@@ -256,17 +256,17 @@ def tcp_server(
     sock = tcp_server_socket(
         host, port, backlog=backlog, reuse_address=reuse_address, reuse_port=reuse_port
     )
+    _serve_on(sock, handler, ready, ssl=ssl, grace=grace, max_connections=max_connections)
+
+
+def _serve_on(
+    sock: Any, handler: Handler, ready: Callable[[Any], Any] | None, **options: Any
+) -> None:
+    """Own the listening ``sock``: tell ``ready``, serve, close it."""
     with sock:
         if ready is not None:
             ready(sock)
-        run_server(
-            sock,
-            handler,
-            ssl=ssl,
-            grace=grace,
-            max_connections=max_connections,
-            close_listener=True,
-        )
+        run_server(sock, handler, close_listener=True, **options)
 
 
 def unix_server_socket(path: str, *, backlog: int = DEFAULT_BACKLOG) -> Any:
@@ -299,17 +299,7 @@ def unix_server(
     """Like :func:`tcp_server` on a Unix socket at ``path`` (removed when it stops)."""
     sock = unix_server_socket(path, backlog=backlog)
     try:
-        with sock:
-            if ready is not None:
-                ready(sock)
-            run_server(
-                sock,
-                handler,
-                ssl=ssl,
-                grace=grace,
-                max_connections=max_connections,
-                close_listener=True,
-            )
+        _serve_on(sock, handler, ready, ssl=ssl, grace=grace, max_connections=max_connections)
     finally:
         try:
             os.unlink(path)
