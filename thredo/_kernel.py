@@ -18,7 +18,11 @@ byte on a socketpair that the kernel waits on with curio's ``_read_wait``::
 Notifications are coalesced: at most one byte is in flight however many
 threads post (PERF-NOTES: curio's own ``wake()`` overflowed its socket with
 1,000 threads).  Items: a thread exited (only posted while the kernel waits
-for exits), SIGINT, ``AWAIT`` a coroutine, cancel an ``AWAIT``.
+for exits), SIGINT, ``AWAIT`` a coroutine, cancel an ``AWAIT``, start the fd
+dispatcher (:class:`_FdDispatcher`: fd waits of threads past the eventfd
+budget of ``_hop``, one epoll watched by one kernel task).  The signal
+module's wake-up fd is the same socketpair, so a signal landing on any
+thread wakes the kernel to run its Python handler.
 
 Phases of a run:
 
