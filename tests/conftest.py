@@ -79,3 +79,18 @@ def usr1_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGUSR1, old)
+
+
+@pytest.fixture(scope="session")
+def tls_contexts() -> tuple[Any, Any]:
+    """(server, client) ``ssl.SSLContext``s from a trustme CA made for this run."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client

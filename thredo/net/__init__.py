@@ -7,6 +7,7 @@ thread-per-connection server that one cancel shuts down completely.
 """
 
 from . import socket as socket
+from . import ssl as ssl
 from ._servers import open_connection as open_connection
 from ._servers import open_unix_connection as open_unix_connection
 from ._servers import run_server as run_server
@@ -19,6 +20,7 @@ from ._streams import SocketStream as SocketStream
 
 __all__ = (
     "socket",
+    "ssl",
     "SocketStream",
     "FileStream",
     "tcp_server",

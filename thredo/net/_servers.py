@@ -42,6 +42,7 @@ from .._sync import Semaphore
 from .._thread import Thread, current_thread, spawn
 from .._timeouts import disable_cancellation, ignore_after, sleep
 from . import socket as tsocket
+from . import ssl as tssl
 
 __all__ = (
     "tcp_server",
@@ -107,7 +108,11 @@ def _serve_one(
     try:
         with client:
             if ssl is not None:
-                client = ssl.wrap_socket(client, server_side=True)
+                try:
+                    client = tssl.wrap(client, ssl, server_side=True)  # cancellable handshake
+                except OSError as e:  # ssl.SSLError included: a bad peer, not a crash
+                    log.info("TLS handshake with %r failed: %s", address, e)
+                    return
             with client:
                 handler(client, address)
     except CancelledError:
@@ -340,10 +345,8 @@ def _client_tls(sock: Any, ssl: Any, server_hostname: str | None) -> Any:
         return sock
     try:
         if ssl is True:
-            import ssl as _ssl
-
-            ssl = _ssl.create_default_context()
-        return ssl.wrap_socket(sock, server_hostname=server_hostname)
+            ssl = tssl.create_default_context()
+        return tssl.wrap(sock, ssl, server_hostname=server_hostname)
     except BaseException:
         sock.close()
         raise
