@@ -43,13 +43,13 @@ import os as _os
 import socket as _stdsocket
 import sys as _sys
 from socket import *  # noqa: F403
-from time import monotonic as _monotonic
 from typing import Any
 
 from .._hop import POLLIN as _IN
 from .._hop import POLLOUT as _OUT
 from .._hop import current_state as _current_state
 from .._hop import wait_fd as _wait_fd
+from ._timeout import UserTimeout
 from ._worker import run_in_worker as _run_in_worker
 
 __all__ = [*_stdsocket.__all__, "getaddrinfo", "getnameinfo", "gethostbyname"]
@@ -65,11 +65,7 @@ _get_os_timeout = _socket.socket.gettimeout
 _DONTWAIT = int(getattr(_stdsocket, "MSG_DONTWAIT", 0))
 
 
-def _timed_out() -> TimeoutError:
-    return TimeoutError("timed out")
-
-
-class socket(_base):
+class socket(UserTimeout, _base):
     """A ``socket.socket`` whose blocking calls are cancellable in thredo threads."""
 
     __slots__ = ("_tmo", "_pollfirst")
@@ -82,36 +78,7 @@ class socket(_base):
         self._pollfirst = False  # a recv had to wait: wait before trying the next
         _set_os_timeout(self, 0.0)
 
-    # -- timeout semantics (user-visible; the OS socket stays non-blocking) --
-
-    def settimeout(self, value: float | None) -> None:
-        _set_os_timeout(self, value)  # validates exactly as the stdlib
-        self._tmo = _get_os_timeout(self)
-        _set_os_timeout(self, 0.0)
-
-    def gettimeout(self) -> float | None:
-        return self._tmo
-
-    def setblocking(self, flag: bool) -> None:
-        self.settimeout(None if flag else 0.0)
-
-    def getblocking(self) -> bool:
-        return self._tmo != 0.0
-
-    # -- the wait ------------------------------------------------------------
-
-    def _wait(self, events: int, endtime: float | None) -> None:
-        """Wait until ready for ``events`` (the socket's timeout applies)."""
-        if endtime is None:
-            _wait_fd(self.fileno(), events)
-            return
-        remaining = endtime - _monotonic()
-        if remaining <= 0 or not _wait_fd(self.fileno(), events, remaining):
-            raise _timed_out()
-
-    def _endtime(self) -> float | None:
-        tmo = self._tmo
-        return None if tmo is None else _monotonic() + tmo
+    # -- the wait (timeout semantics: _timeout.UserTimeout) -------------------
 
     def _retry(
         self, op: Any, events: int, *args: Any, flags: int = 0, wait_first: bool = False

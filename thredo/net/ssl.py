@@ -25,56 +25,24 @@ import ssl as _stdssl
 from socket import SO_ERROR as _SO_ERROR
 from socket import SOL_SOCKET as _SOL_SOCKET
 from ssl import *  # noqa: F403
-from time import monotonic as _monotonic
 from typing import Any
 
 from .._hop import POLLIN as _IN
 from .._hop import POLLOUT as _OUT
-from .._hop import wait_fd as _wait_fd
 from . import socket as _tsocket
+from ._timeout import UserTimeout
 
 __all__ = sorted({*(n for n in dir(_stdssl) if not n.startswith("_")), "wrap"})
 
-_set_os_timeout = _socket.socket.settimeout
-_get_os_timeout = _socket.socket.gettimeout
 
-
-class SSLSocket(_stdssl.SSLSocket):
+class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     """An ``ssl.SSLSocket`` whose blocking calls are cancellable in thredo threads."""
 
-    _thredo_tmo: float | None = None
-
-    # -- timeout semantics (user-visible; the OS socket stays non-blocking) --
-
-    def settimeout(self, value: float | None) -> None:
-        _set_os_timeout(self, value)  # validates exactly as the stdlib
-        self._thredo_tmo = _get_os_timeout(self)
-        _set_os_timeout(self, 0.0)
-
-    def gettimeout(self) -> float | None:
-        return self._thredo_tmo
-
-    def setblocking(self, flag: bool) -> None:
-        self.settimeout(None if flag else 0.0)
-
-    def getblocking(self) -> bool:
-        return self._thredo_tmo != 0.0
-
-    def _endtime(self) -> float | None:
-        tmo = self._thredo_tmo
-        return None if tmo is None else _monotonic() + tmo
-
-    def _wait(self, events: int, endtime: float | None) -> None:
-        if endtime is None:
-            _wait_fd(self.fileno(), events)
-            return
-        remaining = endtime - _monotonic()
-        if remaining <= 0 or not _wait_fd(self.fileno(), events, remaining):
-            raise TimeoutError("The operation timed out")
+    _tmo: float | None = None  # see _timeout.UserTimeout
 
     def _retry(self, events: int, op: Any, *args: Any) -> Any:
         """``op(*args)`` until it stops asking to wait; ``events`` for BlockingIOError."""
-        if self._thredo_tmo == 0.0:
+        if self._tmo == 0.0:
             return op(*args)
         endtime = self._endtime()
         while True:
@@ -150,7 +118,7 @@ class SSLSocket(_stdssl.SSLSocket):
         )
         try:
             err = _socket.socket.connect_ex(self, addr)
-            if err in (_errno.EINPROGRESS, _errno.EAGAIN) and self._thredo_tmo != 0.0:
+            if err in (_errno.EINPROGRESS, _errno.EAGAIN) and self._tmo != 0.0:
                 self._wait(_OUT, self._endtime())
                 err = self.getsockopt(_SOL_SOCKET, _SO_ERROR)
             if err:
