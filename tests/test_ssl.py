@@ -170,3 +170,62 @@ def test_plain_threads_interoperate_with_a_stdlib_tls_server(tls_contexts: Any) 
     finally:
         t.join(10)
         lsock.close()
+
+
+def test_tls_sendall_cancelled_reports_bytes_sent(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+    release = threading.Event()
+
+    def sink(client: Any, address: Any) -> None:  # never reads until released
+        while not release.is_set():
+            thredo.sleep(0.01)
+
+    def main() -> None:
+        lsock = net.tcp_server_socket("127.0.0.1", 0)
+        srv = thredo.spawn(net.run_server, lsock, sink, ssl=server_ctx, close_listener=True)
+        port = lsock.getsockname()[1]
+        with net.open_connection(
+            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
+        ) as c:
+            c.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_SNDBUF, 4096)
+            payload = b"x" * 8_000_000
+            with pytest.raises(thredo.ThreadTimeout) as info:
+                with thredo.timeout_after(0.2):
+                    c.sendall(payload)
+            assert 0 <= info.value.bytes_sent < len(payload)  # type: ignore[attr-defined]
+        release.set()
+        srv.cancel()
+
+    thredo.run(main)
+
+
+def test_unwrap_returns_the_plain_socket(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+    lsock = std_socket.create_server(("127.0.0.1", 0))
+    port = lsock.getsockname()[1]
+
+    def stdlib_server() -> None:
+        conn, _ = lsock.accept()
+        tls = server_ctx.wrap_socket(conn, server_side=True)
+        assert tls.recv(10) == b"tls"
+        plain = tls.unwrap()
+        plain.sendall(b"plain")
+        plain.close()
+
+    t = threading.Thread(target=stdlib_server)
+    t.start()
+
+    def main() -> None:
+        raw = net.socket.create_connection(("127.0.0.1", port))
+        c = tssl.wrap(raw, client_ctx, server_hostname="localhost")
+        c.sendall(b"tls")
+        with thredo.timeout_after(10):
+            plain = c.unwrap()
+        with plain:
+            assert plain.recv(10) == b"plain"
+
+    try:
+        thredo.run(main)
+    finally:
+        t.join(10)
+        lsock.close()
