@@ -6,6 +6,8 @@ import socket as std_socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,10 +22,37 @@ def echo(client: Any, address: Any) -> None:
         client.sendall(data)
 
 
-def serve_tls(server_ctx: Any) -> tuple[thredo.Thread, int]:
+def serve_tls(server_ctx: Any, handler: Any = echo) -> tuple[thredo.Thread, int]:
     lsock = net.tcp_server_socket("127.0.0.1", 0)
-    srv = thredo.spawn(net.run_server, lsock, echo, ssl=server_ctx, close_listener=True)
+    srv = thredo.spawn(net.run_server, lsock, handler, ssl=server_ctx, close_listener=True)
     return srv, lsock.getsockname()[1]
+
+
+def tls_connect(port: int, client_ctx: Any) -> Any:
+    return net.open_connection("127.0.0.1", port, ssl=client_ctx, server_hostname="localhost")
+
+
+@contextmanager
+def stdlib_tls_server(server_ctx: Any, body: Callable[[Any], Any]) -> Iterator[int]:
+    """A stdlib TLS server in a plain thread serving one client with ``body``; yields its port."""
+    lsock = std_socket.create_server(("127.0.0.1", 0))
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = lsock.accept()
+            body(server_ctx.wrap_socket(conn, server_side=True))
+        except BaseException as e:  # reported by the test below
+            errors.append(e)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        yield lsock.getsockname()[1]
+    finally:
+        t.join(10)
+        lsock.close()
+    assert not errors, errors
 
 
 def test_module_mirrors_stdlib_ssl() -> None:
@@ -50,9 +79,7 @@ def test_tls_echo_through_the_server(tls_contexts: Any) -> None:
 
     def main() -> None:
         srv, port = serve_tls(server_ctx)
-        with net.open_connection(
-            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
-        ) as c:
+        with tls_connect(port, client_ctx) as c:
             assert isinstance(c, tssl.SSLSocket)
             payload = bytes(range(256)) * 1000
             c.sendall(payload)
@@ -88,9 +115,7 @@ def test_stalled_handshake_does_not_hold_up_the_server_cancel(tls_contexts: Any)
         stall = net.open_connection("127.0.0.1", port)  # TCP only: never says hello
         with (
             stall,
-            net.open_connection(
-                "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
-            ) as good,
+            tls_connect(port, client_ctx) as good,
         ):
             good.sendall(b"ping")
             assert good.recv(10) == b"ping"  # the stalled peer affects only itself
@@ -111,9 +136,7 @@ def test_tls_recv_cancelled_or_timed_out_leaves_the_socket_usable(
 
     def main() -> None:
         srv, port = serve_tls(server_ctx)
-        with net.open_connection(
-            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
-        ) as c:
+        with tls_connect(port, client_ctx) as c:
             if how == "cancel":
                 t = thredo.spawn(c.recv, 10)
                 ready = threading.Event()
@@ -137,9 +160,7 @@ def test_tls_socket_timeout_raises_timeout_error(tls_contexts: Any) -> None:
 
     def main() -> None:
         srv, port = serve_tls(server_ctx)
-        with net.open_connection(
-            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
-        ) as c:
+        with tls_connect(port, client_ctx) as c:
             c.settimeout(0.05)
             assert c.gettimeout() == 0.05
             with pytest.raises(TimeoutError):
@@ -152,24 +173,16 @@ def test_tls_socket_timeout_raises_timeout_error(tls_contexts: Any) -> None:
 def test_plain_threads_interoperate_with_a_stdlib_tls_server(tls_contexts: Any) -> None:
     """A thredo TLS client in a plain thread against a stdlib TLS server."""
     server_ctx, client_ctx = tls_contexts
-    lsock = std_socket.create_server(("127.0.0.1", 0))
-    port = lsock.getsockname()[1]
 
-    def stdlib_server() -> None:
-        conn, _ = lsock.accept()
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+    def shout(tls: Any) -> None:
+        with tls:
             tls.sendall(tls.recv(100).upper())
 
-    t = threading.Thread(target=stdlib_server)
-    t.start()
-    try:
+    with stdlib_tls_server(server_ctx, shout) as port:
         raw = net.socket.create_connection(("127.0.0.1", port))
         with tssl.wrap(raw, client_ctx, server_hostname="localhost") as c:
             c.sendall(b"hello")
             assert c.recv(100) == b"HELLO"
-    finally:
-        t.join(10)
-        lsock.close()
 
 
 def test_tls_sendall_cancelled_reports_bytes_sent(tls_contexts: Any) -> None:
@@ -181,12 +194,8 @@ def test_tls_sendall_cancelled_reports_bytes_sent(tls_contexts: Any) -> None:
             thredo.sleep(0.01)
 
     def main() -> None:
-        lsock = net.tcp_server_socket("127.0.0.1", 0)
-        srv = thredo.spawn(net.run_server, lsock, sink, ssl=server_ctx, close_listener=True)
-        port = lsock.getsockname()[1]
-        with net.open_connection(
-            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
-        ) as c:
+        srv, port = serve_tls(server_ctx, sink)
+        with tls_connect(port, client_ctx) as c:
             c.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_SNDBUF, 4096)
             payload = b"x" * 8_000_000
             with pytest.raises(thredo.ThreadTimeout) as info:
@@ -201,21 +210,13 @@ def test_tls_sendall_cancelled_reports_bytes_sent(tls_contexts: Any) -> None:
 
 def test_unwrap_returns_the_plain_socket(tls_contexts: Any) -> None:
     server_ctx, client_ctx = tls_contexts
-    lsock = std_socket.create_server(("127.0.0.1", 0))
-    port = lsock.getsockname()[1]
 
-    def stdlib_server() -> None:
-        conn, _ = lsock.accept()
-        tls = server_ctx.wrap_socket(conn, server_side=True)
+    def unwrap_then_plain(tls: Any) -> None:
         assert tls.recv(10) == b"tls"
-        plain = tls.unwrap()
-        plain.sendall(b"plain")
-        plain.close()
+        with tls.unwrap() as plain:
+            plain.sendall(b"plain")
 
-    t = threading.Thread(target=stdlib_server)
-    t.start()
-
-    def main() -> None:
+    def main(port: int) -> None:
         raw = net.socket.create_connection(("127.0.0.1", port))
         c = tssl.wrap(raw, client_ctx, server_hostname="localhost")
         c.sendall(b"tls")
@@ -224,8 +225,5 @@ def test_unwrap_returns_the_plain_socket(tls_contexts: Any) -> None:
         with plain:
             assert plain.recv(10) == b"plain"
 
-    try:
-        thredo.run(main)
-    finally:
-        t.join(10)
-        lsock.close()
+    with stdlib_tls_server(server_ctx, unwrap_then_plain) as port:
+        thredo.run(main, port)

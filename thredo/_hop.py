@@ -177,7 +177,6 @@ class ThreadState:
 
     __slots__ = (
         "cancel_pending",
-        "cancelled",
         "deadlines",
         "deadline",
         "armed",
@@ -194,7 +193,6 @@ class ThreadState:
 
     def __init__(self) -> None:
         self.cancel_pending: BaseException | None = None
-        self.cancelled = False
         self.deadlines: list[float] = []  # timeout_after stack, outermost first
         self.deadline: float | None = None  # nearest armed, deliverable deadline
         self.armed = True
@@ -229,7 +227,6 @@ class ThreadState:
         exc = self.cancel_pending
         if exc is not None and not self.nocancel:
             self.cancel_pending = None
-            self.cancelled = True
             return exc
         deadline = self.deadline
         if deadline is not None:

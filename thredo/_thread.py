@@ -55,7 +55,6 @@ class Thread:
         "daemon",
         "cancelled",
         "terminated",
-        "joined",
         "group",
         "_runtime",
         "_target",
@@ -81,7 +80,6 @@ class Thread:
         self.daemon = daemon
         self.cancelled = False
         self.terminated = False
-        self.joined = False
         self._runtime = runtime
         self._target: Any = (func, args, kwargs)
         self._result: Any = None
@@ -171,7 +169,6 @@ class Thread:
         group = self.group
         if group is not None:
             group._discard(self)
-        self.joined = True
         if self._exception is not None:
             raise ThreadError(f"thread {self.name!r} failed") from self._exception
         return self._result
@@ -199,7 +196,6 @@ class Thread:
         """The return value; raises the thread's exception if it failed."""
         if not self.terminated:
             raise RuntimeError("thread not terminated")
-        self.joined = True
         if self._exception is not None:
             raise self._exception
         return self._result
