@@ -857,9 +857,9 @@ class TestPastTheEventfdBudget:
 
     @pytest.fixture(autouse=True)
     def no_eventfds(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import thredo._hop
+        import thredo._fdwait
 
-        monkeypatch.setattr(thredo._hop, "EVENTFD_SHARE", 0.0)
+        monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
 
     def test_echo_timeouts_and_cancel(self) -> None:
         from thredo import net

@@ -1112,9 +1112,9 @@ def test_recv_on_a_closed_socket_raises_oserror_even_after_waiting() -> None:
 def test_threads_past_the_eventfd_budget_may_share_a_listener(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import thredo._hop
+    import thredo._fdwait
 
-    monkeypatch.setattr(thredo._hop, "EVENTFD_SHARE", 0.0)
+    monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
 
     def main() -> None:
         with tsocket.create_server(("127.0.0.1", 0)) as lsock:

@@ -3,23 +3,45 @@
 Real OS threads whose blocking calls are cancellable, obey ``timeout_after``
 and run under thread groups, on a curio kernel started by :func:`run`.
 
-Layout: ``_hop`` is the one wait/wake mechanism; ``_kernel`` runs the curio
-kernel (``run``, ``AWAIT``, Ctrl-C); ``_thread``, ``_group`` and
-``_timeouts`` are the core API on top of it; ``_errors`` holds every
-exception; ``net/`` holds cancellable networking.
+Layout -- each module imports only modules on lower lines (checked by
+``tests/test_layers.py``, which reads this table)::
+
+    # layer  module               job
+    # 0      _errors              every exception
+    # 1      _runctx              one run: its thread registry and its kernel inbox (post)
+    # 2      _wait                the wait mechanism: per-thread state, Waiter, WaitQueue, park
+    # 3      _fdwait              waits on file descriptors (eventfd, budget, shared epoll)
+    # 3      _timeouts            sleep, timeout_after, ignore_after, disable_cancellation
+    # 3      _await               AWAIT: curio coroutines run by the kernel for a thread
+    # 4      _thread              Thread, ThreadGroup, spawn; the thread-exit protocol
+    # 4      _sync                Lock, RLock, Condition, Semaphore, Event, Barrier
+    # 5      _queue               Queue, LifoQueue, PriorityQueue, SimpleQueue
+    # 5      _kernel              run(): the curio kernel that owns a run, Ctrl-C
+    # 5      _signals             SignalEvent
+    # 6      net._usertimeout     the user-visible timeout of thredo sockets
+    # 6      net._worker          blocking calls with no cancellable form (DNS), in a worker
+    # 7      net.socket           the stdlib socket module, cancellable
+    # 8      net.ssl              the stdlib ssl module, cancellable
+    # 8      net._streams         SocketStream, FileStream
+    # 9      net._servers         tcp_server, unix_server, open_connection
+    # 10     net                  the public networking namespace
+    # 11     thredo               this public namespace: re-exports only
+
+A module may import modules of a lower layer only (same-layer modules do
+not import each other).  The public namespaces only re-export.
 """
 
 import sys as _sys
+import threading as _threading
 
 from . import net as net
+from ._await import AWAIT as AWAIT
 from ._errors import CancelledError as CancelledError
 from ._errors import ThreadCancelled as ThreadCancelled
 from ._errors import ThreadError as ThreadError
 from ._errors import ThreadTimeout as ThreadTimeout
 from ._errors import TimeoutCancellationError as TimeoutCancellationError
 from ._errors import UncaughtTimeoutError as UncaughtTimeoutError
-from ._group import ThreadGroup as ThreadGroup
-from ._kernel import AWAIT as AWAIT
 from ._kernel import run as run
 from ._queue import LifoQueue as LifoQueue
 from ._queue import PriorityQueue as PriorityQueue
@@ -36,13 +58,19 @@ from ._sync import Lock as Lock
 from ._sync import RLock as RLock
 from ._sync import Semaphore as Semaphore
 from ._thread import Thread as Thread
+from ._thread import ThreadGroup as ThreadGroup
+from ._thread import active_count as active_count
 from ._thread import current_thread as current_thread
+from ._thread import enumerate as enumerate
 from ._thread import spawn as spawn
 from ._timeouts import disable_cancellation as disable_cancellation
 from ._timeouts import ignore_after as ignore_after
 from ._timeouts import sleep as sleep
 from ._timeouts import timeout_after as timeout_after
+from ._wait import BlockedOn as BlockedOn
 from .net import socket as socket
+
+local = _threading.local  # thredo threads are real threads: threading.local is theirs
 
 # The original thredo's import path: `from thredo.socket import *`.
 _sys.modules[__name__ + ".socket"] = socket
@@ -54,6 +82,10 @@ __all__ = (
     "spawn",
     "Thread",
     "current_thread",
+    "enumerate",
+    "active_count",
+    "local",
+    "BlockedOn",
     "sleep",
     "timeout_after",
     "ignore_after",

@@ -31,8 +31,8 @@ from collections import deque
 from heapq import heappop, heappush
 from typing import Any
 
-from ._hop import WaitQueue
 from ._sync import Condition
+from ._wait import WaitQueue
 
 __all__ = ("Queue", "LifoQueue", "PriorityQueue", "SimpleQueue", "Empty", "Full", "ShutDown")
 
@@ -81,7 +81,7 @@ class Queue:
 
     def join(self) -> None:
         with self.mutex:
-            self._joiners.wait_until(self.mutex, self._all_done)
+            self._joiners.wait_until(self.mutex, self._all_done, None, "Queue.join", self)
 
     def _all_done(self) -> bool:
         return not self.unfinished_tasks
@@ -107,7 +107,9 @@ class Queue:
             if 0 < self.maxsize <= self._qsize():
                 if not block:
                     raise Full
-                if not self._putters.wait_until(self.mutex, self._can_put, timeout):
+                if not self._putters.wait_until(
+                    self.mutex, self._can_put, timeout, "Queue.put", self
+                ):
                     raise Full
                 if self.is_shutdown:
                     raise ShutDown
@@ -125,7 +127,9 @@ class Queue:
             if not self._qsize():
                 if not block:
                     raise Empty
-                if not self._getters.wait_until(self.mutex, self._can_get, timeout):
+                if not self._getters.wait_until(
+                    self.mutex, self._can_get, timeout, "Queue.get", self
+                ):
                     raise Empty
                 if not self._qsize():
                     raise ShutDown
@@ -247,7 +251,7 @@ class SimpleQueue:
             return True
 
         with self._mutex:
-            if not self._getters.wait_until(self._mutex, take, timeout):
+            if not self._getters.wait_until(self._mutex, take, timeout, "SimpleQueue.get", self):
                 raise Empty
         return got[0]
 

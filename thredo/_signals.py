@@ -19,9 +19,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from ._hop import current_state
-from ._kernel import AWAIT
+from ._await import AWAIT
 from ._sync import Event
+from ._wait import current_state
 
 __all__ = ("SignalEvent",)
 

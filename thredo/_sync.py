@@ -1,7 +1,7 @@
 """Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier.
 
 Drop-in replacements for their ``threading`` namesakes: same signatures,
-return values and errors.  Differences, all from the hop (``_hop.py``):
+return values and errors.  Differences, all from the wait mechanism (``_wait.py``):
 
 * In a thredo thread every wait is cancellable and obeys ``timeout_after``.
   A cancelled ``acquire`` holds nothing; a cancelled ``Condition.wait``
@@ -14,7 +14,7 @@ return values and errors.  Differences, all from the hop (``_hop.py``):
   operation.  Waiters are woken in FIFO order; as with ``threading``, a
   thread that arrives while the woken one is getting up may barge in first.
 
-Each primitive is a state plus a :class:`~thredo._hop.WaitQueue` guarded by
+Each primitive is a state plus a :class:`~thredo._wait.WaitQueue` guarded by
 a raw ``_thread`` lock (``_mutex``), never held across a wait.
 """
 
@@ -27,7 +27,7 @@ from threading import TIMEOUT_MAX, BrokenBarrierError
 from time import monotonic
 from typing import Any
 
-from ._hop import Waiter, WaitQueue, current_state, park
+from ._wait import Waiter, WaitQueue, current_state, park
 
 __all__ = (
     "Lock",
@@ -92,7 +92,7 @@ class Lock:
     def _wait(self, timeout: float | None) -> bool:
         with self._mutex:
             return self._waiters.wait_until(
-                self._mutex, partial(self._lock.acquire, False), timeout
+                self._mutex, partial(self._lock.acquire, False), timeout, "Lock.acquire", self
             )
 
     def release(self) -> None:
@@ -236,7 +236,9 @@ class Condition:
         saved = self._release_save()
         exc = None
         try:
-            exc = park(w, timeout if timeout is None or timeout > 0 else 0.0)
+            exc = park(
+                w, timeout if timeout is None or timeout > 0 else 0.0, None, "Condition.wait", self
+            )
         except BaseException:  # e.g. KeyboardInterrupt, OverflowError
             self._acquire_restore(saved)
             if not w.notified:
@@ -303,7 +305,9 @@ class Semaphore:
                 return True
             if not blocking:
                 return False
-            if not self._waiters.wait_until(self._mutex, self._available, timeout):
+            if not self._waiters.wait_until(
+                self._mutex, self._available, timeout, "Semaphore.acquire", self
+            ):
                 return False
             self._value -= 1
             return True
@@ -382,7 +386,7 @@ class Event:
             # Notified == set, even if cleared again since (a "pulse"), as in
             # threading.Event; set() notifies under the mutex, so no wake-up
             # can slip between the check above and queueing.
-            return self._waiters.wait(self._mutex, timeout)
+            return self._waiters.wait(self._mutex, timeout, "Event.wait", self)
 
 
 class Barrier:

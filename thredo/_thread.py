@@ -1,49 +1,110 @@
-"""thredo threads: spawn, join, wait, cancel, current_thread.
+"""thredo threads and thread groups (curio's ``task.py`` keeps Task and TaskGroup together too).
 
 A :class:`Thread` is a real ``threading.Thread`` (it shows in
-``threading.enumerate()``, has a ``threading`` name and ident) carrying a
-:class:`~thredo._hop.ThreadState`, which makes every thredo blocking call it
-makes cancellable.  The runtime that owns it (``_kernel.Runtime``) counts it
-until it exits, so nothing started under ``thredo.run()`` outlives it.
+``threading.enumerate()``, has a ``threading`` name, ident and native id)
+carrying a :class:`~thredo._wait.ThreadState`, which makes every thredo
+blocking call it makes cancellable.  It is built and used like a
+``threading.Thread`` (``target``/``args``/``kwargs``, ``start()``, a
+subclass overriding ``run()``), or started in one call by :func:`spawn`.
 
 Life of a thread::
 
-    spawn() -> Runtime.add -> threading.Thread.start -> _bootstrap:
-        func(*args) -> result | exception
-        terminated = True; wake joiners; tell the group; Runtime.exited
+    Thread(target=f) -> start(): RunContext.add, OS thread starts -> _bootstrap:
+        result = self.run()          (f(*args, **kwargs) by default)
+        terminated = True; wake joiners            (under _mutex)
+        for each exit observer: observer(self)     (no thredo lock held)
 
-Cancellation is delivered at the thread's next blocking thredo call (or the
-one it is blocked in); a thread busy in pure-Python computation runs on until
-it blocks.  Underlying ``threading`` threads are daemonic so that a second
-Ctrl-C can end the process at once; ``run()`` itself joins every one of them.
+The thread-exit protocol
+------------------------
+
+Whoever supervises a thread -- its run's registry
+(``RunContext.exited``), its :class:`ThreadGroup`, a server's set of live
+handlers -- registers an *exit observer* with :meth:`Thread._on_exit` and
+is called once, in the exiting thread, after ``terminated`` is set.
+``_on_exit`` returns False (and registers nothing) if the thread has
+already terminated, so a supervisor never misses an exit and never hears
+of one twice.  Lock order: ``ThreadGroup._mutex`` before ``Thread._mutex``;
+observers run with neither held, so they may take their own locks.
+
+Failures
+--------
+
+A thread's failure (an exception other than a cancellation or
+``SystemExit``) is *retrieved* when the program looks at it: ``join()``
+(which raises :class:`ThreadError`), reading ``result`` or ``exception``,
+or a :class:`ThreadGroup` handing it over (``next_done``/``next_result``/
+iteration, ``results``/``exceptions``/``result``/``exception``, or raising
+it on leaving its block).  A retrieved failure is never logged.  One that
+is never retrieved is logged once, with its traceback, on the ``thredo``
+logger: when the Thread object is freed, or at the end of ``run()``,
+whichever comes first.
+
+Cancellation is delivered at the thread's current or next blocking thredo
+call; a thread busy in pure-Python computation runs on until it blocks.
+Underlying ``threading`` threads are daemonic so that a second Ctrl-C can
+end the process at once; ``run()`` itself joins every one of them.
 """
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import logging
 import threading
+import weakref
 from _thread import allocate_lock
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from . import _hop
 from ._errors import CancelledError, ThreadCancelled, ThreadError
-from ._hop import ThreadState, WaitQueue, current_state
+from ._runctx import RunContext
+from ._timeouts import disable_cancellation
+from ._wait import BlockedOn, ThreadState, WaitQueue, checkpoint, current_state, set_state
 
 if TYPE_CHECKING:
-    from ._group import ThreadGroup
-    from ._kernel import Runtime
+    from typing_extensions import Self
 
-__all__ = ("Thread", "spawn", "current_thread")
+__all__ = ("Thread", "ThreadGroup", "spawn", "current_thread", "enumerate", "active_count")
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 _ids = itertools.count(1)
 
 log = logging.getLogger("thredo")
 
+ExitObserver = Callable[["Thread[Any]"], None]
 
-class Thread:
-    """A thredo thread.  Create it with :func:`spawn` (or ``ThreadGroup.spawn``).
+
+def _is_failure(e: BaseException | None) -> bool:
+    return e is not None and not isinstance(e, (CancelledError, SystemExit))
+
+
+def _report_at_close(t: Thread[Any]) -> None:
+    """Exit observer: a failure still unretrieved when the run ends is logged then."""
+    st = t._state
+    if st is not None and _is_failure(t._exception):
+        ref = weakref.ref(t)
+
+        def report() -> None:
+            t = ref()
+            if t is not None:
+                t._report()
+
+        st.run.on_close(report)
+
+
+class Thread(Generic[T]):
+    """A thredo thread: a ``threading.Thread`` whose blocking calls can be cancelled.
+
+    Constructed as ``threading.Thread``; :func:`spawn` is
+    ``Thread(target=...).start()`` in one call.  Differences from the
+    stdlib: ``run()``'s return value is the thread's :attr:`result`;
+    ``join()`` returns it (or raises :class:`ThreadError` when the thread
+    failed); :meth:`cancel`, :meth:`wait`, :attr:`exception`,
+    :attr:`cancelled` and :attr:`terminated` are new.  ``start()`` must be
+    called inside :func:`thredo.run`.
 
     Every method may be called from any thread.  ``join``, ``wait`` and
     ``cancel(blocking=True)`` block, cancellably when the caller is itself a
@@ -52,126 +113,272 @@ class Thread:
 
     __slots__ = (
         "id",
-        "daemon",
         "cancelled",
         "terminated",
         "group",
-        "_runtime",
+        "_daemon",
+        "_started",
         "_target",
+        "_args",
+        "_kwargs",
         "_result",
         "_exception",
+        "_retrieved",
         "_state",
         "_mutex",
         "_joiners",
+        "_observers",
         "_thread",
         "__weakref__",
+        "__dict__",  # subclasses (as with threading.Thread) keep their own attributes
     )
 
     def __init__(
         self,
-        runtime: Runtime,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        daemon: bool,
-        name: str | None,
+        group: None = None,
+        target: Callable[..., T] | None = None,
+        name: str | None = None,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        daemon: bool | None = None,
     ) -> None:
+        if group is not None:
+            raise AssertionError("group argument must be None for now (as threading.Thread)")
         self.id = next(_ids)
-        self.daemon = daemon
+        if daemon is None:
+            parent = current_thread()
+            daemon = parent.daemon if parent is not None else False
+        self._daemon = bool(daemon)
+        self._started = False
         self.cancelled = False
         self.terminated = False
-        self._runtime = runtime
-        self._target: Any = (func, args, kwargs)
+        self._target = target
+        self._args = tuple(args)
+        self._kwargs = {} if kwargs is None else kwargs
         self._result: Any = None
         self._exception: BaseException | None = None
-        self._state = ThreadState()
-        self._state.owner = self
-        self._mutex = allocate_lock()  # guards terminated, group, _joiners
+        self._retrieved = False
+        self._state: ThreadState | None = None
+        self._mutex = allocate_lock()  # guards terminated, group, _joiners, _observers
         self._joiners: WaitQueue | None = None  # made by the first waiter (saves ~0.7 KB)
+        self._observers: tuple[ExitObserver, ...] = ()
+        #: the :class:`ThreadGroup` this thread belongs to, or None
         self.group: ThreadGroup | None = None
         if name is None:
-            name = f"thredo-{self.id} ({getattr(func, '__name__', 'thread')})"
+            what = getattr(target, "__name__", None) or type(self).__name__
+            name = f"thredo-{self.id} ({what})"
         self._thread = threading.Thread(target=self._bootstrap, name=name, daemon=True)
 
     def __repr__(self) -> str:
-        state = "terminated" if self.terminated else "running"
+        state = "terminated" if self.terminated else "running" if self._started else "initial"
         return f"<thredo.Thread {self.name!r} {state}>"
+
+    def __del__(self) -> None:
+        try:
+            self._report()
+        except Exception:  # interpreter shutdown: logging may be gone
+            pass
+
+    # -- threading.Thread's attributes --------------------------------------------
 
     @property
     def name(self) -> str:
+        """The thread's name (also the underlying ``threading.Thread``'s)."""
         return self._thread.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._thread.name = value
 
     @property
     def ident(self) -> int | None:
+        """As ``threading.Thread.ident``: None until started."""
         return self._thread.ident
 
+    @property
+    def native_id(self) -> int | None:
+        """As ``threading.Thread.native_id``: the OS thread id, None until started."""
+        return self._thread.native_id
+
+    @property
+    def daemon(self) -> bool:
+        """A daemon thread does not keep ``run()`` waiting: it is cancelled at the end.
+
+        Raises:
+            RuntimeError: set after ``start()`` (as ``threading.Thread``).
+        """
+        return self._daemon
+
+    @daemon.setter
+    def daemon(self, value: bool) -> None:
+        if self._started:
+            raise RuntimeError("cannot set daemon status of active thread")
+        self._daemon = bool(value)
+
     def is_alive(self) -> bool:
-        return not self.terminated
+        """True from ``start()`` until the thread has terminated."""
+        return self._started and not self.terminated
 
-    def _bootstrap(self) -> None:
-        _hop._local.state = self._state
-        func, args, kwargs = self._target
-        self._target = None
+    @property
+    def blocked_on(self) -> BlockedOn | None:
+        """What the thread is blocked in right now (call, object, since), or None.
+
+        Set by the wait mechanism only while the thread really waits for
+        another thread (or the network, or a child): a test hook as much as
+        a diagnostic.
+        """
+        st = self._state
+        return None if st is None else st.blocked
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self) -> T:
+        """The thread's work: ``target(*args, **kwargs)``; override it in a subclass.
+
+        Its return value becomes :attr:`result` (``threading.Thread.run``
+        returns nothing).
+        """
+        target = self._target
+        if target is None:
+            return None  # type: ignore[return-value]
         try:
-            self._result = func(*args, **kwargs)
-        except BaseException as e:  # recorded for join()/result
-            self._exception = e
-            if not isinstance(e, (CancelledError, SystemExit)) and self is not self._runtime.main:
-                # As curio's "Task Crash": a failure nobody joins is not silent.
-                log.error("thredo thread %r crashed", self.name, exc_info=e)
+            return target(*self._args, **self._kwargs)
         finally:
-            del func, args, kwargs
-            _hop._local.state = None
-            self._state.close()
-            with self._mutex:
-                self.terminated = True
-                group = self.group
-                if self._joiners is not None:
-                    self._joiners.notify_all()
-            if group is not None:
-                group._thread_done(self)
-            self._runtime.exited(self)
+            del target
+            self._target = self._args = self._kwargs = None  # type: ignore[assignment]
 
-    def _start(self) -> None:
+    def start(self) -> Self:
+        """Start the thread; returns it.  Must be called inside :func:`thredo.run`.
+
+        Raises:
+            RuntimeError: called twice, or outside ``thredo.run()``.
+        """
+        st = current_state()
+        if st is None:
+            raise RuntimeError(
+                "thredo threads start inside thredo.run(): call start() or spawn() "
+                "from a thredo thread"
+            )
+        self._start_in(st.run)
+        return self
+
+    def _start_in(self, run: RunContext) -> None:
+        if self._started:
+            raise RuntimeError("threads can only be started once")
+        self._started = True
+        self._state = ThreadState(self, run)
+        self._observers = (run.exited, _report_at_close)
+        run.add(self)
         try:
             self._thread.start()
         except BaseException as e:  # e.g. "can't start new thread"
             self._exception = e
+            self._retrieved = True  # raised right here
             self._target = None
-            with self._mutex:
-                self.terminated = True
-            self._runtime.exited(self)  # or run() would wait for it forever
+            self._finish()  # or run() would wait for it forever
             raise
+
+    def _bootstrap(self) -> None:
+        st = self._state
+        assert st is not None
+        set_state(st)
+        try:
+            self._result = self.run()
+        except BaseException as e:  # recorded for join()/result
+            self._exception = e
+        finally:
+            set_state(None)
+            st.close()
+            self._finish()
+
+    def _finish(self) -> None:
+        with self._mutex:
+            self.terminated = True
+            observers = self._observers
+            self._observers = ()
+            if self._joiners is not None:
+                self._joiners.notify_all()
+        for observer in observers:
+            observer(self)
+
+    def _on_exit(self, observer: ExitObserver) -> bool:
+        """Register ``observer(thread)`` to be called once when the thread exits.
+
+        Returns False, registering nothing, if it has already terminated.
+        Called with at most a supervisor's own lock held (lock order in the
+        module docstring).
+        """
+        with self._mutex:
+            if self.terminated:
+                return False
+            self._observers += (observer,)
+            return True
+
+    def _report(self) -> None:
+        """Log the failure if nobody retrieved it (once)."""
+        if not self._retrieved and _is_failure(self._exception):
+            self._retrieved = True
+            log.error(
+                "thredo thread %r failed and nobody retrieved its failure",
+                self.name,
+                exc_info=self._exception,
+            )
 
     # -- waiting ----------------------------------------------------------
 
     def wait(self) -> None:
-        """Block until the thread has exited.  Does not raise its failure."""
+        """Block until the thread has exited.  Does not raise (or retrieve) its failure."""
+        if not self._started:
+            raise RuntimeError("cannot wait for a thread before it is started")
         with self._mutex:
             while not self.terminated:
                 if self._joiners is None:
                     self._joiners = WaitQueue()
-                self._joiners.wait(self._mutex)
+                self._joiners.wait(self._mutex, None, "Thread.join", self)
         if self._thread is not threading.current_thread() and self._thread.ident is not None:
             self._thread.join()  # the OS thread is past its last Python line
 
-    def join(self) -> Any:
-        """Wait for the thread and return its result.
+    def _wait_timeout(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self.terminated:
+                if self._joiners is None:
+                    self._joiners = WaitQueue()
+                self._joiners.wait_until(
+                    self._mutex, lambda: self.terminated, max(timeout, 0.0), "Thread.join", self
+                )
+            if not self.terminated:
+                return False
+        self.wait()
+        return True
+
+    def join(self, timeout: float | None = None) -> T:
+        """Wait for the thread and return its result (the thread's failure is retrieved).
+
+        With ``timeout`` (seconds), returns None if the thread is still
+        running when it passes -- check :meth:`is_alive`, as with
+        ``threading.Thread.join``.  A thread joined directly leaves its group.
 
         Raises:
             ThreadError: the thread failed (or was cancelled); ``__cause__``
                 is its exception.
-            RuntimeError: a thread joining itself.
+            RuntimeError: a thread joining itself, or one not started.
         """
-        if current_state() is self._state:
+        if self._state is not None and current_state() is self._state:
             raise RuntimeError("cannot join current thread")
-        self.wait()
+        if timeout is None:
+            self.wait()
+        elif not self._started:
+            raise RuntimeError("cannot join thread before it is started")
+        elif not self._wait_timeout(timeout):
+            return None  # type: ignore[return-value]
         group = self.group
         if group is not None:
             group._discard(self)
+        self._retrieved = True
         if self._exception is not None:
             raise ThreadError(f"thread {self.name!r} failed") from self._exception
-        return self._result
+        return self._result  # type: ignore[no-any-return]
 
     def cancel(self, *, blocking: bool = True, exc: type[BaseException] = ThreadCancelled) -> None:
         """Raise ``exc`` in the thread at its current or next blocking call.
@@ -179,47 +386,76 @@ class Thread:
         With ``blocking`` (the default) also wait until it has exited.
         Cancelling a terminated thread does nothing.  A thread cancelling
         itself gets the exception right here.
+
+        Raises:
+            RuntimeError: the thread was not started.
         """
         if self.terminated:
             return
+        st = self._state
+        if st is None:
+            raise RuntimeError("cannot cancel a thread before it is started")
         self.cancelled = True
-        self._state.deliver(exc(f"thread {self.name!r} cancelled"))
-        if current_state() is self._state:
-            _hop.checkpoint()
+        st.deliver(exc(f"thread {self.name!r} was cancelled"))
+        if current_state() is st:
+            checkpoint()
         elif blocking:
             self.wait()
 
     # -- outcome ----------------------------------------------------------
 
     @property
-    def result(self) -> Any:
-        """The return value; raises the thread's exception if it failed."""
+    def result(self) -> T:
+        """The return value; raises the thread's exception if it failed (retrieving it)."""
         if not self.terminated:
             raise RuntimeError("thread not terminated")
+        self._retrieved = True
         if self._exception is not None:
             raise self._exception
-        return self._result
+        return self._result  # type: ignore[no-any-return]
 
     @property
     def exception(self) -> BaseException | None:
-        """The exception the thread failed with, or None."""
+        """The exception the thread failed with, or None (retrieving it)."""
         if not self.terminated:
             raise RuntimeError("thread not terminated")
+        self._retrieved = True
         return self._exception
 
 
-def spawn(
-    func: Callable[..., Any],
+@overload
+def spawn(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Thread[T]: ...
+
+
+@overload
+def spawn(  # type: ignore[overload-cannot-match]
+    func: Callable[..., T],
+    *args: Any,
+    daemon: bool,
+    name: str | None = ...,
+    **kwargs: Any,
+) -> Thread[T]: ...
+
+
+@overload
+def spawn(  # type: ignore[overload-cannot-match]
+    func: Callable[..., T], *args: Any, name: str | None, **kwargs: Any
+) -> Thread[T]: ...
+
+
+def spawn(  # type: ignore[misc]
+    func: Callable[..., T],
     *args: Any,
     daemon: bool = False,
     name: str | None = None,
     **kwargs: Any,
-) -> Thread:
-    """Start ``func(*args, **kwargs)`` in a new thredo thread.
+) -> Thread[T]:
+    """Start ``func(*args, **kwargs)`` in a new thredo thread and return it.
 
-    Must be called from a thredo thread (inside :func:`thredo.run`).  A
-    non-daemon thread keeps ``run()`` waiting; a daemon thread is cancelled
-    when the rest is done.
+    ``Thread(target=func, args=args, kwargs=kwargs, ...).start()`` in one
+    call.  A non-daemon thread keeps ``run()`` waiting; a daemon thread is
+    cancelled when the rest is done.  Type checkers check ``args`` and
+    ``kwargs`` against ``func`` when neither ``daemon`` nor ``name`` is given.
 
     Raises:
         RuntimeError: called outside ``thredo.run()``.
@@ -229,14 +465,283 @@ def spawn(
         raise RuntimeError(
             "thredo.spawn() must be called from a thredo thread; start one with thredo.run(func)"
         )
-    runtime = st.owner._runtime
-    t = Thread(runtime, func, args, kwargs, daemon, name)
-    runtime.add(t)
-    t._start()
+    t: Thread[T] = Thread(target=func, name=name, args=args, kwargs=kwargs, daemon=daemon)
+    t._start_in(st.run)
     return t
 
 
-def current_thread() -> Thread | None:
+def current_thread() -> Thread[Any] | None:
     """The calling thredo :class:`Thread`, or None in any other thread."""
     st = current_state()
-    return None if st is None else st.owner
+    return None if st is None else st.thread  # type: ignore[return-value]
+
+
+def enumerate() -> list[Thread[Any]]:
+    """The live thredo threads of the calling thread's run (all runs from a plain thread)."""
+    st = current_state()
+    runs = (st.run,) if st is not None else RunContext.running()
+    live: list[Thread[Any]] = []
+    for run in runs:
+        live.extend(t for t in run.live() if isinstance(t, Thread) and t.is_alive())
+    return sorted(live, key=lambda t: t.id)
+
+
+def active_count() -> int:
+    """How many thredo threads :func:`enumerate` would list."""
+    return len(enumerate())
+
+
+# == Thread groups =============================================================
+
+_POLICIES = (builtins.all, builtins.any, object, None)
+
+
+class ThreadGroup:
+    """A set of threads managed together; a context manager (curio's ``TaskGroup``).
+
+    ``wait=`` is the policy :meth:`join` (and so leaving the ``with`` block)
+    applies before it cancels whatever is still running:
+
+    =========  ===============================================================
+    ``all``    wait for every thread; stop early if one fails
+    ``any``    wait for the first thread to finish (whatever its outcome)
+    ``object`` wait for the first thread that returns something other than None
+    ``None``   wait for nothing: cancel them all
+    =========  ===============================================================
+
+    After ``join`` no thread of the group is left running.  An exception
+    in the ``with`` body cancels every thread first.  ``completed`` is the
+    thread that decided the outcome (``result``/``exception`` read it).
+
+    For the first *successful* result, iterate instead of relying on
+    ``wait=any``::
+
+        with ThreadGroup(wait=None) as g:
+            for t in threads: g.add_thread(t)
+            for t in g:                   # finished threads, in finishing order
+                if t.exception is None:
+                    answer = t.result
+                    break                 # leaving the block cancels the rest
+
+    Bookkeeping (all under ``_mutex``): ``_threads`` every tracked
+    non-daemon thread, ``_running`` those not yet finished, ``_finished``
+    finished and not yet looked at by ``join``/``next_done`` (in finishing
+    order), ``_daemonic`` running daemon threads.  A thread reports its end
+    through the exit observer ``_thread_done``; ``_done`` wakes whoever
+    waits for the next finisher.
+    """
+
+    def __init__(self, threads: Iterable[Thread[Any]] = (), *, wait: Any = builtins.all) -> None:
+        if not any(wait is p for p in _POLICIES):
+            raise ValueError(f"wait must be all, any, object or None, not {wait!r}")
+        self._wait = wait
+        self._mutex = allocate_lock()
+        self._done = WaitQueue()
+        self._threads: set[Thread[Any]] = set()
+        self._running: set[Thread[Any]] = set()
+        self._daemonic: set[Thread[Any]] = set()
+        self._finished: deque[Thread[Any]] = deque()
+        self._joined = False
+        self.completed: Thread[Any] | None = None
+        for t in threads:
+            self.add_thread(t)
+
+    def __repr__(self) -> str:
+        return f"<thredo.ThreadGroup running={len(self._running)} finished={len(self._finished)}>"
+
+    # -- membership -----------------------------------------------------------
+
+    def add_thread(self, t: Thread[Any]) -> None:
+        """Put an existing (started) thread under this group.
+
+        Raises:
+            RuntimeError: the thread already has a group, or the group was joined.
+        """
+        with self._mutex:
+            if self._joined:
+                raise RuntimeError("ThreadGroup already joined")
+            if t.group is not None:
+                raise RuntimeError("Thread is already part of a thread group")
+            t.group = self
+            running = t._on_exit(self._thread_done)
+            if not t.daemon:
+                self._threads.add(t)
+                if running:
+                    self._running.add(t)
+                else:
+                    self._finished.append(t)
+                    self._done.notify()
+            elif running:
+                self._daemonic.add(t)
+
+    def spawn(
+        self,
+        func: Callable[..., T],
+        *args: Any,
+        daemon: bool = False,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Thread[T]:
+        """Spawn a thread into the group (see :func:`thredo.spawn`)."""
+        if self._joined:
+            raise RuntimeError("ThreadGroup already joined")
+        t = spawn(func, *args, daemon=daemon, name=name, **kwargs)
+        self.add_thread(t)
+        return t
+
+    def _thread_done(self, t: Thread[Any]) -> None:
+        """Exit observer of every member."""
+        with self._mutex:
+            if t.group is not self:
+                return
+            if t.daemon:
+                self._daemonic.discard(t)
+            elif t in self._running:
+                self._running.discard(t)
+                self._finished.append(t)
+                # All: join() and next_done() may both be waiting, and each
+                # re-checks; waking one could wake the one that loses the race.
+                self._done.notify_all()
+
+    def _discard(self, t: Thread[Any]) -> None:
+        """Forget ``t`` (it was joined directly, or cancelled by cancel_remaining)."""
+        with self._mutex:
+            if t.group is not self:
+                return
+            t.group = None
+            self._threads.discard(t)
+            self._running.discard(t)
+            self._daemonic.discard(t)
+            try:
+                self._finished.remove(t)
+            except ValueError:
+                pass
+            self._done.notify_all()  # waiters re-check: maybe nothing is left
+
+    @property
+    def threads(self) -> list[Thread[Any]]:
+        """Every tracked thread, in creation order."""
+        with self._mutex:
+            return sorted(self._threads, key=lambda t: t.id)
+
+    # -- waiting ----------------------------------------------------------
+
+    def next_done(self) -> Thread[Any] | None:
+        """Wait for the next thread to finish and return it (None if none left).
+
+        The thread leaves the group; its failure counts as retrieved.
+        """
+        with self._mutex:
+            self._done.wait_until(self._mutex, self._settled, None, "ThreadGroup.next_done", self)
+            if not self._finished:
+                return None
+            t = self._finished.popleft()
+            t.group = None
+            self._threads.discard(t)
+        t._retrieved = True
+        t.wait()
+        return t
+
+    def _settled(self) -> bool:
+        """A finished thread to look at, or none left running (mutex held)."""
+        return bool(self._finished) or not self._running
+
+    def next_result(self) -> Any:
+        """The result of the next thread to finish (raising its exception)."""
+        t = self.next_done()
+        if t is None:
+            raise RuntimeError("No thread available")
+        return t.result
+
+    def __iter__(self) -> Iterator[Thread[Any]]:
+        return self
+
+    def __next__(self) -> Thread[Any]:
+        t = self.next_done()
+        if t is None:
+            raise StopIteration
+        return t
+
+    def cancel_remaining(self) -> None:
+        """Cancel every running thread and wait until they exit; they leave the group."""
+        with self._mutex:
+            running = list(self._running)
+        self._cancel_and_wait(running)
+        for t in running:
+            self._discard(t)
+
+    @staticmethod
+    def _cancel_and_wait(threads: list[Thread[Any]]) -> None:
+        for t in threads:
+            t.cancel(blocking=False)
+        with disable_cancellation():  # nothing may outlive the group
+            for t in threads:
+                t.wait()
+
+    def join(self) -> None:
+        """Wait per the group's policy, then cancel what is left and wait for it."""
+        wait = self._wait
+        try:
+            if wait is None:
+                return
+            with self._mutex:
+                while True:
+                    self._done.wait_until(
+                        self._mutex, self._settled, None, "ThreadGroup.join", self
+                    )
+                    if not self._finished:
+                        return  # nothing left running
+                    while self._finished:
+                        t = self._finished.popleft()
+                        exc, res = t._exception, t._result
+                        if self.completed is None and not (
+                            wait is object and exc is None and res is None
+                        ):
+                            self.completed = t
+                        if exc is not None or wait is any or (wait is object and res is not None):
+                            return
+        finally:
+            with self._mutex:
+                left = list(self._running) + list(self._daemonic)
+                self._joined = True
+            self._cancel_and_wait(left)
+
+    def __enter__(self) -> ThreadGroup:
+        return self
+
+    def __exit__(self, ty: type[BaseException] | None, *exc: object) -> None:
+        if ty is not None:
+            self.cancel_remaining()
+        self.join()
+
+    # -- outcome (after join) -----------------------------------------------
+
+    def _check_joined(self) -> None:
+        if not self._joined:
+            raise RuntimeError("ThreadGroup not yet joined")
+
+    @property
+    def result(self) -> Any:
+        """Result of the first thread to complete (per the policy); raises its error."""
+        self._check_joined()
+        if self.completed is None:
+            raise RuntimeError("No thread successfully completed")
+        return self.completed.result
+
+    @property
+    def exception(self) -> BaseException | None:
+        """Exception of the first thread to complete, or None."""
+        self._check_joined()
+        return self.completed.exception if self.completed is not None else None
+
+    @property
+    def results(self) -> list[Any]:
+        """Results of all tracked threads in creation order; raises the first error."""
+        self._check_joined()
+        return [t.result for t in self.threads]
+
+    @property
+    def exceptions(self) -> list[BaseException | None]:
+        """Exceptions (or None) of all tracked threads in creation order."""
+        self._check_joined()
+        return [t.exception for t in self.threads]

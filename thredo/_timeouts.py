@@ -2,7 +2,7 @@
 
 A ``timeout_after`` block pushes an absolute deadline on the calling
 thread's deadline stack (``ThreadState.deadlines``); every wait in
-``_hop`` waits at most until the nearest armed deadline and then raises
+``thredo._wait`` waits at most until the nearest armed deadline and then raises
 ``ThreadTimeout(now)``.  The rules for nested blocks are curio's
 (``curio/time.py``), applied as the exception leaves each block:
 
@@ -26,6 +26,8 @@ deferred exception is raised at the next blocking call after that.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from time import monotonic
 from types import TracebackType
@@ -34,9 +36,37 @@ from typing import Any
 from curio.errors import TaskTimeout
 
 from ._errors import ThreadTimeout, TimeoutCancellationError, UncaughtTimeoutError
-from ._hop import ThreadState, current_state, sleep
+from ._wait import ThreadState, Waiter, checkpoint, current_state, park
 
 __all__ = ("sleep", "timeout_after", "ignore_after", "disable_cancellation")
+
+
+def sleep(seconds: float) -> None:
+    """Sleep, cancellably in a thredo thread; ``sleep(0)`` yields the GIL.
+
+    As ``time.sleep`` otherwise; in a thredo thread it is a cancellation
+    point and obeys ``timeout_after`` (``sleep(0)`` included).
+
+    Raises:
+        ValueError: ``seconds`` is negative or NaN.
+    """
+    if seconds != seconds:
+        raise ValueError("Invalid value NaN (not a number)")
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    st = current_state()
+    if st is None:
+        time.sleep(seconds)
+        return
+    if seconds == 0:
+        checkpoint()
+        # Not time.sleep(0): that is a clock_nanosleep padded to the timer
+        # slack (~85 us measured); sched_yield releases the GIL in ~1 us.
+        os.sched_yield()
+        return
+    exc = park(Waiter(), seconds, None, "sleep")
+    if exc is not None:
+        raise exc
 
 
 class _TimeoutAfter:

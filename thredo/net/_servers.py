@@ -37,10 +37,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import CancelledError
-from .._hop import WaitQueue
 from .._sync import Semaphore
-from .._thread import Thread, current_thread, spawn
+from .._thread import Thread, spawn
 from .._timeouts import disable_cancellation, ignore_after, sleep
+from .._wait import WaitQueue
 from . import socket as tsocket
 from . import ssl as tssl
 
@@ -70,17 +70,20 @@ class _Handlers:
 
     def __init__(self) -> None:
         self._mutex = allocate_lock()  # guards live, _idle
-        self.live: set[Thread] = set()
+        self.live: set[Thread[Any]] = set()
         self._idle = WaitQueue()
 
-    def spawn(self, func: Callable[..., Any], *args: Any) -> None:
-        # Holding the mutex across spawn: the new thread's discard() cannot
-        # run before it is in the set (start() returns before the thread can
-        # reach its first line that needs the mutex).
+    def spawn(self, name: str, func: Callable[..., Any], *args: Any) -> None:
+        # Holding the mutex across spawn: the new thread's exit cannot be
+        # observed before it is in the set.
         with self._mutex:
-            self.live.add(spawn(func, self, *args))
+            t = spawn(func, *args, name=name)
+            self.live.add(t)
+            if not t._on_exit(self.discard):  # the thread-exit protocol (_thread.py)
+                self.live.discard(t)
 
-    def discard(self, t: Any) -> None:
+    def discard(self, t: Thread[Any]) -> None:
+        """Exit observer of every handler thread (called with no other lock held)."""
         with self._mutex:
             self.live.discard(t)
             if not self.live:
@@ -88,7 +91,9 @@ class _Handlers:
 
     def wait_idle(self) -> None:
         with self._mutex:
-            self._idle.wait_until(self._mutex, lambda: not self.live)
+            self._idle.wait_until(
+                self._mutex, lambda: not self.live, None, "server.wait_idle", self
+            )
 
     def cancel_all(self) -> None:
         with self._mutex:
@@ -98,7 +103,6 @@ class _Handlers:
 
 
 def _serve_one(
-    handlers: _Handlers,
     handler: Handler,
     client: Any,
     address: Any,
@@ -122,7 +126,6 @@ def _serve_one(
     finally:
         if slots is not None:
             slots.release()
-        handlers.discard(current_thread())
 
 
 def run_server(
@@ -179,7 +182,15 @@ def run_server(
                     slots.release()
                 raise
             try:
-                handlers.spawn(_serve_one, handler, client, address, ssl, slots)
+                handlers.spawn(
+                    f"thredo handler {_peer_name(address)}",
+                    _serve_one,
+                    handler,
+                    client,
+                    address,
+                    ssl,
+                    slots,
+                )
             except BaseException:
                 client.close()
                 raise
@@ -192,6 +203,14 @@ def run_server(
                     handlers.wait_idle()
             handlers.cancel_all()
             handlers.wait_idle()
+
+
+def _peer_name(address: Any) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) for a thread name; Unix peers as given."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address) or "unix-peer"
 
 
 def tcp_server_socket(

@@ -26,7 +26,7 @@ import io
 import os
 from typing import Any
 
-from .._hop import POLLIN, POLLOUT, wait_fd
+from .._fdwait import POLLIN, POLLOUT, wait_fd
 
 __all__ = ("SocketStream", "FileStream")
 
@@ -249,7 +249,7 @@ class FileStream(_Stream):
             try:
                 return os.read(self._fd, maxbytes)
             except BlockingIOError:
-                wait_fd(self._fd, POLLIN)
+                wait_fd(self._fd, POLLIN, None, self)
 
     def _write(self, data: memoryview) -> None:
         if self._file is None:
@@ -260,7 +260,7 @@ class FileStream(_Stream):
                 try:
                     written += os.write(self._fd, data[written:])
                 except BlockingIOError:
-                    wait_fd(self._fd, POLLOUT)
+                    wait_fd(self._fd, POLLOUT, None, self)
         except BaseException as e:
             e.bytes_written = written  # type: ignore[attr-defined]
             raise

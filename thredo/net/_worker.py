@@ -1,6 +1,6 @@
 """Run a blocking call that has no cancellable form (DNS) in a worker thread.
 
-The calling thredo thread parks on a :class:`~thredo._hop.Waiter` until the
+The calling thredo thread parks on a :class:`~thredo._wait.Waiter` until the
 worker hands back the outcome.  If the caller is cancelled (or its deadline
 passes) it is released at once; the worker finishes the call on its own and
 its result is dropped.  One short-lived daemon thread per call: lookups are
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .._hop import Waiter, park
+from .._wait import Waiter, park
 
 __all__ = ("run_in_worker",)
 
@@ -30,7 +30,7 @@ def run_in_worker(func: Callable[..., Any], *args: Any) -> Any:
         w.wake(outcome)
 
     threading.Thread(target=work, name=f"thredo-worker ({func.__name__})", daemon=True).start()
-    exc = park(w)
+    exc = park(w, None, None, func.__name__, args[0] if args else None)
     if exc is not None:  # raised even if the worker finished meanwhile
         raise exc
     ok, value = w.value

@@ -9,7 +9,7 @@ this class; ``getaddrinfo`` and the other resolver calls are cancellable.
 Mechanism: the OS socket is always non-blocking.  A call first tries the
 system call in the calling thread (the fast path: data already there, room
 in the send buffer).  Only on ``EAGAIN`` does it wait, in
-:func:`thredo._hop.wait_fd`, for readiness, the socket's own timeout, or
+:func:`thredo._fdwait.wait_fd`, for readiness, the socket's own timeout, or
 the thread's cancellation or ``timeout_after`` deadline.  The user-visible
 timeout (``settimeout``/``setblocking``/``gettimeout``) is kept apart and
 behaves as the stdlib's: ``None`` blocks, ``0.0`` raises
@@ -45,11 +45,11 @@ import sys as _sys
 from socket import *  # noqa: F403
 from typing import Any
 
-from .._hop import POLLIN as _IN
-from .._hop import POLLOUT as _OUT
-from .._hop import current_state as _current_state
-from .._hop import wait_fd as _wait_fd
-from ._timeout import UserTimeout
+from .._fdwait import POLLIN as _IN
+from .._fdwait import POLLOUT as _OUT
+from .._fdwait import wait_fd as _wait_fd
+from .._wait import current_state as _current_state
+from ._usertimeout import UserTimeout
 from ._worker import run_in_worker as _run_in_worker
 
 __all__ = [*_stdsocket.__all__, "getaddrinfo", "getnameinfo", "gethostbyname"]
@@ -78,7 +78,7 @@ class socket(UserTimeout, _base):
         self._pollfirst = False  # a recv had to wait: wait before trying the next
         _set_os_timeout(self, 0.0)
 
-    # -- the wait (timeout semantics: _timeout.UserTimeout) -------------------
+    # -- the wait (timeout semantics: _usertimeout.UserTimeout) -------------------
 
     def _retry(
         self, op: Any, events: int, *args: Any, flags: int = 0, wait_first: bool = False
@@ -105,7 +105,7 @@ class socket(UserTimeout, _base):
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if self._pollfirst and self._tmo is None and not flags:
-            _wait_fd(self.fileno(), _IN)
+            _wait_fd(self.fileno(), _IN, None, self)
         try:
             return _recv(self, bufsize, flags)
         except BlockingIOError:
@@ -116,7 +116,7 @@ class socket(UserTimeout, _base):
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         if self._pollfirst and self._tmo is None and not flags:
-            _wait_fd(self.fileno(), _IN)
+            _wait_fd(self.fileno(), _IN, None, self)
         try:
             return _recv_into(self, buffer, nbytes, flags)
         except BlockingIOError:

@@ -5,7 +5,7 @@ Every name of the stdlib module is here.  :class:`SSLSocket` subclasses
 engine looks at) stays non-blocking, and each handshake, read, write,
 ``sendall`` and ``unwrap`` retries on ``SSLWantReadError`` /
 ``SSLWantWriteError`` after waiting for the socket in
-:func:`thredo._hop.wait_fd` -- so it is cancellable and obeys
+:func:`thredo._fdwait.wait_fd` -- so it is cancellable and obeys
 ``timeout_after`` in a thredo thread, while the user-visible timeout
 (``settimeout``) behaves as the stdlib's.  A peer that stalls the handshake
 blocks only its own thread, and that thread can be cancelled.
@@ -27,10 +27,10 @@ from socket import SOL_SOCKET as _SOL_SOCKET
 from ssl import *  # noqa: F403
 from typing import Any
 
-from .._hop import POLLIN as _IN
-from .._hop import POLLOUT as _OUT
+from .._fdwait import POLLIN as _IN
+from .._fdwait import POLLOUT as _OUT
 from . import socket as _tsocket
-from ._timeout import UserTimeout
+from ._usertimeout import UserTimeout
 
 __all__ = sorted({*(n for n in dir(_stdssl) if not n.startswith("_")), "wrap"})
 
@@ -38,7 +38,7 @@ __all__ = sorted({*(n for n in dir(_stdssl) if not n.startswith("_")), "wrap"})
 class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     """An ``ssl.SSLSocket`` whose blocking calls are cancellable in thredo threads."""
 
-    _tmo: float | None = None  # see _timeout.UserTimeout
+    _tmo: float | None = None  # see _usertimeout.UserTimeout
 
     def _retry(self, events: int, op: Any, *args: Any) -> Any:
         """``op(*args)`` until it stops asking to wait; ``events`` for BlockingIOError."""

@@ -4,7 +4,7 @@ The OS socket (and the C-level timeout CPython's socket and TLS code look
 at) stays non-blocking, so no system call ever sleeps where a cancel could
 not reach it.  The timeout the user set with ``settimeout``/``setblocking``
 is kept in ``_tmo`` and applied by :meth:`UserTimeout._wait`, which sleeps
-in :func:`thredo._hop.wait_fd` (cancellable, obeys ``timeout_after``) and
+in :func:`thredo._fdwait.wait_fd` (cancellable, obeys ``timeout_after``) and
 raises ``TimeoutError`` when the socket's own timeout passes -- the
 stdlib's semantics: ``None`` blocks, ``0.0`` never waits.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import _socket
 from time import monotonic
 
-from .._hop import wait_fd
+from .._fdwait import wait_fd
 
 __all__ = ("UserTimeout",)
 
@@ -50,8 +50,8 @@ class UserTimeout:
         """Wait until ready for ``events``; ``TimeoutError`` once ``endtime`` passes."""
         fd = self.fileno()  # type: ignore[attr-defined]
         if endtime is None:
-            wait_fd(fd, events)
+            wait_fd(fd, events, None, self)
             return
         remaining = endtime - monotonic()
-        if remaining <= 0 or not wait_fd(fd, events, remaining):
+        if remaining <= 0 or not wait_fd(fd, events, remaining, self):
             raise TimeoutError("timed out")

@@ -1,0 +1,333 @@
+"""Waiting on file descriptors: sockets, pipes, process descriptors.
+
+Theory of operation
+-------------------
+
+:func:`wait_fd` blocks until a descriptor is readable or writable.  A thredo
+thread waits in ``poll()`` on the descriptor *plus its own eventfd* (the
+"cancel bell"); cancelling the thread writes the eventfd::
+
+      waiting thread                        canceller (any thread)
+      --------------                        ----------------------
+      st.parked = fdw                       st.cancel_pending = exc
+      poll([fd, eventfd]) ........  <-----  st.parked.interrupt()
+      fd ready   -> return True               -> eventfd_write(1)
+      eventfd    -> raise the cancel (or the deadline)
+
+The eventfd and the poll object (:class:`_PollWait`) are made on a
+thread's first fd wait and closed when it exits; the last descriptor is
+kept registered between waits, since a thread usually waits on one socket.
+
+Two other paths share the function:
+
+* **plain threads** (no ThreadState) poll the descriptor alone, with the
+  call's own timeout: exactly a blocking stdlib call;
+* **past the eventfd budget** (``EVENTFD_SHARE`` of ``RLIMIT_NOFILE`` open
+  eventfds, or no descriptor left for one) a thread waits through its run's
+  :class:`_SharedEpoll`: one epoll for all such threads, watched by one task
+  that the curio kernel hosts (posted through ``RunContext.post``), which
+  releases the waiters' :class:`~thredo._wait.Waiter` locks.  Slower per
+  wake-up, but no descriptor per thread, so a server can hold as many
+  connections as descriptors allow (10,000 connections in 20,000 fds).
+
+Layering: this module uses ``_wait`` (state, parking) and ``_runctx`` (the
+run, to host the shared epoll); nothing here knows about threads, groups or
+the kernel.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import select
+import threading
+from _thread import allocate_lock
+from time import monotonic
+
+import curio
+from curio.traps import _read_wait
+
+from ._runctx import RunContext
+from ._wait import BlockedOn, ThreadState, Waiter, current_state, park
+
+__all__ = ("POLLIN", "POLLOUT", "wait_fd", "eventfd_budget", "EVENTFD_SHARE")
+
+POLLIN = select.POLLIN
+POLLOUT = select.POLLOUT
+
+# Each thread that waits on a file descriptor gets an eventfd, so a
+# connection costs two descriptors.  Past this share of RLIMIT_NOFILE, new
+# threads wait in one shared epoll instead (slower per wake-up:
+# docs/design.md) so that 10,000 connections fit in 20,000.
+EVENTFD_SHARE = 0.25
+POLL_MAX_MS = 2**31 - 1  # poll() takes an int of milliseconds (~24.8 days); longer waits loop
+_eventfds = 0  # eventfds open now; guarded by _eventfds_lock
+_eventfds_lock = allocate_lock()
+
+
+def eventfd_budget() -> int:
+    """How many eventfds may be open at once (``EVENTFD_SHARE`` of the fd limit)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    return int(soft * EVENTFD_SHARE)
+
+
+class _PollWait:
+    """One thread's eventfd and poll object (``ThreadState.fdwait``).
+
+    ``_mutex`` guards ``efd`` so an interrupt never writes to a closed (and
+    maybe reused) descriptor.
+    """
+
+    __slots__ = ("efd", "poll", "fd", "events", "_mutex")
+
+    def __init__(self, efd: int) -> None:
+        self.efd: int | None = efd
+        self.poll = select.poll()
+        self.poll.register(efd, POLLIN)
+        self.fd: int | None = None  # registered besides the eventfd
+        self.events = 0
+        self._mutex = allocate_lock()
+
+    def interrupt(self) -> None:
+        with self._mutex:
+            if self.efd is not None:
+                os.eventfd_write(self.efd, 1)
+
+    def close(self) -> None:
+        global _eventfds
+        with self._mutex:
+            if self.efd is not None:
+                os.close(self.efd)
+                self.efd = None
+                with _eventfds_lock:
+                    _eventfds -= 1
+
+
+def _poll_wait(st: ThreadState) -> _PollWait | None:
+    """The thread's :class:`_PollWait`, made now if it has none; None past the budget."""
+    global _eventfds
+    fdw = st.fdwait
+    if fdw is not None:
+        return fdw or None
+    with _eventfds_lock:
+        if _eventfds >= eventfd_budget():
+            st.fdwait = False
+            return None
+        _eventfds += 1
+    try:
+        efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    except OSError:  # out of descriptors: wait through the shared epoll instead
+        with _eventfds_lock:
+            _eventfds -= 1
+        st.fdwait = False
+        return None
+    fdw = st.fdwait = _PollWait(efd)
+    return fdw
+
+
+_plain = threading.local()  # a poll object per plain thread
+
+
+def _wait_plain(fd: int, events: int, timeout: float | None) -> bool:
+    p = getattr(_plain, "p", None)
+    if p is None:
+        p = _plain.p = select.poll()
+    p.register(fd, events)
+    try:
+        if timeout is None:
+            return bool(p.poll())
+        remaining = timeout * 1000.0
+        while True:  # a loop only for waits longer than poll() allows
+            ms = min(remaining, POLL_MAX_MS)
+            if p.poll(ms):
+                return True
+            remaining -= ms
+            if remaining <= 0:
+                return False
+    finally:
+        p.unregister(fd)
+
+
+def wait_fd(fd: int, events: int, timeout: float | None = None, obj: object = None) -> bool:
+    """Block until ``fd`` has ``events`` (POLLIN/POLLOUT) ready.
+
+    Args:
+        fd: the descriptor.
+        events: ``POLLIN`` or ``POLLOUT``.
+        timeout: the call's own timeout in seconds (None: no limit).
+        obj: the object waited on (a socket, a pipe), for ``BlockedOn``.
+
+    Returns:
+        True when ready (or the fd reports an error or hang-up), False when
+        ``timeout`` passed.
+
+    Raises:
+        The thread's cancellation or ``timeout_after`` deadline (thredo
+        threads only); ``OSError(EBADF)`` for a negative descriptor.
+    """
+    if fd < 0:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+    st = current_state()
+    if st is None:
+        return _wait_plain(fd, events, timeout)
+    fdw = _poll_wait(st)
+    if fdw is None:
+        return _SharedEpoll.of(st.run).wait(fd, events, timeout, obj)
+    endtime = None if timeout is None else monotonic() + timeout
+    p = fdw.poll
+    if fdw.fd != fd or fdw.events != events:
+        # Kept registered between waits: a thread usually waits on one socket.
+        if fdw.fd is not None:
+            p.unregister(fdw.fd)
+        p.register(fd, events)
+        fdw.fd = fd
+        fdw.events = events
+    st.blocked = BlockedOn(
+        "wait_readable" if events & POLLIN else "wait_writable", obj, monotonic()
+    )
+    try:
+        while True:
+            limit = st.deadline
+            if endtime is not None and (limit is None or endtime < limit):
+                limit = endtime
+            st.parked = fdw
+            if st.cancel_pending is None or st.nocancel:
+                try:
+                    wait_ms = (
+                        None
+                        if limit is None
+                        else min(max(0.0, (limit - monotonic()) * 1000.0), POLL_MAX_MS)
+                    )
+                    ready = p.poll(wait_ms)
+                finally:
+                    st.parked = None
+                if len(ready) == 1 and ready[0][0] == fd:
+                    return True
+                hit = False
+                for f, _ in ready:
+                    if f == fd:
+                        hit = True
+                    elif st.cancel_pending is None or st.nocancel:  # else: the fd closes soon
+                        try:
+                            os.eventfd_read(f)
+                        except BlockingIOError:
+                            pass
+                if hit:
+                    return True
+            else:
+                st.parked = None
+            exc = st.pending()
+            if exc is not None:
+                raise exc
+            if endtime is not None and monotonic() >= endtime:
+                return False
+    finally:
+        st.blocked = None
+
+
+class _SharedEpoll:
+    """fd waits of threads past the eventfd budget: one epoll, one kernel task.
+
+    A waiting thread registers a :class:`Waiter` for (fd, read|write), arms
+    the fd in the shared epoll itself (``EPOLLONESHOT``; ``epoll_ctl`` is
+    safe from any thread) and parks.  The task, hosted by the curio kernel,
+    sleeps in curio's selector on the epoll's own fd and wakes every ready
+    waiter in one batch.  Per waiting thread this costs a Waiter and a list
+    entry, not a descriptor or a task.  Readiness wakes every waiter of that
+    direction (they re-check, as threads sharing a listening socket do).
+    """
+
+    _runs: dict[RunContext, _SharedEpoll] = {}  # guarded by _runs_lock
+    _runs_lock = allocate_lock()
+
+    @classmethod
+    def of(cls, run: RunContext) -> _SharedEpoll:
+        """The shared epoll of ``run``; made, and its task posted, on first use."""
+        with cls._runs_lock:
+            shared = cls._runs.get(run)
+            if shared is None:
+                shared = cls._runs[run] = cls()
+                run.post(shared.start)
+                run.on_close(lambda: cls._forget(run))
+        return shared
+
+    @classmethod
+    def _forget(cls, run: RunContext) -> None:
+        with cls._runs_lock:
+            shared = cls._runs.pop(run, None)
+        if shared is not None:
+            shared._ep.close()
+
+    def __init__(self) -> None:
+        self._ep = select.epoll()
+        self._lock = allocate_lock()  # guards _waiters and the arming of fds
+        self._waiters: dict[int, tuple[list[Waiter], list[Waiter]]] = {}  # fd -> (readers, writers)
+
+    def _arm(self, fd: int, slot: tuple[list[Waiter], list[Waiter]]) -> None:
+        mask = (select.EPOLLIN if slot[0] else 0) | (select.EPOLLOUT if slot[1] else 0)
+        if not mask:
+            self._waiters.pop(fd, None)
+        try:
+            self._ep.modify(fd, mask | select.EPOLLONESHOT if mask else 0)
+        except FileNotFoundError:  # first wait on this fd (or a new file at that number)
+            if mask:
+                self._ep.register(fd, mask | select.EPOLLONESHOT)
+
+    def wait(self, fd: int, events: int, timeout: float | None, obj: object) -> bool:
+        """As :func:`wait_fd`, through the shared epoll."""
+        i = 0 if events & POLLIN else 1
+        w = Waiter()
+        with self._lock:
+            slot = self._waiters.setdefault(fd, ([], []))
+            slot[i].append(w)
+            try:
+                self._arm(fd, slot)
+            except BaseException:  # e.g. EBADF: a closed socket
+                slot[i].remove(w)
+                self._disarm_quietly(fd, slot)
+                raise
+        call = "wait_readable" if i == 0 else "wait_writable"
+        exc = park(w, timeout, None, call, obj)
+        if exc is not None or not w.notified:
+            with self._lock:
+                slot = self._waiters.get(fd, ([], []))
+                if w in slot[i]:
+                    slot[i].remove(w)
+                    self._disarm_quietly(fd, slot)
+            if exc is not None:
+                raise exc
+        return w.notified
+
+    def _disarm_quietly(self, fd: int, slot: tuple[list[Waiter], list[Waiter]]) -> None:
+        try:
+            self._arm(fd, slot)
+        except OSError:  # fd closed meanwhile
+            self._waiters.pop(fd, None)
+
+    async def start(self) -> None:
+        """Posted to the kernel: start :meth:`dispatch` as a daemon task."""
+        await curio.spawn(self.dispatch, daemon=True)
+
+    async def dispatch(self) -> None:
+        """The kernel task: wake the waiters of every ready fd, forever."""
+        ep = self._ep
+        wake = (
+            select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP,
+            select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP,
+        )
+        while True:
+            await _read_wait(ep)
+            with self._lock:
+                for fd, ev in ep.poll(0):
+                    slot = self._waiters.get(fd)
+                    if slot is None:
+                        continue
+                    for i in (0, 1):
+                        if ev & wake[i] and slot[i]:
+                            for w in slot[i]:
+                                w.wake()
+                            slot[i].clear()
+                    self._disarm_quietly(fd, slot)

@@ -1,0 +1,165 @@
+"""The run a thread belongs to: its registry of threads and its kernel inbox.
+
+One :class:`RunContext` exists per :func:`thredo.run` call.  Every thredo
+thread reaches it through one typed path, ``ThreadState.run``
+(``thredo._wait``); nothing finds the run any other way.  It is the part
+of the run that the layers *below* the kernel may use:
+
+* ``post(callback)`` -- ask the kernel thread to do something.  The
+  kernel calls ``callback()`` in its own thread; if that returns a
+  coroutine, the kernel awaits it right there, before the next callback
+  (so it must be short: ``await curio.spawn(...)`` for long work).  So a
+  new kind of request is a new callable, never a new branch in the kernel::
+
+      any thread                           kernel thread (thredo._kernel)
+      ----------                           ------------------------------
+      post(cb): inbox.append(cb)           await readable(wake socket)
+                if not notified:           notified = False; drain it
+                    notified = True  --->  for cb in inbox:
+                    send one byte              coro = cb()
+                                               if coro: spawn(coro)
+
+  Notifications are coalesced: at most one byte is in flight however many
+  threads post.  curio's own cross-thread ``wake()`` wrote one byte per
+  wake-up and overflowed its socket with 1,000 threads (``docs/design.md``).
+
+* ``add(t)``/``exited(t)`` -- the registry of live threads, so that nothing
+  started under ``run()`` outlives it.  ``exited`` is an exit observer
+  (``Thread._on_exit``, the one thread-exit protocol).
+
+Thread safety: every method may be called from any thread; ``_lock``
+guards ``threads`` and ``nondaemon``.  The flags ``closing``, ``watch`` and
+``main`` are written by the kernel thread only.
+"""
+
+from __future__ import annotations
+
+import socket
+from _thread import allocate_lock
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+__all__ = ("RunContext", "Member", "Callback")
+
+#: What ``post`` takes: called in the kernel thread; a coroutine it returns
+#: is awaited there at once (it must not block).
+Callback = Callable[[], "Coroutine[Any, Any, Any] | None"]
+
+
+class Member(Protocol):
+    """What the registry needs of a thread (``thredo.Thread`` is one)."""
+
+    @property
+    def daemon(self) -> bool: ...
+
+    @property
+    def terminated(self) -> bool: ...
+
+    def cancel(self, *, blocking: bool = ...) -> None: ...
+
+
+def _nothing() -> None:
+    """Posted only to wake the kernel so that it re-checks its phase."""
+
+
+class RunContext:
+    """The state of one ``run()`` that threads may touch (see module docstring)."""
+
+    _running: set[RunContext] = set()  # runs not yet closed; guarded by _running_lock
+    _running_lock = allocate_lock()
+
+    @classmethod
+    def running(cls) -> list[RunContext]:
+        """Every run in progress in this process (``run()`` may be called from several threads)."""
+        with cls._running_lock:
+            return list(cls._running)
+
+    def __init__(self) -> None:
+        self._lock = allocate_lock()  # guards threads, nondaemon
+        self.threads: set[Member] = set()
+        self.nondaemon = 0
+        self.closing = False  # set by the kernel: new threads start cancelled
+        self.watch = False  # set by the kernel: it wants to hear about every exit
+        self.main: Member | None = None
+        self._inbox: deque[Callback] = deque()
+        self._notified = False
+        self._rsock, self._wsock = socket.socketpair()
+        self._rsock.setblocking(False)
+        self._wsock.setblocking(False)
+        self._on_close: list[Callable[[], None]] = []
+        with self._running_lock:
+            self._running.add(self)
+
+    # -- the inbox -------------------------------------------------------------
+
+    def post(self, callback: Callback) -> None:
+        """Have the kernel thread call ``callback()`` (from any thread)."""
+        self._inbox.append(callback)
+        if not self._notified:
+            self._notified = True
+            try:
+                self._wsock.send(b"\0")
+            except OSError:  # full (a byte is pending anyway) or closed
+                pass
+
+    def wakeup_socket(self) -> socket.socket:
+        """The socket the kernel waits on; readable once something was posted."""
+        return self._rsock
+
+    def wakeup_fileno(self) -> int:
+        """The fd whose write wakes the kernel (also ``signal.set_wakeup_fd``'s)."""
+        return self._wsock.fileno()
+
+    def take(self) -> deque[Callback]:
+        """Kernel side: clear the wake-up, then return the inbox to drain."""
+        try:
+            while self._rsock.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        self._notified = False
+        return self._inbox
+
+    # -- the registry ------------------------------------------------------------
+
+    def add(self, t: Member) -> None:
+        """Count ``t`` as a live thread of this run."""
+        with self._lock:
+            self.threads.add(t)
+            if not t.daemon:
+                self.nondaemon += 1
+        if self.closing:
+            t.cancel(blocking=False)
+
+    def exited(self, t: Member) -> None:
+        """Exit observer: ``t`` finished (called in ``t``'s own thread)."""
+        with self._lock:
+            self.threads.discard(t)
+            if not t.daemon:
+                self.nondaemon -= 1
+        if self.watch or t is self.main:
+            self.post(_nothing)
+
+    def live(self) -> list[Member]:
+        """A snapshot of the live threads."""
+        with self._lock:
+            return list(self.threads)
+
+    # -- end of the run ------------------------------------------------------------
+
+    def on_close(self, func: Callable[[], None]) -> None:
+        """Have ``func()`` called when the run ends (e.g. to close a shared epoll)."""
+        with self._lock:
+            self._on_close.append(func)
+
+    def close(self) -> None:
+        """Release the run's descriptors; called by ``run()`` as it returns."""
+        with self._lock:
+            funcs, self._on_close = self._on_close, []
+        with self._running_lock:
+            self._running.discard(self)
+        for func in funcs:
+            func()
+        self._rsock.close()
+        self._wsock.close()
