@@ -33,8 +33,14 @@ Row = dict[str, Any]
 Bench = tuple[str, str, Callable[[bool], list[Row]]]  # (module, name, function)
 
 _TARGET = re.compile(r"^\s*(>=|<=|>|<|≥|≤)\s*([0-9]*\.?[0-9]+)\s*(\S*)\s*$")
-_OPS = {">=": operator.ge, "≥": operator.ge, "<=": operator.le, "≤": operator.le,
-        ">": operator.gt, "<": operator.lt}
+_OPS = {
+    ">=": operator.ge,
+    "≥": operator.ge,
+    "<=": operator.le,
+    "≤": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 
 
 def discover() -> tuple[list[Bench], list[str]]:
@@ -65,7 +71,7 @@ def select(found: list[Bench], wanted: list[str]) -> tuple[list[Bench], list[str
         hits = {
             i
             for i, (mod, name, _) in enumerate(found)
-            if w in (mod, mod[len("bench_"):]) or fnmatch.fnmatchcase(name, w)
+            if w in (mod, mod[len("bench_") :]) or fnmatch.fnmatchcase(name, w)
         }
         if not hits:
             unmatched.append(w)
@@ -75,7 +81,8 @@ def select(found: list[Bench], wanted: list[str]) -> tuple[list[Bench], list[str
 
 def ratio(r: Row) -> float:
     """thredo relative to baseline, > 1 meaning thredo is better."""
-    b, t = r["baseline_value"], r["thredo_value"]
+    b: float = r["baseline_value"]
+    t: float = r["thredo_value"]
     num, den = (t, b) if r["higher_is_better"] else (b, t)
     if den == 0:
         return math.inf if num > 0 else math.nan
@@ -135,7 +142,7 @@ def table(rows: list[Row]) -> str:
     def line(cells: list[str]) -> str:
         return " | ".join(
             c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths))
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     sep = "-+-".join("-" * w for w in widths)
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen, unmatched = select(found, args.names)
     if args.list:
         for mod, name, _ in found:
-            print(f"{mod[len('bench_'):]:>8}  {name}")
+            print(f"{mod[len('bench_') :]:>8}  {name}")
         return 1 if errors else 0
     if unmatched:
         print(f"no benchmark matches: {', '.join(unmatched)} (try --list)", file=sys.stderr)
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = bool(errors)
     t_all = time.perf_counter()
     for mod, name, func in chosen:
-        print(f"  {mod[len('bench_'):]}/{name} ...", end=" ", file=sys.stderr, flush=True)
+        print(f"  {mod[len('bench_') :]}/{name} ...", end=" ", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
             rows.extend(func(args.quick))

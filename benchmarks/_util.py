@@ -16,7 +16,7 @@ shape of one benchmark::
                        rounds=ROUNDS_QUICK if quick else ROUNDS)
         return [row("x", "stdlib", b * 1e6, t * 1e6, "us/op", higher_is_better=False)]
 
-Absolute figures swing by 2x between runs on small machines (PERF-NOTES), so
+Absolute figures swing by 2x between runs on small machines (docs/design.md), so
 the two sides are always measured in the same run, alternately, and only the
 median of the rounds is reported.
 """

@@ -27,13 +27,14 @@ bytes / sendall them back, until EOF) on both sides:
     10,000 idle connections on one server: served (every client got its byte
     echoed) and memory per connection, the server's VmRSS growth divided by
     the connections, the server in one child process and the clients in
-    another.  Default thread stack sizes on both sides (PERF-NOTES: the stack
-    size changes only virtual memory).
+    another.  Default thread stack sizes on both sides (the stack size changes
+    only virtual memory: ``docs/design.md``, section 6).
 
 Pinning: with ``BENCH_PIN=1`` in the environment (and ``taskset`` present),
 server processes run on CPU 0 and the load generator / client process on
-CPU 1, as in PERF-NOTES.  The row label says which (``pinned srv:0 gen:1``,
-``unpinned``, or the CPUs the whole run was restricted to).
+CPU 1, as in the design measurements (``docs/design.md``, section 2).  The
+row label says which (``pinned srv:0 gen:1``, ``unpinned``, or the CPUs the
+whole run was restricted to).
 ``BENCH_VERBOSE=1`` prints every round to stderr, with the CPU time and
 context switches per round trip of the load generator and of the server.
 
@@ -785,8 +786,9 @@ def bench_idle(quick: bool) -> list[dict[str, Any]]:
             True,
             f">= {n} conns",
         ),
-        # SPEC: thredo's memory per connection <= 1.2x plain threads.  The
-        # ratio is plain/thredo (> 1: thredo better), so the bound is 1/1.2.
+        # Checked: thredo's memory per connection <= 1.2x plain threads (the
+        # project's target is 1.1x: benchmarks/README.md).  The ratio is
+        # plain/thredo (> 1: thredo better), so the bound is 1/1.2.
         row(
             f"idle_{n}_memory {label}",
             "plain threads",

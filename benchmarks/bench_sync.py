@@ -21,7 +21,7 @@ from ._util import compare, in_plain_thread, in_thredo, row, time_per_op
 
 # Sizes (default, --quick), chosen so one measurement takes ~0.05-0.3 s.
 # Measured on a 2-core box, unpinned: queue and event ping-pong 20-60 us per
-# round trip (both sides swing between regimes, PERF-NOTES); uncontended
+# round trip (both sides swing between regimes, docs/design.md); uncontended
 # acquire + release 50-150 ns; the contended lock ~0.3-1 us per increment.
 QUEUE_N, QUEUE_N_QUICK = 4_000, 1_000
 EVENT_N, EVENT_N_QUICK = 4_000, 1_000

@@ -43,19 +43,62 @@ def wait_until(
         time.sleep(0.0005)
 
 
-def stack_names(ident: int | None) -> set[str]:
-    """Names of the functions on the stack of the thread ``ident`` (empty if gone)."""
-    frame = sys._current_frames().get(ident) if ident is not None else None
-    names = set()
-    while frame is not None:
-        names.add(frame.f_code.co_name)
-        frame = frame.f_back
-    return names
+def wait_blocked(
+    t: thredo.Thread[Any],
+    call: str | tuple[str, ...] | None = None,
+    obj: object = None,
+    timeout: float = WAIT,
+) -> thredo.BlockedOn:
+    """Wait until thredo thread ``t`` is blocked (its ``blocked_on`` record); return the record.
+
+    The wait mechanism sets ``Thread.blocked_on`` only while the thread
+    really waits, after it registered where a waker finds it: once this
+    returns, the thread needs another thread's action (or the network) to go
+    on.  ``call`` (a name or a tuple of names: ``"recv"``, ``"Queue.get"``
+    ...) and ``obj`` (compared by identity) narrow which wait counts.
+    """
+    calls = (call,) if isinstance(call, str) else call
+    found: list[thredo.BlockedOn] = []
+
+    def blocked() -> bool:
+        rec = t.blocked_on
+        if rec is None or (calls is not None and rec.call not in calls):
+            return False
+        if obj is not None and rec.obj is not obj:
+            return False
+        found.append(rec)
+        return True
+
+    what = f"{t.name} to block" + (f" in {call}" if call else "") + (f" on {obj!r}" if obj else "")
+    wait_until(blocked, what, timeout)
+    return found[-1]
 
 
-def wait_blocked(t: thredo.Thread, where: tuple[str, ...] = ("wait_fd",)) -> None:
-    """Wait until thread ``t`` is blocked inside one of the functions ``where``."""
-    wait_until(lambda: stack_names(t.ident) & set(where), f"{t.name} to block in {where}")
+# Linux system call numbers of the waits a plain thread's socket call ends in
+# (thredo's plain-thread path is poll(); glibc may issue it as ppoll).
+_POLL_SYSCALLS = {"x86_64": {7, 271}, "aarch64": {73}, "i686": {168, 309}}
+
+
+def wait_in_poll(t: threading.Thread, timeout: float = WAIT) -> None:
+    """Wait until the plain thread ``t`` sleeps in ``poll()`` (it blocked on a descriptor).
+
+    Plain threads have no ``blocked_on`` record (thredo keeps none for them),
+    so this asks the operating system: ``/proc/self/task/TID/syscall`` names
+    the system call a sleeping thread is in.  Waiting for the GIL or a lock
+    is a futex, not a poll, so a thread seen here is blocked on its socket.
+    """
+    numbers = _POLL_SYSCALLS[os.uname().machine]
+    path = f"/proc/self/task/{t.native_id}/syscall"
+
+    def in_poll() -> bool:
+        try:
+            with open(path) as f:
+                first = f.read().split(" ", 1)[0]
+        except FileNotFoundError:  # the thread has exited
+            raise AssertionError(f"{t.name} exited instead of blocking") from None
+        return first.isdigit() and int(first) in numbers
+
+    wait_until(in_poll, f"{t.name} to block in poll()", timeout)
 
 
 # -- threads ----------------------------------------------------------------------
@@ -163,13 +206,13 @@ def assert_duration(dt: float, timeout: float) -> None:
 
 
 def interrupted(
-    mode: str, call: Callable[[], Any], where: tuple[str, ...] = ("wait_fd",)
+    mode: str, call: Callable[[], Any], blocked_in: str | tuple[str, ...] | None = None
 ) -> BaseException:
     """Run ``call()`` until it blocks, then interrupt it; return what it raised.
 
     ``cancel``: it runs in a new thredo thread, cancelled from this one once
-    it is seen blocked in one of ``where``.  ``timeout``: it runs here under
-    ``timeout_after(0.1)``.
+    it is seen blocked (:func:`wait_blocked`, in ``blocked_in`` if given).
+    ``timeout``: it runs here under ``timeout_after(0.1)``.
     """
     if mode == "timeout":
         try:
@@ -187,8 +230,45 @@ def interrupted(
         return "completed"
 
     t = thredo.spawn(body)
-    wait_blocked(t, where)
+    wait_blocked(t, blocked_in)
     t.cancel()
+    exc = t.join()
+    assert isinstance(exc, thredo.ThreadCancelled), exc
+    return exc
+
+
+def at_a_point(mode: str, call: Callable[[], Any]) -> BaseException:
+    """Call ``call()`` -- which would complete at once -- with a cancel pending or a deadline past.
+
+    A cancellation point raises either before doing its work, even though it
+    would not wait; this returns what it raised.  ``cancel``: in a new thredo
+    thread, cancelled while it sits in a plain ``threading.Event`` wait
+    (which thredo cannot interrupt), just before the call.  ``timeout``: here,
+    under ``timeout_after(0)``.
+    """
+    if mode == "timeout":
+        try:
+            with thredo.timeout_after(0):
+                call()
+        except thredo.ThreadTimeout as e:
+            return e
+        raise AssertionError("the call completed: it is not a cancellation point")
+    inside = threading.Event()
+    go = threading.Event()
+
+    def body() -> Any:
+        inside.set()
+        go.wait(WAIT)  # not a thredo call: the cancel is only stored meanwhile
+        try:
+            call()
+        except thredo.ThreadCancelled as e:
+            return e
+        return "completed: not a cancellation point"
+
+    t = thredo.spawn(body)
+    assert inside.wait(WAIT)
+    t.cancel(blocking=False)
+    go.set()
     exc = t.join()
     assert isinstance(exc, thredo.ThreadCancelled), exc
     return exc
@@ -209,6 +289,61 @@ def read_to_eof(read: Callable[[int], bytes]) -> thredo.Thread:
             chunks.append(data)
 
     return thredo.spawn(read_all)
+
+
+def drain(sock: Any) -> int:
+    """Read ``sock`` to end of file as fast as it goes (64 KiB reads); return the byte count."""
+    n = 0
+    while data := sock.recv(65536):
+        n += len(data)
+    return n
+
+
+def busy_loop(step: Callable[[], Any], started: threading.Event | None = None) -> str:
+    """Call ``step()`` again and again, for at most ``WAIT`` seconds.
+
+    The loop a cancellation point must stop: ``step`` always succeeds at
+    once (a small send to a fast reader).  Without the bound a thredo whose
+    calls did not look for a cancel would run it forever.  Sets ``started``
+    after the first step.
+    """
+    end = time.monotonic() + WAIT
+    step()
+    if started is not None:
+        started.set()
+    while time.monotonic() < end:
+        step()
+    return "ran to the bound: never stopped"
+
+
+def stopped_promptly(mode: str, step: Callable[[], Any]) -> BaseException:
+    """Run :func:`busy_loop` of ``step`` and stop it ``mode``-wise; return what it raised.
+
+    ``timeout``: here, under ``timeout_after(0.3)``.  ``cancel``: in a new
+    thredo thread, cancelled once it has made a step.  Either way it must
+    end well before the loop's own bound.
+    """
+    t0 = time.monotonic()
+    if mode == "timeout":
+        try:
+            with thredo.timeout_after(0.3):
+                busy_loop(step)
+        except thredo.ThreadTimeout as e:
+            exc: BaseException = e
+        else:
+            raise AssertionError("the busy loop ran to its bound: the deadline was never seen")
+        assert time.monotonic() - t0 >= 0.3 * 0.6
+    else:
+        started = threading.Event()
+        t = thredo.spawn(busy_loop, step, started)
+        assert started.wait(WAIT)
+        t0 = time.monotonic()
+        t.cancel()
+        assert t.exception is not None, t.result
+        exc = t.exception
+        assert isinstance(exc, thredo.ThreadCancelled), exc
+    assert time.monotonic() - t0 < WAIT / 2
+    return exc
 
 
 def tcp_accept_queue(lsock: Any) -> int:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import queue
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import termios
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +139,362 @@ def test_demo_runs() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("cancelled, cleaning up") == 3
     assert "timed out" in result.stdout
+
+
+# -- chat --------------------------------------------------------------------
+
+
+class ChatPeer:
+    """A raw chat connection; unless ``read=False`` a plain thread collects its lines."""
+
+    def __init__(self, port: int, nick: str, *, rcvbuf: int | None = None, read: bool = True):
+        self.sock = socket.socket()
+        if rcvbuf is not None:  # before connect, so the window is small from the start
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.sendall(nick.encode() + b"\n")
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        self.reader: threading.Thread | None = None
+        self.eof = False  # until_eof() has seen the end
+        if read:
+            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
+
+    def _read(self) -> None:
+        f = self.sock.makefile("rb")
+        try:
+            for line in f:
+                self.lines.put(line)
+        except OSError:
+            pass
+        finally:
+            f.close()
+            self.lines.put(b"")  # end of file
+
+    def expect(self, wanted: bytes, timeout: float = 10) -> list[bytes]:
+        """Lines up to and including ``wanted``."""
+        got: list[bytes] = []
+        while not got or got[-1] != wanted:
+            line = self.lines.get(timeout=timeout)
+            assert line, f"EOF before {wanted!r}; last lines {[x[:60] for x in got[-3:]]}"
+            got.append(line)
+        return got
+
+    def until_eof(self, timeout: float = 10) -> list[bytes]:
+        got: list[bytes] = []
+        while line := self.lines.get(timeout=timeout):
+            got.append(line)
+        self.eof = True
+        return got
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader (close would not)
+        except OSError:
+            pass
+        if self.reader is not None:
+            self.reader.join(10)
+        self.sock.close()
+
+
+@pytest.fixture
+def chat() -> Iterator[tuple[Server, list[ChatPeer]]]:
+    server = Server("chat/chat_server.py")
+    peers: list[ChatPeer] = []
+    try:
+        yield server, peers
+    finally:
+        for p in peers:
+            p.close()
+        server.kill()
+
+
+def join(server: Server, peers: list[ChatPeer], nick: str, **kw: Any) -> ChatPeer:
+    """Connect ``nick`` and wait until every reading peer has seen it join."""
+    here = ", ".join(q_nick(q) for q in peers if not q.eof) or "nobody"
+    p = ChatPeer(server.port, nick, **kw)
+    p.nick = nick  # type: ignore[attr-defined]
+    others, peers[:] = list(peers), [*peers, p]  # closed by the fixture whatever happens
+    if p.reader is not None:
+        assert p.expect(f"*** welcome {nick}; here: {here}\n".encode(), timeout=10)
+    for q in others:
+        if q.reader is not None and not q.eof:
+            q.expect(f"*** {nick} joined\n".encode())
+    return p
+
+
+def q_nick(p: ChatPeer) -> str:
+    return p.nick  # type: ignore[attr-defined,no-any-return]
+
+
+def assert_clean_exit(server: Server, seconds: float = 10) -> str:
+    start = time.monotonic()
+    code, out, err = server.interrupt()
+    assert code == 0, err
+    assert err == "", err
+    assert time.monotonic() - start < seconds
+    assert out.endswith("chat server stopped\n"), out
+    return out
+
+
+def test_chat_fan_out_to_three_clients_and_sigint(chat: tuple[Server, list[ChatPeer]]) -> None:
+    server, peers = chat
+    ann, bob, cat = (join(server, peers, n) for n in ("ann", "bob", "cat"))
+    for sender in (ann, bob, cat):
+        sender.sock.sendall(b"hello from %s\n" % q_nick(sender).encode())
+        for other in peers:
+            if other is not sender:
+                assert other.expect(b"%s: hello from %s\n" % ((q_nick(sender).encode(),) * 2)) == [
+                    b"%s: hello from %s\n" % ((q_nick(sender).encode(),) * 2)
+                ]
+    cat.sock.shutdown(socket.SHUT_WR)  # cat leaves
+    assert cat.until_eof() == []
+    for p in (ann, bob):
+        assert p.expect(b"*** cat left\n") == [b"*** cat left\n"]
+    assert_clean_exit(server)
+    for p in (ann, bob):
+        assert p.until_eof() == [b"*** server is going away\n"]
+
+
+def test_chat_stalled_reader_does_not_delay_others(chat: tuple[Server, list[ChatPeer]]) -> None:
+    server, peers = chat
+    ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
+    join(server, peers, "slow", rcvbuf=4096, read=False)  # never reads a byte
+    line = b"m" * 3999 + b"\n"
+    count = 2000  # 8 MB: more than slow's socket buffers and queue hold
+    start = time.monotonic()
+    ann.sock.sendall(line * count + b"done\n")
+    got = bob.expect(b"ann: done\n", timeout=20)
+    elapsed = time.monotonic() - start
+    assert got.count(b"ann: " + line) == count
+    assert b"*** slow left (not reading fast enough)\n" in got
+    assert elapsed < 10, f"bob got the messages {elapsed:.1f} s late"
+
+    # A client stalled when Ctrl-C comes cannot delay the exit.
+    join(server, peers, "stuck", rcvbuf=4096, read=False)
+    ann.sock.sendall(line * 150 + b"done again\n")
+    bob.expect(b"ann: done again\n")
+    assert_clean_exit(server, seconds=5)
+    assert ann.until_eof() == [b"*** server is going away\n"]
+    assert bob.until_eof() == [b"*** server is going away\n"]
+
+
+def test_chat_flood_long_line_and_bad_utf8_are_isolated(
+    chat: tuple[Server, list[ChatPeer]],
+) -> None:
+    server, peers = chat
+    ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
+    flood = join(server, peers, "flood")
+
+    def flooding() -> None:
+        try:
+            flood.sock.sendall(b"x\n" * 50_000)
+            flood.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    flooder = threading.Thread(target=flooding)
+    flooder.start()
+    try:
+        big = join(server, peers, "big")
+        big.sock.sendall(b"y" * 1_000_000 + b"\n")
+        assert big.until_eof()[-1] == b"*** line longer than 4096 bytes\n"
+        for p in (ann, bob, flood):
+            p.expect(b"*** big left (line longer than 4096 bytes)\n")
+        bad = join(server, peers, "bad")
+        bad.sock.sendall(b"caf\xc3(\n")
+        assert bad.until_eof()[-1] == b"*** invalid UTF-8\n"
+        for p in (ann, bob, flood):
+            p.expect(b"*** bad left (invalid UTF-8)\n")
+        start = time.monotonic()
+        ann.sock.sendall(b"still here\n")
+        got = bob.expect(b"ann: still here\n")
+        assert time.monotonic() - start < 5
+        assert b"flood: x\n" in got or bob.expect(b"flood: x\n")
+        flood.expect(b"ann: still here\n")  # the flooder itself is served, only slowed
+    finally:
+        flooder.join(10)
+    assert_clean_exit(server)
+    for p in (ann, bob):
+        assert p.until_eof()[-1] == b"*** server is going away\n"
+
+
+def test_chat_client_under_a_terminal(chat: tuple[Server, list[ChatPeer]]) -> None:
+    server, peers = chat
+    ann = join(server, peers, "ann")
+    master, slave = pty.openpty()
+    try:
+        modes, blocking = termios.tcgetattr(slave), os.get_blocking(slave)
+        client = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "chat/chat_client.py"), "carol"]
+            + ["--port", str(server.port)],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            ann.expect(b"*** carol joined\n")
+            ann.sock.sendall(b"hi carol\n")
+            read_pty_until(master, b"ann: hi carol\r\n")
+            os.write(master, b"hello ann\n")
+            ann.expect(b"carol: hello ann\n")
+            client.send_signal(signal.SIGINT)
+            _, err = client.communicate(timeout=10)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.communicate()
+        assert client.returncode == 0, err
+        assert err == ""
+        ann.expect(b"*** carol left\n")
+        assert termios.tcgetattr(slave) == modes
+        assert os.get_blocking(slave) == blocking
+    finally:
+        os.close(master)
+        os.close(slave)
+
+    # A client whose server goes away prints the farewell and exits 0.
+    dave = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "chat/chat_client.py"), "dave"]
+        + ["--port", str(server.port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        ann.expect(b"*** dave joined\n")
+        assert_clean_exit(server)
+        out, err = dave.communicate(timeout=10)
+    finally:
+        if dave.poll() is None:
+            dave.kill()
+            dave.communicate()
+    assert dave.returncode == 0, err
+    assert out.endswith(b"*** server is going away\n")
+    assert err == b""
+
+
+def read_pty_until(fd: int, marker: bytes, timeout: float = 10) -> bytes:
+    got = b""
+    end = time.monotonic() + timeout
+    while marker not in got:
+        ready, _, _ = select.select([fd], [], [], max(0, end - time.monotonic()))
+        assert ready, f"no {marker!r} on the terminal; got {got!r}"
+        got += os.read(fd, 4096)
+    return got
+
+
+# -- the EuroPython 2018 examples ----------------------------------------------
+
+
+def run_euro(name: str, scale: str, *args: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "euro" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=25,
+        env={**os.environ, "EURO_SCALE": scale},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return result.stdout.splitlines()
+
+
+def test_euro_ex1_result_and_failure() -> None:
+    assert run_euro("ex1.py", "1") == [
+        "Result: 5",
+        "Failed: TypeError(\"unsupported operand type(s) for +: 'int' and 'str'\")",
+    ]
+
+
+def test_euro_ex2_two_cpu_bound_threads() -> None:
+    lines = run_euro("ex2.py", "0.01")
+    results = [line for line in lines if not line.startswith("thread-")]
+    assert results == [str(600_000 * 600_001 // 2), str(400_000 * 400_001 // 2)]
+    progress = [line for line in lines if line.startswith("thread-")]
+    assert sorted(progress) == sorted(
+        [f"thread-1 {n}" for n in range(0, 600_000, 100_000)]
+        + [f"thread-2 {n}" for n in range(0, 400_000, 100_000)]
+    )
+
+
+def test_euro_ex3_cancel_a_sleeper() -> None:
+    assert run_euro("ex3.py", "0.1") == ["Yawn", "Cancelled", "cancelled: True"]
+
+
+def test_euro_ex4_cancelled_holder_releases_the_semaphore() -> None:
+    lines = run_euro("ex4.py", "0.1")
+    working = [line.split()[0] for line in lines if line.endswith(" working")]
+    assert len(working) == 2
+    first, second = working
+    assert lines.index(f"{first} cancelled") < lines.index(f"{second} working")
+    assert lines[-1] == f"{second} done"
+    assert f"{first} done" not in lines
+
+
+def test_euro_ex5_philosophers() -> None:
+    lines = run_euro("ex5.py", "0.1")
+    assert lines[-1] == "all done"
+    eaten = {int(line.split()[1]) for line in lines if line.startswith("eating")}
+    dead = {int(line.split()[-1]) for line in lines if line.startswith("But what is death?")}
+    assert len(dead) <= 1
+    assert eaten | dead == set(range(5))
+    assert not eaten & dead
+
+
+def test_euro_ex6_queue_workers_cancelled_on_group_exit() -> None:
+    lines = run_euro("ex6.py", "0.01")
+    assert lines[-1] == "Done"
+    items = sorted(int(line.split()[1]) for line in lines if line.startswith("Worker-"))
+    assert items == list(range(10))
+    assert sorted(line for line in lines if line.startswith("Cancelled")) == [
+        f"Cancelled Worker-{n}" for n in range(4)
+    ]
+    assert [line for line in lines if line.startswith("spin")][-1] == "spin 0"
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("thredo"), "more_magic"),
+    reason="ex7 needs thredo.more_magic(), which thredo does not have yet",
+)
+def test_euro_ex7_first_answer_wins() -> None:
+    pytest.importorskip("requests")
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "euro/serv.py"), "--port", "0", "--delays", "0.1,60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        m = re.search(r"serving on 127\.0\.0\.1:(\d+)", server.stdout.readline())
+        assert m
+        start = time.monotonic()
+        lines = run_euro("ex7.py", "1", "--url", f"http://127.0.0.1:{m.group(1)}")
+        assert time.monotonic() - start < 20
+        assert lines[-1] == "Result: 'Die Threads!\\n'"
+        assert len([line for line in lines if line.startswith("Cancelled")]) == 3
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=10)
+    assert server.returncode == 0
+
+
+# -- the original project's other examples -------------------------------------
+
+
+def test_tutorial_prod_bounded_queue() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "tutorial/prod.py"), "50"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert [x for x in lines if x.startswith("Child:")] == [f"Child: {n}" for n in range(50)]
+    assert [x for x in lines if x.startswith("Produced:")] == [f"Produced: {n}" for n in range(50)]
+    for n in range(2, 50):  # maxsize=1: the producer is never more than two items ahead
+        assert lines.index(f"Child: {n - 2}") < lines.index(f"Produced: {n}")

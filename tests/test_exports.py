@@ -43,3 +43,42 @@ def test_socket_module_mirrors_stdlib() -> None:
     assert issubclass(tsocket.socket, stdsocket.socket)
     for name in ("socketpair", "fromfd", "create_connection", "create_server", "getaddrinfo"):
         assert getattr(tsocket, name) is not getattr(stdsocket, name), name
+
+
+def _public_objects() -> list[tuple[str, object]]:
+    import inspect
+
+    found: list[tuple[str, object]] = []
+    for module in (thredo, thredo.net):
+        for name in module.__all__:  # type: ignore[attr-defined]
+            obj = getattr(module, name)
+            if inspect.ismodule(obj) or not (inspect.isclass(obj) or callable(obj)):
+                continue
+            if getattr(obj, "__module__", "").split(".")[0] != "thredo":
+                continue  # the stdlib's or curio's own (BrokenBarrierError, CancelledError)
+            found.append((f"{module.__name__}.{name}", obj))
+            if inspect.isclass(obj):
+                for attr, value in vars(obj).items():
+                    if attr.startswith("_"):
+                        continue
+                    target = value.fget if isinstance(value, property) else value
+                    if callable(target) or isinstance(value, property):
+                        found.append((f"{module.__name__}.{name}.{attr}", target))
+    return found
+
+
+def test_every_public_object_has_a_docstring() -> None:
+    missing = [name for name, obj in _public_objects() if not (obj.__doc__ or "").strip()]
+    assert missing == []
+
+
+def test_exported_objects_report_their_public_home() -> None:
+    assert thredo.Lock.__module__ == "thredo"
+    assert thredo.ThreadTimeout.__module__ == "thredo"
+    assert repr(thredo.QueueShutDown).endswith("QueueShutDown'>")
+    assert "_" not in thredo.QueueShutDown.__module__
+    assert thredo.Thread.join.__module__ == "thredo"
+    assert thredo.net.SocketStream.__module__ == "thredo.net"
+    for name, obj in _public_objects():
+        module = getattr(obj, "__module__", "thredo")
+        assert not any(part.startswith("_") for part in module.split(".")), (name, module)

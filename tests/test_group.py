@@ -9,7 +9,7 @@ import pytest
 from helpers import FOREVER, block_forever
 
 import thredo
-from thredo import ThreadCancelled, ThreadGroup
+from thredo import ThreadCancelled, ThreadError, ThreadGroup
 
 
 class Gate:
@@ -100,11 +100,13 @@ class TestWaitAll:
         err = ValueError("member failed")
 
         def main():
-            with ThreadGroup() as g:
-                a = g.spawn(block_forever, log, "a")
-                b = g.spawn(fail, err)
-                c = g.spawn(block_forever, log, "c")
-            # leaving the block does not raise the failure
+            with pytest.raises(ThreadError) as ei:  # noqa: PT012 - leaving the group block is what raises
+                with ThreadGroup() as g:
+                    a = g.spawn(block_forever, log, "a")
+                    b = g.spawn(fail, err)
+                    c = g.spawn(block_forever, log, "c")
+            # leaving the block raises the failure the body did not retrieve
+            assert ei.value.__cause__ is err
             return g, a, b, c
 
         g, a, b, c = run(main)
@@ -121,7 +123,7 @@ class TestWaitAll:
         assert exceptions[1] is err
         assert isinstance(exceptions[0], ThreadCancelled)
         assert isinstance(exceptions[2], ThreadCancelled)
-        with pytest.raises(ThreadCancelled):  # the first error in creation order
+        with pytest.raises(ValueError, match="member failed"):  # the root cause
             g.results  # noqa: B018
 
     def test_failure_after_successes(self, run):
@@ -129,12 +131,14 @@ class TestWaitAll:
 
         def main():
             gate = Gate()
-            with ThreadGroup() as g:
-                ok = g.spawn(lambda: "ok")
-                ok.wait()
-                bad = g.spawn(gated, gate, KeyError("late"))
-                rest = g.spawn(block_forever, log, "rest")
-                gate.open()
+            with pytest.raises(ThreadError) as ei:  # noqa: PT012 - leaving the group block is what raises
+                with ThreadGroup() as g:
+                    ok = g.spawn(lambda: "ok")
+                    ok.wait()
+                    bad = g.spawn(gated, gate, KeyError("late"))
+                    rest = g.spawn(block_forever, log, "rest")
+                    gate.open()
+            assert isinstance(ei.value.__cause__, KeyError)
             return g, ok, bad, rest
 
         g, ok, bad, rest = run(main)
@@ -250,9 +254,11 @@ class TestWaitAny:
         err = OSError("first")
 
         def main():
-            with ThreadGroup(wait=any) as g:
-                a = g.spawn(block_forever, log, "a")
-                b = g.spawn(fail, err)
+            with pytest.raises(ThreadError) as ei:  # noqa: PT012 - leaving the group block is what raises
+                with ThreadGroup(wait=any) as g:
+                    a = g.spawn(block_forever, log, "a")
+                    b = g.spawn(fail, err)
+            assert ei.value.__cause__ is err
             return g, a, b
 
         g, a, b = run(main)
@@ -321,9 +327,11 @@ class TestWaitObject:
         err = ValueError("object failed")
 
         def main():
-            with ThreadGroup(wait=object) as g:
-                g.spawn(block_forever, log, "a")
-                b = g.spawn(fail, err)
+            with pytest.raises(ThreadError) as ei:  # noqa: PT012 - leaving the group block is what raises
+                with ThreadGroup(wait=object) as g:
+                    g.spawn(block_forever, log, "a")
+                    b = g.spawn(fail, err)
+            assert ei.value.__cause__ is err
             return g, b
 
         g, b = run(main)

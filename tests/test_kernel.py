@@ -367,3 +367,144 @@ class TestSecondCtrlC:
     def test_stderr_is_empty_when_caught(self, script):
         rc, out, err, elapsed = self._interrupt_twice(script(STUCK_CLEANUP_SCRIPT, "catch"))
         assert err == ""
+
+
+class TestSignalsAndProcessLife:
+    def test_sigint_ignored_at_start_stays_ignored(self, script):
+        s = script(
+            """
+            import signal
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+            def main():
+                say(f"inside {signal.getsignal(signal.SIGINT) is signal.SIG_IGN}")
+                say("READY")
+                thredo.sleep(0.5)
+                say("main done")
+
+            thredo.run(main)
+            say(f"after {signal.getsignal(signal.SIGINT) is signal.SIG_IGN}")
+            """
+        )
+        # Started as `nohup` / `cmd &` would: SIGINT ignored from the start.
+        s.proc.kill()
+        s.proc.communicate()
+        path = s.proc.args[1]
+        proc = subprocess.Popen(
+            [sys.executable, path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        fd = proc.stdout.fileno()
+        seen = b""
+        while b"READY" not in seen:
+            chunk = os.read(fd, 4096)
+            assert chunk, proc.communicate()
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        lines = (seen + out).decode().splitlines()
+        assert proc.returncode == 0, err
+        assert lines == ["inside True", "READY", "main done", "after True"]
+        assert err.decode() == ""
+
+    def test_first_ctrl_c_in_uncancellable_call_says_so(self, script):
+        s = script(
+            """
+            import time
+
+            def main():
+                try:
+                    say("READY")
+                    time.sleep(2)  # thredo cannot interrupt this
+                    say("slept")
+                    thredo.sleep(3600)  # the cancel lands here
+                finally:
+                    say("main finally")
+
+            try:
+                thredo.run(main)
+            except KeyboardInterrupt:
+                say("CAUGHT")
+            """
+        )
+        rc, out, err = s.ctrl_c_when_ready()
+        assert rc == 0
+        assert out == ["READY", "slept", "main finally", "CAUGHT"]
+        hint = [line for line in err.splitlines() if line]
+        assert len(hint) == 1, err
+        assert "cannot interrupt" in hint[0]
+        assert "Ctrl-C again" in hint[0]
+
+    def test_no_hint_when_the_cancel_is_delivered(self, script):
+        s = script(
+            """
+            def main():
+                say("READY")
+                thredo.sleep(3600)
+
+            try:
+                thredo.run(main)
+            except KeyboardInterrupt:
+                say("CAUGHT")
+            """
+        )
+        rc, out, err = s.ctrl_c_when_ready()
+        assert (rc, out, err) == (0, ["READY", "CAUGHT"], "")
+
+
+def test_run_of_an_async_function_is_a_type_error():
+    import thredo
+
+    async def coro_main():
+        return 1
+
+    with pytest.raises(TypeError, match="AWAIT"):
+        thredo.run(coro_main)
+
+    def main():
+        with pytest.raises(TypeError, match="AWAIT"):
+            thredo.spawn(coro_main)
+        return "ok"
+
+    assert thredo.run(main) == "ok"
+
+
+def test_a_partial_of_an_async_function_fails_with_type_error():
+    import functools
+
+    import thredo
+
+    async def coro_main(x):
+        return x
+
+    with pytest.raises(TypeError, match="AWAIT"):
+        thredo.run(functools.partial(coro_main, 1))
+
+
+def test_100_runs_with_socket_workers_leave_no_os_thread():
+    import threading
+
+    import thredo
+    from thredo.net import socket as tsocket
+
+    def worker(sock):
+        while data := sock.recv(100):
+            sock.sendall(data)
+
+    def main():
+        for _ in range(3):
+            a, b = tsocket.socketpair()
+            with a, b:
+                t = thredo.spawn(worker, b)
+                a.sendall(b"ping")
+                assert a.recv(100) == b"ping"
+                a.shutdown(tsocket.SHUT_WR)
+                t.join()
+
+    before = set(threading.enumerate())
+    for _ in range(100):
+        thredo.run(main)
+        left = set(threading.enumerate()) - before
+        assert not left, left

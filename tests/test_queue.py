@@ -17,15 +17,19 @@ under random cancellations and timeouts with every item accounted for.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import gc
+import inspect
+import pydoc
 import queue
 import random
 import sys
 import threading
 import time
-import types
+import typing
 import weakref
 from collections.abc import Callable
+from threading import TIMEOUT_MAX
 from typing import Any
 
 import pytest
@@ -44,6 +48,7 @@ from helpers import (
 
 import thredo
 from thredo import ThreadCancelled, ThreadTimeout
+from thredo._queue import QueueStatistics, SimpleQueueStatistics
 
 QUEUE_SIZE = 5
 ShutDown = thredo.QueueShutDown
@@ -865,10 +870,16 @@ def _full() -> thredo.Queue:
 
 
 def test_generic_alias():
+    """Subscriptable at run time, as the stdlib's (typing.Generic: checked by mypy too)."""
     for cls in QUEUE_TYPES + [thredo.SimpleQueue]:
         alias = cls[int]
-        assert isinstance(alias, types.GenericAlias)
-        assert alias.__origin__ is cls
+        assert typing.get_origin(alias) is cls
+        assert typing.get_args(alias) == (int,)
+        q = alias()
+        assert type(q) is cls
+        q.put(1)
+        assert q.get() == 1
+    assert issubclass(thredo.LifoQueue, thredo.Queue)
 
 
 # -- conformance: test_queue.BaseSimpleQueueTest -------------------------------------
@@ -1391,28 +1402,48 @@ def test_get_interrupted_by_signal_handler_loses_no_wakeup(usr1_raises, make):
 
 
 @pytest.mark.parametrize("side", ["get", "put"])
-@pytest.mark.parametrize("make", THREDO_AND_STDLIB_QUEUE)
-def test_overflowing_timeout_leaves_no_waiter(runner, make, side):
+def test_stdlib_overflowing_timeout_leaves_no_waiter(runner, side):
+    """The stdlib's queue raises OverflowError for a huge timeout (thredo's waits: below)."""
+
     def scenario():
-        q = make(1)
+        q = queue.Queue(1)
         if side == "put":
             q.put(0)
-        blocking_call = (
-            (lambda: q.get(timeout=1e100)) if side == "get" else (lambda: q.put(1, timeout=1e100))
-        )
         with pytest.raises(OverflowError):
-            blocking_call()
+            q.get(timeout=1e100) if side == "get" else q.put(1, timeout=1e100)
         assert getters(q) == 0
         assert putters(q) == 0
-        if side == "put":  # the next putter gets the room at once
-            t = runner.spawn(q.put, 2)
-            wait_until(lambda: putters(q) == 1, "the live putter")
+
+    runner.run(scenario)
+
+
+HUGE = [1e300, float("inf"), TIMEOUT_MAX * 2]
+HUGE_IDS = ["1e300", "inf", "2*TIMEOUT_MAX"]
+
+
+@pytest.mark.parametrize("huge", HUGE, ids=HUGE_IDS)
+@pytest.mark.parametrize("side", ["get", "put", "SimpleQueue.get"])
+def test_huge_timeouts_never_overflow(runner, side, huge):
+    """A timeout above TIMEOUT_MAX (inf included) waits without limit, in any thread."""
+
+    def scenario():
+        if side == "SimpleQueue.get":
+            q: Any = thredo.SimpleQueue()
+        else:
+            q = thredo.Queue(1)
+        if side == "put":
+            q.put(0)
+            t = runner.spawn(q.put, 1, True, huge)
+            wait_until(lambda: q.statistics().waiting_put == 1, "the putter")
             assert q.get() == 0
-        else:  # the next getter gets the item at once
-            t = runner.spawn(q.get, True, WAIT)
-            wait_until(lambda: getters(q) == 1, "the live getter")
-            q.put(2)
-        t.join()
+            assert t.join() is None
+            assert q.get_nowait() == 1
+        else:
+            t = runner.spawn(q.get, True, huge)
+            wait_until(lambda: q.statistics().waiting_get == 1, "the getter")
+            q.put("x")
+            assert t.join() == "x"
+        assert q.empty()
 
     runner.run(scenario)
 
@@ -1543,3 +1574,426 @@ def test_every_item_received_once_or_still_queued(cls, seed):
     assert getters(q) == 0
     if bounded:
         assert putters(q) == 0
+
+
+# -- cancellation points: every blocking call, even when it need not wait ---------------
+#
+# As in test_sync.py: ``at_once`` makes the call in a fresh thredo thread with a
+# cancel already pending, or under an already expired timeout_after deadline.
+
+NAN = float("nan")
+
+
+def at_once(how: str, call: Callable[[], Any]) -> Any:
+    """What ``call()`` raises with a cancel pending / a deadline expired: its type, or
+    ``("returned", value)`` (then the pending cancel is delivered by a ``sleep(0)``)."""
+
+    def body() -> Any:
+        try:
+            if how == "cancel":
+                with thredo.disable_cancellation():
+                    thredo.current_thread().cancel(blocking=False)
+                value = call()
+            else:
+                with thredo.timeout_after(0):
+                    value = call()
+        except (ThreadCancelled, ThreadTimeout) as e:
+            return type(e)
+        if how == "cancel":
+            with pytest.raises(ThreadCancelled):
+                thredo.sleep(0)
+        return ("returned", value)
+
+    return thredo.spawn(body).join()
+
+
+def _stats(q: Any) -> Any:
+    return q.statistics()
+
+
+def _with_items(cls: type, *items: Any) -> Any:
+    q = cls() if cls is thredo.SimpleQueue else cls(5)
+    for item in items:
+        q.put(item)
+    return q
+
+
+# (name, the call on a queue holding [1] with room for more, the queue's items afterwards)
+QUEUE_POINTS = [
+    ("put", lambda q: q.put(2), [1]),
+    ("put(timeout)", lambda q: q.put(2, timeout=WAIT), [1]),
+    ("get", lambda q: q.get(), [1]),
+    ("get(timeout)", lambda q: q.get(True, WAIT), [1]),
+    ("join (nothing unfinished)", lambda q: (q.task_done(), q.join()), []),
+]
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize(("name", "call", "left"), QUEUE_POINTS, ids=[p[0] for p in QUEUE_POINTS])
+@pytest.mark.parametrize("cls", QUEUE_TYPES, ids=lambda c: c.__name__)
+def test_every_blocking_call_is_a_cancellation_point(cls, name, call, left, how):
+    """Raised before the queue is touched: no item added, none taken."""
+
+    def main():
+        q = _with_items(cls, 1)
+        assert at_once(how, lambda: call(q)) is expected(how)
+        if name.startswith("join"):
+            assert q.unfinished_tasks == 0
+            q.get_nowait()
+        else:
+            assert drain(q) == left
+            assert q.unfinished_tasks == 1
+        assert _stats(q).waiting_get == _stats(q).waiting_put == _stats(q).waiting_join == 0
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("form", ["get", "get(timeout)"])
+def test_simplequeue_get_is_a_cancellation_point(form, how):
+    def main():
+        q = _with_items(thredo.SimpleQueue, 1)
+        call = q.get if form == "get" else (lambda: q.get(timeout=WAIT))
+        assert at_once(how, call) is expected(how)
+        assert drain(q) == [1]
+
+    thredo.run(main)
+
+
+# (name, the call on a queue holding [1], what it returns, the items afterwards)
+QUEUE_NOT_POINTS = [
+    ("put_nowait", lambda q: q.put_nowait(2), None, [1, 2]),
+    ("put(block=False)", lambda q: q.put(2, False), None, [1, 2]),
+    ("get_nowait", lambda q: q.get_nowait(), 1, []),
+    ("get(block=False)", lambda q: q.get(False), 1, []),
+    ("task_done", lambda q: q.task_done(), None, [1]),
+    ("qsize", lambda q: q.qsize(), 1, [1]),
+    ("statistics", lambda q: q.statistics().qsize, 1, [1]),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "returns", "left"), QUEUE_NOT_POINTS, ids=[p[0] for p in QUEUE_NOT_POINTS]
+)
+def test_calls_that_never_block_are_not_cancellation_points(name, call, returns, left):
+    def main():
+        q = _with_items(thredo.Queue, 1)
+        assert at_once("cancel", lambda: call(q)) == ("returned", returns)
+        assert drain(q) == left
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("name", ["put", "put_nowait", "get_nowait"])
+def test_simplequeue_calls_that_never_block_are_not_points(name):
+    """SimpleQueue.put never blocks (in the stdlib either), so it is not a point."""
+
+    def main():
+        q = _with_items(thredo.SimpleQueue, 1)
+        if name == "get_nowait":
+            assert at_once("cancel", q.get_nowait) == ("returned", 1)
+            assert q.empty()
+        else:
+            assert at_once("cancel", lambda: getattr(q, name)(2)) == ("returned", None)
+            assert drain(q) == [1, 2]
+
+    thredo.run(main)
+
+
+def _stopped(how: str, step: Callable[[], Any]) -> None:
+    """Run ``step()`` in a loop that never waits; a cancel or ignore_after(0.3) must end it.
+
+    A plain timer stops the loop after ``WAIT`` regardless, so a loop that cannot
+    be stopped fails the test instead of hanging it (as in test_sync.py).
+    """
+    stop = threading.Event()
+    watchdog = threading.Timer(WAIT, stop.set)
+    watchdog.start()
+    count = [0]
+
+    def loop() -> None:
+        while not stop.is_set():
+            step()
+            count[0] += 1
+
+    try:
+        t0 = time.monotonic()
+        if how == "timeout":
+            with thredo.ignore_after(0.3) as scope:
+                loop()
+            assert scope.expired, "the loop ran until the watchdog stopped it"
+        else:
+            t = thredo.spawn(loop)
+            wait_until(lambda: count[0] > 100, "the loop to run")
+            t.cancel()
+            assert isinstance(t.exception, ThreadCancelled), "the loop was not cancelled"
+        assert time.monotonic() - t0 < WAIT / 2
+    finally:
+        stop.set()
+        watchdog.cancel()
+        watchdog.join()
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("cls", ALL_TYPES, ids=lambda c: c.__name__)
+def test_put_get_loop_is_stopped_and_loses_nothing(cls, how):
+    """``while True: q.put(x); q.get()`` ends at a deadline or a cancel (issue 8); every
+    item whose put() returned was received once or is still in the queue."""
+
+    def main():
+        q = cls() if cls is thredo.SimpleQueue else cls(1)
+        sent: list[int] = []
+        got: list[int] = []
+        n = iter(range(10**9))
+
+        def step() -> None:
+            i = next(n)
+            q.put(i)
+            sent.append(i)
+            got.append(q.get())
+
+        _stopped(how, step)
+        rest = drain(q)
+        assert sorted(got + rest) == sent
+        assert len(rest) <= 1
+        assert _stats(q).waiting_get == 0
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_join_loop_is_stopped(how):
+    def main():
+        q = thredo.Queue()
+        _stopped(how, q.join)
+
+    thredo.run(main)
+
+
+# -- timeout values as the stdlib: None, NaN, huge ---------------------------------------
+
+
+def test_nan_as_the_stdlib(runner):
+    """Where the stdlib completes (an item, room), NaN changes nothing; SimpleQueue rejects it."""
+
+    def scenario():
+        for mod in (queue, thredo):
+            q = mod.Queue(2)
+            assert q.put(1, timeout=NAN) is None
+            assert q.get(timeout=NAN) == 1
+            sq = mod.SimpleQueue()
+            with pytest.raises(ValueError, match="NaN"):
+                sq.get(timeout=NAN)
+            sq.put(1)
+            with pytest.raises(ValueError, match="NaN"):
+                sq.get(timeout=NAN)
+            assert sq.get(False, NAN) == 1  # timeout ignored without block, as the stdlib
+
+    runner.run(scenario)
+
+
+def test_nan_never_spins(runner):
+    """Where the stdlib's queue would spin forever (NaN is never <= 0): Empty / Full at once."""
+
+    def scenario():
+        t0 = time.monotonic()
+        for cls in QUEUE_TYPES:
+            q = cls(1)
+            with pytest.raises(queue.Empty):
+                q.get(timeout=NAN)
+            q.put(0)
+            with pytest.raises(queue.Full):
+                q.put(1, timeout=NAN)
+            assert _stats(q).waiting_get == _stats(q).waiting_put == 0
+        assert time.monotonic() - t0 < WAIT
+
+    runner.run(scenario)
+
+
+def test_negative_timeouts_as_the_stdlib(runner):
+    def scenario():
+        for mod in (queue, thredo):
+            for q in (mod.Queue(1), mod.SimpleQueue()):
+                q.put(0)
+                with pytest.raises(ValueError, match="non-negative"):
+                    q.get(timeout=-1)
+            assert mod.Queue().put(1, timeout=-1) is None  # unbounded: not checked
+
+    runner.run(scenario)
+
+
+QUEUE_BLOCKING = ["Queue.get", "Queue.put", "Queue.join", "SimpleQueue.get"]
+
+
+@pytest.mark.parametrize("seconds", [None, *HUGE], ids=["None", *HUGE_IDS])
+@pytest.mark.parametrize("name", QUEUE_BLOCKING)
+def test_blocking_calls_under_an_infinite_timeout_after(name, seconds):
+    """timeout_after(None) (and huge deadlines) around a call that really waits: no overflow."""
+
+    def main():
+        if name == "SimpleQueue.get":
+            q: Any = thredo.SimpleQueue()
+        else:
+            q = thredo.Queue(1)
+        if name == "Queue.put":
+            q.put(0)
+        elif name == "Queue.join":
+            q.put(0)
+            q.get()
+        call = {
+            "Queue.get": lambda: q.get(),
+            "SimpleQueue.get": lambda: q.get(),
+            "Queue.put": lambda: q.put(1),
+            "Queue.join": lambda: q.join(),
+        }[name]
+
+        def body() -> Any:
+            with thredo.timeout_after(seconds):
+                return call()
+
+        t = thredo.spawn(body)
+        wait_until(lambda: t.blocked_on is not None, f"{name} to block")
+        blocked = t.blocked_on
+        assert blocked is not None
+        assert blocked.call == name
+        assert blocked.obj is q
+        if name == "Queue.put":
+            assert q.get() == 0
+            expected_result = None
+        elif name == "Queue.join":
+            q.task_done()
+            expected_result = None
+        else:
+            q.put("x")
+            expected_result = "x"
+        assert t.join() == expected_result
+
+    thredo.run(main)
+
+
+# -- statistics(), iteration, docstrings ---------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", QUEUE_TYPES, ids=lambda c: c.__name__)
+def test_statistics(cls):
+    def main():
+        q = cls(1)
+        assert q.statistics() == QueueStatistics(
+            qsize=0,
+            maxsize=1,
+            unfinished_tasks=0,
+            waiting_get=0,
+            waiting_put=0,
+            waiting_join=0,
+            is_shutdown=False,
+        )
+        g = thredo.spawn(q.get)
+        wait_until(lambda: q.statistics().waiting_get == 1, "the getter")
+        q.put(1)
+        assert g.join() == 1
+        q.task_done()
+        q.put(2)
+        p = thredo.spawn(q.put, 3)
+        j = thredo.spawn(q.join)
+        wait_until(lambda: q.statistics().waiting_put == 1, "the putter")
+        wait_until(lambda: q.statistics().waiting_join == 1, "the joiner")
+        assert p.blocked_on is not None
+        assert p.blocked_on.call == "Queue.put"
+        assert q.statistics() == QueueStatistics(1, 1, 1, 0, 1, 1, False)
+        p.cancel()
+        q.shutdown(immediate=True)
+        j.join()
+        assert q.statistics() == QueueStatistics(0, 1, 0, 0, 0, 0, True)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            q.statistics().qsize = 5  # type: ignore[misc]
+
+    thredo.run(main)
+
+
+def test_simplequeue_statistics():
+    def main():
+        q = thredo.SimpleQueue()
+        assert q.statistics() == SimpleQueueStatistics(qsize=0, waiting_get=0)
+        t = thredo.spawn(q.get)
+        wait_until(lambda: q.statistics().waiting_get == 1, "the getter")
+        assert t.blocked_on is not None
+        assert t.blocked_on.call == "SimpleQueue.get"
+        q.put(1)
+        q.put(2)
+        assert t.join() == 1
+        assert q.statistics() == SimpleQueueStatistics(qsize=1, waiting_get=0)
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("cls", QUEUE_TYPES, ids=lambda c: c.__name__)
+def test_iterating_gets_items_until_shutdown(runner, cls):
+    """An extra from the original thredo's Queue: ``for item in q``, ending at shutdown()."""
+
+    def scenario():
+        q = cls(2)
+        consumer = runner.spawn(list, q)
+        for i in range(5):
+            q.put(i)
+        q.shutdown()
+        assert sorted(consumer.join()) == list(range(5))
+        assert iter(q) is q
+
+    runner.run(scenario)
+
+
+def test_original_thredo_queue_test():
+    """The original thredo's tests/test_queue.py::test_queue_simple, unchanged."""
+    results = []
+
+    def consumer(q):
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            results.append(item)
+            q.task_done()
+        q.task_done()
+
+    def producer(q):
+        results.append("start")
+        for n in range(3):
+            q.put(n)
+        q.put(None)
+        q.join()
+        results.append("done")
+
+    def main():
+        q = thredo.Queue()
+        t1 = thredo.spawn(consumer, q)
+        t2 = thredo.spawn(producer, q)
+        t1.join()
+        t2.join()
+
+    thredo.run(main)
+    assert results == ["start", 0, 1, 2, "done"]
+
+
+POINT_METHODS = {"put", "get", "join"}
+
+
+@pytest.mark.parametrize("cls", ALL_TYPES, ids=lambda c: c.__name__)
+def test_public_api_is_documented(cls):
+    """help(thredo.Queue.get) says how it differs from queue.Queue.get."""
+    assert cls.__doc__
+    assert "queue." in cls.__doc__
+    for name in (n for n in dir(cls) if not n.startswith("_")):
+        doc = inspect.getdoc(getattr(cls, name))
+        assert doc, f"{cls.__name__}.{name} has no docstring"
+        if name in POINT_METHODS and not (cls is thredo.SimpleQueue and name == "put"):
+            assert "cancel" in doc, f"{cls.__name__}.{name} does not say it is cancellable"
+    assert "consumes no item" in (thredo.Queue.get.__doc__ or "")
+    assert "cancel" in pydoc.render_doc(thredo.Queue.get)
+
+
+@pytest.mark.parametrize("cls", [QueueStatistics, SimpleQueueStatistics], ids=lambda c: c.__name__)
+def test_statistics_classes_are_documented(cls):
+    doc = inspect.getdoc(cls)
+    assert doc
+    for field in dataclasses.fields(cls):
+        assert f"{field.name}:" in doc, f"{cls.__name__}.{field.name} is not described"

@@ -19,7 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import LOCAL, needs_ipv6, tcp_accept_queue, wait_until
+from helpers import (
+    LOCAL,
+    WAIT,
+    PlainThread,
+    busy_loop,
+    drain,
+    needs_ipv6,
+    tcp_accept_queue,
+    wait_blocked,
+    wait_until,
+)
 
 import thredo
 import thredo.net._servers as servers_impl
@@ -638,44 +648,79 @@ def test_handler_crash_is_logged_and_others_continue(run: Any, caplog: Any) -> N
     run(main)
 
 
+# -- shutdown while a handler streams to a fast client --------------------------------
+
+
+@pytest.mark.parametrize("kind", ["socket", "stream"])
+def test_server_cancel_while_a_handler_streams_to_a_fast_client(run: Any, kind: str) -> None:
+    """Every send succeeds at once (the client reads fast), yet the shutdown is prompt."""
+    record = Record()
+    chunk = b"x" * 64
+
+    def streamer(client: Any, addr: Any) -> None:
+        if kind == "stream":
+            out = client.as_stream()
+            busy_loop(lambda: out.write(chunk))
+        else:
+            busy_loop(lambda: client.sendall(chunk))
+
+    def main() -> None:
+        ports: thredo.Queue[int] = thredo.Queue()
+        srv = thredo.spawn(
+            thredo.net.tcp_server,
+            LOCAL,
+            0,
+            tracked(record, streamer),
+            ready=lambda sock: ports.put(sock.getsockname()[1]),
+        )
+        with connect((LOCAL, ports.get(timeout=WAIT))) as c:
+            flowing = threading.Event()
+
+            def read_fast() -> int:
+                n = len(c.recv(65536))
+                flowing.set()
+                return n + drain(c)
+
+            reader = PlainThread(read_fast)
+            assert flowing.wait(WAIT)
+            t0 = time.monotonic()
+            exc = stopped(srv)
+            elapsed = time.monotonic() - t0
+            assert isinstance(exc, thredo.ThreadCancelled)
+            assert record.outcomes == [thredo.ThreadCancelled]  # stopped, not run to its bound
+            assert elapsed < WAIT / 2
+            assert reader.join() > 0  # and the client saw end of file
+
+    run(main)
+
+
 # -- the convenience servers and clients -------------------------------------------
-
-
-def free_port() -> int:
-    with std_socket.socket() as s:
-        s.bind((LOCAL, 0))
-        return int(s.getsockname()[1])
 
 
 def test_tcp_server_and_open_connection(run: Any) -> None:
     def main() -> None:
-        for _attempt in range(5):  # the port may be taken between free_port() and bind
-            port = free_port()
-            srv = thredo.spawn(thredo.net.tcp_server, LOCAL, port, echo_lines, max_connections=10)
-            c = None
-            end = time.monotonic() + 5
-            while c is None and not srv.terminated and time.monotonic() < end:
-                try:
-                    c = thredo.net.open_connection(LOCAL, port)
-                except ConnectionRefusedError:
-                    time.sleep(0.005)  # bounded poll: not listening yet
-            if c is None:
-                srv.cancel()
-                continue
-            with c:
-                assert type(c) is tsocket.socket
-                c.sendall(b"tcp_server\n")
-                assert recv_line(c) == b"tcp_server\n"
-                with thredo.net.open_connection(LOCAL, port, source_addr=(LOCAL, 0)) as c2:
-                    c2.sendall(b"second\n")
-                    assert recv_line(c2) == b"second\n"
-                exc = stopped(srv)
-                assert isinstance(exc, thredo.ThreadCancelled)
-                assert sees_eof(c)
-            with pytest.raises(ConnectionRefusedError):  # the listener is gone
-                thredo.net.open_connection(LOCAL, port).close()
-            return
-        raise AssertionError("could not start tcp_server on a free port")
+        ports: thredo.Queue[int] = thredo.Queue()
+        srv = thredo.spawn(
+            thredo.net.tcp_server,
+            LOCAL,
+            0,
+            echo_lines,
+            max_connections=10,
+            ready=lambda sock: ports.put(sock.getsockname()[1]),
+        )
+        port = ports.get(timeout=WAIT)  # listening from here on
+        with thredo.net.open_connection(LOCAL, port) as c:
+            assert type(c) is tsocket.socket
+            c.sendall(b"tcp_server\n")
+            assert recv_line(c) == b"tcp_server\n"
+            with thredo.net.open_connection(LOCAL, port, source_addr=(LOCAL, 0)) as c2:
+                c2.sendall(b"second\n")
+                assert recv_line(c2) == b"second\n"
+            exc = stopped(srv)
+            assert isinstance(exc, thredo.ThreadCancelled)
+            assert sees_eof(c)
+        with pytest.raises(ConnectionRefusedError):  # the listener is gone
+            thredo.net.open_connection(LOCAL, port).close()
 
     run(main)
 
@@ -685,19 +730,18 @@ def test_unix_server_and_open_unix_connection(run: Any, tmp_path: Any) -> None:
     record = Record()
 
     def main() -> None:
-        srv = thredo.spawn(thredo.net.unix_server, path, tracked(record, echo_lines))
-        wait_until(lambda: os.path.exists(path), "the socket file")
+        listening = thredo.Event()
+        srv = thredo.spawn(
+            thredo.net.unix_server,
+            path,
+            tracked(record, echo_lines),
+            ready=lambda sock: listening.set(),
+        )
+        assert listening.wait(WAIT)
         clients = []
         try:
             for i in range(3):
-                c = None
-                end = time.monotonic() + 5
-                while c is None:  # the path exists a moment before listen(): retry refusals
-                    try:
-                        c = thredo.net.open_unix_connection(path)
-                    except ConnectionRefusedError:
-                        assert time.monotonic() < end
-                        time.sleep(0.005)
+                c = thredo.net.open_unix_connection(path)
                 clients.append(c)
                 assert type(c) is tsocket.socket
                 assert c.family == tsocket.AF_UNIX
@@ -741,9 +785,10 @@ def test_unix_server_socket_replaces_a_stale_socket_file(run: Any, tmp_path: Any
 
 def test_open_connection_refused_or_timed_out(run: Any) -> None:
     def main() -> None:
-        port = free_port()
-        with pytest.raises(ConnectionRefusedError):
-            thredo.net.open_connection(LOCAL, port)
+        with tsocket.socket() as probe:
+            probe.bind((LOCAL, 0))  # bound, not listening: connects are refused
+            with pytest.raises(ConnectionRefusedError):
+                thredo.net.open_connection(LOCAL, probe.getsockname()[1])
         # a listener whose backlog is full: the connect blocks until timeout_after ends it
         with tsocket.socket() as lsock:
             lsock.bind((LOCAL, 0))
@@ -853,7 +898,7 @@ def test_tcp_server_socket_options(run: Any) -> None:
 
 
 class TestPastTheEventfdBudget:
-    """Threads past the eventfd budget wait on fds in the kernel's selector: same behaviour."""
+    """Threads past the eventfd budget wait on fds in the run's shared epoll: same behaviour."""
 
     @pytest.fixture(autouse=True)
     def no_eventfds(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -862,9 +907,11 @@ class TestPastTheEventfdBudget:
         monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
 
     def test_echo_timeouts_and_cancel(self) -> None:
+        import thredo._fdwait
         from thredo import net
         from thredo.net import socket as tsocket
 
+        shared = thredo._fdwait._SharedEpoll._runs
         finals: list[str] = []
 
         def handler(client: Any, address: Any) -> None:
@@ -877,6 +924,9 @@ class TestPastTheEventfdBudget:
         def main() -> None:
             lsock = net.tcp_server_socket("127.0.0.1", 0)
             srv = thredo.spawn(net.run_server, lsock, handler, close_listener=True)
+            # The server blocks in accept, with no eventfd: in the shared epoll.
+            assert wait_blocked(srv, "accept").obj is lsock
+            assert len(shared) == 1
             port = lsock.getsockname()[1]
             clients = [net.open_connection("127.0.0.1", port) for _ in range(20)]
             for i, c in enumerate(clients):
@@ -892,9 +942,11 @@ class TestPastTheEventfdBudget:
                     a.recv(10)
                 a.settimeout(None)
                 t = thredo.spawn(a.recv, 10)
+                wait_blocked(t, "recv", a)  # no data yet: a real wait, woken by the epoll task
                 b.sendall(b"x")
                 assert t.join() == b"x"
                 t = thredo.spawn(a.recv, 10)
+                wait_blocked(t, "recv", a)
                 t.cancel()
                 assert isinstance(t.exception, thredo.ThreadCancelled)
                 b.sendall(b"still usable")
@@ -906,3 +958,4 @@ class TestPastTheEventfdBudget:
 
         thredo.run(main)
         assert finals == ["handler"] * 20
+        assert not shared  # the shared epoll ended with the run

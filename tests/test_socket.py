@@ -28,11 +28,16 @@ from helpers import (
     HOWS,
     LOCAL,
     PAYLOAD,
+    WAIT,
+    PlainThread,
+    at_a_point,
+    drain,
     needs_ipv6,
     read_to_eof,
-    stack_names,
+    stopped_promptly,
     tcp_accept_queue,
     wait_blocked,
+    wait_in_poll,
     wait_until,
 )
 
@@ -46,11 +51,11 @@ TCP_SYN_SENT = 2
 
 
 def interrupted(
-    mode: str, call: Callable[[], Any], where: tuple[str, ...] = ("wait_fd",)
+    mode: str, call: Callable[[], Any], blocked_in: str | tuple[str, ...] | None = None
 ) -> BaseException:
     """``helpers.interrupted``; a ``timeout`` also lasts its full 0.1 s."""
     t0 = time.monotonic()
-    exc = helpers.interrupted(mode, call, where)
+    exc = helpers.interrupted(mode, call, blocked_in)
     if mode == "timeout":
         assert time.monotonic() - t0 >= 0.09
     return exc
@@ -302,7 +307,7 @@ def test_plain_threads_use_thredo_sockets_like_stdlib_sockets() -> None:
         t = threading.Thread(target=blocked_reader)
         t.start()
         started.wait(5)
-        wait_until(lambda: stack_names(t.ident) & {"wait_fd"}, "the plain thread to block")
+        wait_in_poll(t)
         b.sendall(b"hello plain thread")
         t.join(5)
         assert got == [b"hello plain thread"]
@@ -942,6 +947,259 @@ def test_sendmsg_recvmsg_pass_a_file_descriptor(run: Any) -> None:
     run(main)
 
 
+# -- cancellation points: calls that would not wait still raise a cancel or deadline ----
+
+
+def nothing_to_read(sock: Any) -> bool:
+    """True if ``sock`` has no data waiting (checked without blocking or consuming)."""
+    try:
+        sock.recv(1, tsocket.MSG_PEEK | tsocket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    return False
+
+
+def _point_recv(mode: str, op: str) -> None:
+    a, b = tsocket.socketpair()
+    with a, b:
+        b.sendall(b"waiting")  # the call would return at once
+        call = _recv_ops()[op](a)
+        at_a_point(mode, call)
+        assert recv_exactly(a, 7) == b"waiting"  # the point consumed nothing
+
+
+def _point_recvfrom_udp(mode: str) -> None:
+    u1 = tsocket.socket(tsocket.AF_INET, tsocket.SOCK_DGRAM)
+    u2 = tsocket.socket(tsocket.AF_INET, tsocket.SOCK_DGRAM)
+    with u1, u2:
+        u1.bind((LOCAL, 0))
+        u2.bind((LOCAL, 0))
+        at_a_point(mode, lambda: u2.sendto(b"dgram", u1.getsockname()))
+        assert nothing_to_read(u1)  # sendto sent nothing
+        u2.sendto(b"dgram", u1.getsockname())
+        at_a_point(mode, lambda: u1.recvfrom(100))
+        assert u1.recvfrom(100) == (b"dgram", u2.getsockname())
+
+
+def _point_send(mode: str, op: str) -> None:
+    a, b = tsocket.socketpair()
+    with a, b:
+        if op == "send":
+            exc = at_a_point(mode, lambda: a.send(b"lost?"))
+        elif op == "sendmsg":
+            exc = at_a_point(mode, lambda: a.sendmsg([b"lost?"]))
+        else:
+            exc = at_a_point(mode, lambda: a.sendall(b"lost?"))
+            assert exc.bytes_sent == 0  # type: ignore[attr-defined]
+        assert nothing_to_read(b)  # nothing went out
+        a.sendall(b"next")
+        assert recv_exactly(b, 4) == b"next"
+
+
+def _point_accept(mode: str) -> None:
+    with (
+        tsocket.create_server((LOCAL, 0)) as lst,
+        tsocket.create_connection(lst.getsockname()) as c,
+    ):
+        at_a_point(mode, lst.accept)  # a connection is waiting
+        conn, addr = lst.accept()  # ... and was not taken by the cancelled call
+        with conn:
+            assert addr == c.getsockname()
+
+
+def _point_connect(mode: str, op: str) -> None:
+    with tsocket.create_server((LOCAL, 0)) as lst, tsocket.socket() as s:
+        if op == "connect":
+            at_a_point(mode, lambda: s.connect(lst.getsockname()))
+        else:
+            at_a_point(mode, lambda: s.connect_ex(lst.getsockname()))
+        with pytest.raises(OSError, match="not connected"):
+            s.getpeername()  # raised before connecting
+        s.connect(lst.getsockname())
+        lst.accept()[0].close()
+
+
+def _point_makefile(mode: str, op: str) -> None:
+    a, b = tsocket.socketpair()
+    with a, b:
+        if op == "makefile-read":
+            with a.makefile("rb") as f:
+                b.sendall(b"one\ntwo\n")
+                assert f.readline() == b"one\n"  # "two\n" is in the file's buffer now
+                at_a_point(mode, f.readline)
+                at_a_point(mode, lambda: f.read(2))
+                at_a_point(mode, lambda: next(f))
+                assert f.readline() == b"two\n"  # still there
+        elif op == "makefile-text-read":
+            with a.makefile("r", encoding="utf-8") as t:
+                b.sendall("héllo\nwörld\n".encode())
+                assert t.readline() == "héllo\n"
+                at_a_point(mode, t.readline)
+                assert t.readline() == "wörld\n"
+        else:
+            with a.makefile("wb") as w:
+                at_a_point(mode, lambda: w.write(b"lost?"))  # would only fill the buffer
+                w.write(b"kept")
+                w.flush()
+                assert recv_exactly(b, 4) == b"kept"
+
+
+def _point_sendfile(mode: str, path: Any) -> None:
+    c, s = tcp_pair()
+    with c, s, open(path, "rb") as f:
+        exc = at_a_point(mode, lambda: c.sendfile(f))
+        assert exc.bytes_sent == 0  # type: ignore[attr-defined]
+        assert f.tell() == 0
+        assert nothing_to_read(s)
+
+
+POINT_OPS = [
+    *(f"recv:{op}" for op in sorted(_recv_ops())),
+    "recvfrom+sendto",
+    "send",
+    "sendmsg",
+    "sendall",
+    "accept",
+    "connect",
+    "connect_ex",
+    "makefile-read",
+    "makefile-text-read",
+    "makefile-write",
+    "sendfile",
+]
+
+
+@pytest.mark.parametrize("op", POINT_OPS)
+@pytest.mark.parametrize("mode", HOWS)
+def test_every_blocking_call_is_a_cancellation_point(
+    run: Any, tmp_path: Any, mode: str, op: str
+) -> None:
+    """A call that would complete at once still raises a pending cancel or a past deadline.
+
+    It raises *before* doing its work: a recv consumes nothing, a send sends
+    nothing, an accept takes no connection, a connect does not connect.
+    """
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"file data")
+
+    def main() -> None:
+        if op.startswith("recv:"):
+            _point_recv(mode, op[5:])
+        elif op == "recvfrom+sendto":
+            _point_recvfrom_udp(mode)
+        elif op in ("send", "sendmsg", "sendall"):
+            _point_send(mode, op)
+        elif op == "accept":
+            _point_accept(mode)
+        elif op.startswith("connect"):
+            _point_connect(mode, op)
+        elif op.startswith("makefile"):
+            _point_makefile(mode, op)
+        else:
+            _point_sendfile(mode, path)
+
+    run(main)
+
+
+def test_getaddrinfo_is_a_cancellation_point(run: Any, monkeypatch: Any) -> None:
+    looked_up: list[Any] = []
+    monkeypatch.setattr(std_socket, "getaddrinfo", lambda *args: looked_up.append(args))
+
+    def main() -> None:
+        for mode in HOWS:
+            at_a_point(mode, lambda: tsocket.getaddrinfo("localhost", 80))
+        assert looked_up == []  # raised before any lookup (or worker thread) started
+
+    run(main)
+
+
+def test_calls_on_a_non_blocking_socket_are_not_points(run: Any) -> None:
+    """A non-blocking socket (timeout 0.0) never blocks: its calls ignore a pending cancel."""
+
+    def main() -> list[Any]:
+        a, b = tsocket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            b.sendall(b"data")
+            inside = threading.Event()
+            go = threading.Event()
+            log: list[Any] = []
+
+            def body() -> None:
+                inside.set()
+                go.wait(WAIT)  # the cancel arrives here
+                log.append(a.recv(10))
+                log.append(a.send(b"sent"))
+                a.sendall(b"!")
+                log.append(outcome(a.recv, 10)[:2])  # nothing left: BlockingIOError, no wait
+                with pytest.raises(thredo.ThreadCancelled):
+                    thredo.sleep(0)  # still pending: the next point raises it
+                log.append("cancelled at sleep(0)")
+
+            t = thredo.spawn(body)
+            assert inside.wait(WAIT)
+            t.cancel(blocking=False)
+            go.set()
+            t.join()
+            assert recv_exactly(b, 5) == b"sent!"
+            return log
+
+    assert run(main) == [b"data", 4, ("raised", BlockingIOError), "cancelled at sleep(0)"]
+
+
+@pytest.mark.parametrize("call", ["sendall", "send"])
+@pytest.mark.parametrize("mode", HOWS)
+def test_busy_send_loop_to_a_fast_reader_is_stopped(run: Any, mode: str, call: str) -> None:
+    """``while True: sock.sendall(small)`` to a peer that keeps up never waits; it still stops."""
+
+    def main() -> None:
+        c, s = tcp_pair()
+        with c, s:
+            reader = PlainThread(drain, s)
+            chunk = b"x" * 64
+            step = (lambda: c.sendall(chunk)) if call == "sendall" else (lambda: c.send(chunk))
+            stopped_promptly(mode, step)
+            c.shutdown(tsocket.SHUT_WR)
+            assert reader.join() > 0
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_busy_recv_loop_from_a_fast_sender_is_stopped_and_loses_nothing(
+    run: Any, mode: str
+) -> None:
+    """recv() always finds data waiting; the loop still stops, and every byte is accounted for."""
+
+    def main() -> None:
+        c, s = tcp_pair()
+        with c, s:
+            stop = threading.Event()
+
+            def flood() -> int:
+                sent = 0
+                while not stop.is_set():
+                    c.sendall(PAYLOAD)  # far faster than 16-byte reads
+                    sent += len(PAYLOAD)
+                c.shutdown(tsocket.SHUT_WR)
+                return sent
+
+            sender = PlainThread(flood)
+            got = [0]
+
+            def step() -> None:
+                data = s.recv(16)
+                assert data
+                got[0] += len(data)
+
+            stopped_promptly(mode, step)
+            stop.set()
+            rest = drain(s)
+            assert got[0] + rest == sender.join()  # no byte lost at the point
+
+    run(main)
+
+
 # -- helpers that build sockets; DNS ------------------------------------------------
 
 
@@ -1043,7 +1301,9 @@ def test_getaddrinfo_is_cancellable(run: Any, monkeypatch: Any, mode: str) -> No
 
     def main() -> None:
         try:
-            exc = interrupted(mode, lambda: tsocket.getaddrinfo("localhost", 80), where=("park",))
+            exc = interrupted(
+                mode, lambda: tsocket.getaddrinfo("localhost", 80), blocked_in="getaddrinfo"
+            )
             assert entered.is_set()
             assert not release.is_set()
             assert isinstance(exc, thredo.CancelledError)
@@ -1115,6 +1375,7 @@ def test_threads_past_the_eventfd_budget_may_share_a_listener(
     import thredo._fdwait
 
     monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
+    shared = thredo._fdwait._SharedEpoll._runs
 
     def main() -> None:
         with tsocket.create_server(("127.0.0.1", 0)) as lsock:
@@ -1124,6 +1385,9 @@ def test_threads_past_the_eventfd_budget_may_share_a_listener(
                 c.close()
 
             ts = [thredo.spawn(acceptor) for _ in range(2)]
+            for t in ts:  # both wait on the one listener before anyone connects
+                wait_blocked(t, "accept", lsock)
+            assert len(shared) == 1  # ... in this run's shared epoll, not on eventfds
             clients = [tsocket.create_connection(lsock.getsockname()) for _ in range(2)]
             for t in ts:
                 t.join()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _socket
 import socket as std_socket
 import ssl
 import threading
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from helpers import HOWS, PlainThread, at_a_point, stopped_promptly, wait_blocked, wait_until
 
 import thredo
 from thredo import net
@@ -139,9 +141,7 @@ def test_tls_recv_cancelled_or_timed_out_leaves_the_socket_usable(
         with tls_connect(port, client_ctx) as c:
             if how == "cancel":
                 t = thredo.spawn(c.recv, 10)
-                ready = threading.Event()
-                waiter = thredo.spawn(lambda: (thredo.sleep(0.05), ready.set()))
-                waiter.join()
+                wait_blocked(t, "recv", c)  # waiting for a record the server never sends
                 t.cancel()
                 assert isinstance(t.exception, thredo.ThreadCancelled)
             else:
@@ -187,11 +187,10 @@ def test_plain_threads_interoperate_with_a_stdlib_tls_server(tls_contexts: Any) 
 
 def test_tls_sendall_cancelled_reports_bytes_sent(tls_contexts: Any) -> None:
     server_ctx, client_ctx = tls_contexts
-    release = threading.Event()
+    release = thredo.Event()
 
     def sink(client: Any, address: Any) -> None:  # never reads until released
-        while not release.is_set():
-            thredo.sleep(0.01)
+        release.wait()
 
     def main() -> None:
         srv, port = serve_tls(server_ctx, sink)
@@ -227,3 +226,145 @@ def test_unwrap_returns_the_plain_socket(tls_contexts: Any) -> None:
 
     with stdlib_tls_server(server_ctx, unwrap_then_plain) as port:
         thredo.run(main, port)
+
+
+# -- cancellation points -----------------------------------------------------------
+
+
+def recv_exactly(sock: Any, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "unexpected EOF"
+        data += chunk
+    return data
+
+
+def record_waiting(sock: Any, size: int) -> None:
+    """Wait (an upper bound) until a TLS record of ``size`` bytes is on ``sock``: a read won't wait.
+
+    Peeks at the raw bytes (header 5, content type 1, AEAD tag 16 around the
+    data in TLS 1.3; TLS 1.2 records are no larger).
+    """
+    want = size + 22
+
+    def arrived() -> bool:
+        try:
+            raw = _socket.socket.recv(sock, want, std_socket.MSG_PEEK | std_socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        return len(raw) >= want
+
+    wait_until(arrived, "the TLS record to arrive")
+
+
+TLS_POINT_OPS = [
+    "recv",
+    "recv_into",
+    "read",
+    "makefile-readline",
+    "send",
+    "write",
+    "sendall",
+    "do_handshake",
+    "unwrap",
+]
+
+
+@pytest.mark.parametrize("op", TLS_POINT_OPS)
+@pytest.mark.parametrize("mode", HOWS)
+def test_every_tls_call_is_a_cancellation_point(tls_contexts: Any, mode: str, op: str) -> None:
+    """A TLS call that would not wait still raises first; the connection is intact after it."""
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            if op == "do_handshake":
+                raw = net.socket.create_connection(("127.0.0.1", port))
+                with tssl.wrap(
+                    raw, client_ctx, server_hostname="localhost", do_handshake_on_connect=False
+                ) as c:
+                    at_a_point(mode, c.do_handshake)
+                    c.do_handshake()
+                    c.sendall(b"ok")
+                    assert recv_exactly(c, 2) == b"ok"
+                return
+            with tls_connect(port, client_ctx) as c:
+                if op in ("recv", "recv_into", "read"):
+                    c.sendall(b"warm")  # a round trip: session tickets read and done with
+                    assert recv_exactly(c, 4) == b"warm"
+                    c.sendall(b"echoed")
+                    record_waiting(c, 6)
+                    call = {
+                        "recv": lambda: c.recv(100),
+                        "recv_into": lambda: c.recv_into(bytearray(100)),
+                        "read": lambda: c.read(100),
+                    }[op]
+                    at_a_point(mode, call)
+                    assert recv_exactly(c, 6) == b"echoed"  # nothing consumed
+                elif op == "makefile-readline":
+                    with c.makefile("rb") as f:
+                        c.sendall(b"one\ntwo\n")
+                        assert f.readline() == b"one\n"
+                        at_a_point(mode, f.readline)  # "two\n" may be buffered already
+                        assert f.readline() == b"two\n"
+                elif op == "unwrap":
+                    at_a_point(mode, c.unwrap)
+                    c.sendall(b"still TLS")
+                    assert recv_exactly(c, 9) == b"still TLS"
+                else:
+                    call = {
+                        "send": lambda: c.send(b"lost?"),
+                        "write": lambda: c.write(b"lost?"),
+                        "sendall": lambda: c.sendall(b"lost?"),
+                    }[op]
+                    exc = at_a_point(mode, call)
+                    if op == "sendall":
+                        assert exc.bytes_sent == 0  # type: ignore[attr-defined]
+                    c.sendall(b"next")
+                    assert recv_exactly(c, 4) == b"next"  # the echo: nothing else went out
+        finally:
+            srv.cancel()
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_busy_tls_sendall_loop_to_a_fast_reader_is_stopped(tls_contexts: Any, mode: str) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def sink(client: Any, address: Any) -> None:
+        while client.recv(65536):
+            pass
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx, sink)
+        try:
+            with tls_connect(port, client_ctx) as c:
+                exc = stopped_promptly(mode, lambda: c.sendall(b"x" * 64))
+                assert exc.bytes_sent in (0, 64)  # type: ignore[attr-defined]
+        finally:
+            srv.cancel()
+
+    thredo.run(main)
+
+
+def test_tls_makefile_and_recv_in_a_plain_thread_are_not_affected(tls_contexts: Any) -> None:
+    """Outside thredo threads nothing is a point: a plain thread keeps the stdlib behaviour."""
+    server_ctx, client_ctx = tls_contexts
+
+    def shout(tls: Any) -> None:
+        with tls, tls.makefile("rb") as f:
+            tls.sendall(f.readline().upper())
+
+    with stdlib_tls_server(server_ctx, shout) as port:
+
+        def client() -> bytes:
+            raw = net.socket.create_connection(("127.0.0.1", port))
+            with tssl.wrap(raw, client_ctx, server_hostname="localhost") as c:
+                with c.makefile("wb") as w:
+                    w.write(b"hello\n")
+                return recv_exactly(c, 6)
+
+        assert PlainThread(client).join() == b"HELLO\n"

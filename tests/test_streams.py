@@ -10,10 +10,23 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import HOWS, LOCAL, PAYLOAD, interrupted, read_to_eof, stack_names, wait_until
+from helpers import (
+    HOWS,
+    LOCAL,
+    PAYLOAD,
+    WAIT,
+    PlainThread,
+    at_a_point,
+    drain,
+    interrupted,
+    read_to_eof,
+    stopped_promptly,
+    wait_in_poll,
+)
 
 import thredo
 from thredo.net import FileStream, SocketStream
@@ -28,7 +41,7 @@ def stream_pair() -> tuple[SocketStream, tsocket.socket]:
     return SocketStream(a), b
 
 
-def small_tcp_pair() -> tuple[Any, Any]:  # Any: mypy sees thredo's socket as the stdlib one
+def small_tcp_pair() -> tuple[tsocket.socket, tsocket.socket]:
     with tsocket.socket() as lst:
         lst.setsockopt(tsocket.SOL_SOCKET, tsocket.SO_RCVBUF, 4096)
         lst.bind((LOCAL, 0))
@@ -36,6 +49,14 @@ def small_tcp_pair() -> tuple[Any, Any]:  # Any: mypy sees thredo's socket as th
         c = tsocket.socket()
         c.setsockopt(tsocket.SOL_SOCKET, tsocket.SO_SNDBUF, 4096)
         c.connect(lst.getsockname())
+        s, _ = lst.accept()
+    return c, s
+
+
+def tcp_pair() -> tuple[tsocket.socket, tsocket.socket]:
+    """A connected (client, server) TCP pair on 127.0.0.1 with the default buffers."""
+    with tsocket.create_server((LOCAL, 0)) as lst:
+        c = tsocket.create_connection(lst.getsockname())
         s, _ = lst.accept()
     return c, s
 
@@ -186,8 +207,7 @@ def test_readline_negative_maxlen_means_no_limit(run: Any) -> None:
 
 def test_socket_stream_in_a_plain_thread() -> None:
     a, b = tsocket.socketpair()
-    sock: Any = a  # mypy sees thredo's socket class as the stdlib one
-    with sock.as_stream() as s, b:
+    with a.as_stream() as s, b:
         started = threading.Event()
         got: list[bytes] = []
 
@@ -198,7 +218,7 @@ def test_socket_stream_in_a_plain_thread() -> None:
         t = threading.Thread(target=reader)
         t.start()
         started.wait(5)
-        wait_until(lambda: "wait_fd" in stack_names(t.ident), "the plain thread to block")
+        wait_in_poll(t)
         b.sendall(b"for a plain ")
         b.sendall(b"thread\n")
         t.join(5)
@@ -343,19 +363,163 @@ def test_write_interrupted_reports_bytes_written(run: Any, mode: str) -> None:
     run(main)
 
 
-@pytest.mark.parametrize("mode", HOWS)
+@pytest.mark.parametrize("mode", [*HOWS, "socket-timeout"])
 def test_writelines_interrupted_counts_all_lines(run: Any, mode: str) -> None:
     def main() -> None:
         c, srv = small_tcp_pair()
         with c.as_stream() as s, srv:
             parts = [b"first line\n", b"second line\n", PAYLOAD, b"never sent\n"]
-            exc = interrupted(mode, lambda: s.writelines(parts))
+            if mode == "socket-timeout":
+                c.settimeout(0.1)
+                with pytest.raises(TimeoutError) as ei:
+                    s.writelines(parts)
+                exc: BaseException = ei.value
+                c.settimeout(None)
+            else:
+                exc = interrupted(mode, lambda: s.writelines(parts))
             written = exc.bytes_written  # type: ignore[attr-defined]
             head = len(parts[0]) + len(parts[1])
             assert head < written < head + len(PAYLOAD)
             r = read_to_eof(srv.recv)
             c.shutdown(tsocket.SHUT_WR)
             assert r.join() == b"".join(parts)[:written]
+
+    run(main)
+
+
+# -- cancellation points: calls served from the buffer, writes that need not wait ----------
+
+
+def _stream_reads(s: Any) -> dict[str, Any]:
+    return {
+        "read": lambda: s.read(3),
+        "read-all-buffered": lambda: s.read(),
+        "read_exactly": lambda: s.read_exactly(3),
+        "readinto": lambda: s.readinto(bytearray(3)),
+        "readline": lambda: s.readline(),
+        "readline-maxlen": lambda: s.readline(2),
+        "next": lambda: next(s),
+        "readlines": lambda: s.readlines(),
+        "readall": lambda: s.readall(),
+    }
+
+
+READS = sorted(_stream_reads(None))
+
+
+@pytest.mark.parametrize("op", READS)
+@pytest.mark.parametrize("mode", HOWS)
+def test_every_stream_read_is_a_cancellation_point(run: Any, mode: str, op: str) -> None:
+    """A read the buffer could serve at once still raises, consuming nothing (bytes_read b"")."""
+
+    def main() -> None:
+        s, peer = stream_pair()
+        with s, peer:
+            peer.sendall(b"zero\none\ntwo\n")
+            peer.shutdown(tsocket.SHUT_WR)  # readall/readlines would not wait either
+            assert s.readline() == b"zero\n"  # "one\ntwo\n" is buffered now
+            exc = at_a_point(mode, _stream_reads(s)[op])
+            assert exc.bytes_read == b""  # type: ignore[attr-defined]
+            assert s.readall() == b"one\ntwo\n"  # nothing consumed
+
+    run(main)
+
+
+@pytest.mark.parametrize("op", ["write", "writelines"])
+@pytest.mark.parametrize("mode", HOWS)
+def test_every_stream_write_is_a_cancellation_point(run: Any, mode: str, op: str) -> None:
+    """A write that would go out at once still raises first, with ``bytes_written`` 0."""
+
+    def main() -> None:
+        s, peer = stream_pair()
+        with s, peer:
+            if op == "write":
+                exc = at_a_point(mode, lambda: s.write(b"lost?"))
+            else:
+                exc = at_a_point(mode, lambda: s.writelines([b"lost", b"?"]))
+            assert exc.bytes_written == 0  # type: ignore[attr-defined]
+            s.write(b"kept")
+            s.close()
+            assert read_to_eof(peer.recv).join() == b"kept"
+
+    run(main)
+
+
+def test_writelines_is_a_point_between_lines(run: Any) -> None:
+    """A cancel that arrives while writelines runs stops it at the next line."""
+
+    def main() -> int:
+        s, peer = stream_pair()
+        with s, peer:
+            between = threading.Event()
+            go = threading.Event()
+
+            def lines() -> Iterator[bytes]:
+                yield b"first\n"
+                between.set()
+                go.wait(WAIT)  # the cancel arrives here, mid-call
+                yield b"second\n"
+
+            def writer() -> BaseException:
+                with pytest.raises(thredo.ThreadCancelled) as ei:
+                    s.writelines(lines())
+                return ei.value
+
+            t = thredo.spawn(writer)
+            assert between.wait(WAIT)
+            t.cancel(blocking=False)
+            go.set()
+            exc = t.join()
+            s.close()
+            assert read_to_eof(peer.recv).join() == b"first\n"
+            return int(exc.bytes_written)  # type: ignore[attr-defined]
+
+    assert run(main) == len(b"first\n")
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_busy_stream_write_loop_to_a_fast_reader_is_stopped(run: Any, mode: str) -> None:
+    def main() -> None:
+        c, srv = tcp_pair()  # loopback TCP: buffers that a fast reader never lets fill
+        with c.as_stream() as s, srv:
+            reader = PlainThread(drain, srv)
+            exc = stopped_promptly(mode, lambda: s.write(b"x" * 64))
+            written = getattr(exc, "bytes_written", None)
+            assert written in (0, 64)  # at the point (0) or, rarely, mid-send
+            s.close()
+            assert reader.join() > 0
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_busy_stream_readline_loop_from_a_fast_sender_is_stopped(run: Any, mode: str) -> None:
+    def main() -> None:
+        s, peer = stream_pair()
+        with s, peer:
+            stop = threading.Event()
+            lines = b"line\n" * 20_000
+
+            def flood() -> int:
+                sent = 0
+                while not stop.is_set():
+                    peer.sendall(lines)
+                    sent += len(lines)
+                peer.shutdown(tsocket.SHUT_WR)
+                return sent
+
+            sender = PlainThread(flood)
+            got = [0]
+
+            def step() -> None:
+                line = s.readline()
+                assert line == b"line\n"
+                got[0] += len(line)
+
+            exc = stopped_promptly(mode, step)
+            got[0] += len(exc.bytes_read)  # type: ignore[attr-defined]
+            stop.set()
+            assert got[0] + len(s.readall()) == sender.join()  # nothing lost
 
     run(main)
 
@@ -420,6 +584,40 @@ def test_file_stream_read_interrupted_reports_partial(run: Any, mode: str) -> No
             finally:
                 os.close(wfd)
             assert r.read() == b""
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_file_stream_calls_are_cancellation_points(run: Any, mode: str) -> None:
+    def main() -> None:
+        rfd, wfd = os.pipe()
+        with (
+            FileStream(open(rfd, "rb", buffering=0)) as r,
+            FileStream(open(wfd, "wb", buffering=0)) as w,
+        ):
+            w.write(b"data\n")
+            assert at_a_point(mode, r.readline).bytes_read == b""  # type: ignore[attr-defined]
+            assert at_a_point(mode, lambda: w.write(b"x")).bytes_written == 0  # type: ignore[attr-defined]
+            w.close()
+            assert r.readall() == b"data\n"
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_file_stream_writelines_into_full_pipe_reports_bytes_written(run: Any, mode: str) -> None:
+    def main() -> None:
+        rfd, wfd = os.pipe()
+        with FileStream(open(rfd, "rb", buffering=0)) as r:
+            w = FileStream(open(wfd, "wb", buffering=0))
+            with w:
+                parts = [b"head\n", PAYLOAD, b"never\n"]
+                exc = interrupted(mode, lambda: w.writelines(parts))
+                written = exc.bytes_written  # type: ignore[attr-defined]
+                assert 5 < written < 5 + len(PAYLOAD)
+                t = read_to_eof(r.read)
+            assert t.join() == b"".join(parts)[:written]
 
     run(main)
 

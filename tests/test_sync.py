@@ -1,4 +1,4 @@
-"""Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier, SignalEvent.
+"""Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier.
 
 The conformance classes port the scenarios of CPython's
 ``Lib/test/lock_tests.py``.  Each runs twice through the ``runner`` fixture:
@@ -10,23 +10,27 @@ it queued (``_waiters``, ``n_waiting``), polled with a generous upper bound.
 Then: threads of both kinds sharing one primitive, primitives surviving two
 ``run()`` calls, FIFO wake-ups, bad input, cancellation and ``timeout_after``
 of every blocking call (with the state checked afterwards), random
-cancellations under load, and SignalEvent driven by real signals.
+cancellations under load; every blocking call a cancellation point even when
+it need not wait; timeout values (None, NaN, huge) beside the stdlib's;
+``statistics()``, curio's extra names and the docstrings.  SignalEvent is in
+test_signals.py.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import dataclasses
 import gc
-import os
+import inspect
 import random
 import re
-import signal
 import sys
 import threading
 import time
 import weakref
 from _thread import TIMEOUT_MAX
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -45,6 +49,13 @@ from helpers import (
 
 import thredo
 from thredo import BrokenBarrierError, ThreadCancelled, ThreadTimeout
+from thredo._sync import (
+    BarrierStatistics,
+    ConditionStatistics,
+    EventStatistics,
+    LockStatistics,
+    SemaphoreStatistics,
+)
 
 # -- helpers -------------------------------------------------------------------
 
@@ -1871,141 +1882,6 @@ def test_mutual_exclusion_survives_random_cancellations(kind):
         prim.release()
 
 
-# -- SignalEvent --------------------------------------------------------------------
-
-
-class Previous:
-    """Custom SIGUSR1/SIGUSR2 handlers that SignalEvent.close() must put back."""
-
-    def __init__(self) -> None:
-        self.seen: list[int] = []
-
-        def handler(signo: int, frame: Any) -> None:
-            self.seen.append(signo)
-
-        self.handler = handler
-
-
-@pytest.fixture
-def previous() -> Iterator[Previous]:
-    prev = Previous()
-    old = {s: signal.signal(s, prev.handler) for s in (signal.SIGUSR1, signal.SIGUSR2)}
-    try:
-        yield prev
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-def kill_self(signo: int) -> None:
-    os.kill(os.getpid(), signo)
-
-
-class TestSignalEvent:
-    def test_created_in_main_thread(self, previous):
-        ev = thredo.SignalEvent(signal.SIGUSR1)
-        try:
-            assert signal.getsignal(signal.SIGUSR1) is not previous.handler
-            assert not ev.is_set()
-            kill_self(signal.SIGUSR1)
-            assert ev.wait(WAIT) is True
-            assert ev.is_set()
-            assert "SIGUSR1" in repr(ev)
-        finally:
-            ev.close()
-        assert signal.getsignal(signal.SIGUSR1) is previous.handler
-        kill_self(signal.SIGUSR1)  # the previous handler is back in charge
-        wait_until(lambda: previous.seen, "the previous handler")
-        assert previous.seen == [signal.SIGUSR1]
-
-    def test_main_thread_waiting_outside_run_is_woken(self, previous):
-        with thredo.SignalEvent(signal.SIGUSR1) as ev:
-            sender = interrupt_main_thread_when(lambda: n_queued(ev) == 1)
-            assert ev.wait(WAIT) is True
-            sender.join()
-        assert signal.getsignal(signal.SIGUSR1) is previous.handler
-
-    def test_created_in_main_thread_wakes_waiters_under_run(self, previous):
-        ev = thredo.SignalEvent(signal.SIGUSR1)
-
-        def main():
-            threads = [ThredoThread(ev.wait), PlainThread(ev.wait, WAIT)]
-            wait_until(lambda: n_queued(ev) == 2, "2 waiters")
-            kill_self(signal.SIGUSR1)
-            return [t.join() for t in threads]
-
-        try:
-            assert thredo.run(main) == [True, True]
-        finally:
-            ev.close()
-        assert signal.getsignal(signal.SIGUSR1) is previous.handler
-
-    def test_created_in_thredo_thread(self, previous):
-        def main():
-            with thredo.SignalEvent(signal.SIGUSR1) as ev:
-                installed = signal.getsignal(signal.SIGUSR1) is not previous.handler
-                waiter = ThredoThread(ev.wait)
-                wait_until(lambda: n_queued(ev) == 1, "the waiter")
-                kill_self(signal.SIGUSR1)
-                woken = waiter.join()
-            restored = signal.getsignal(signal.SIGUSR1) is previous.handler
-            return installed, woken, restored
-
-        assert thredo.run(main) == (True, True, True)
-        assert signal.getsignal(signal.SIGUSR1) is previous.handler
-        assert previous.seen == []  # the signal went to the event only
-
-    def test_several_signals_and_clear_rearms(self, previous):
-        def main():
-            ev = thredo.SignalEvent(signal.SIGUSR1, signal.SIGUSR2)
-            try:
-                kill_self(signal.SIGUSR2)
-                assert ev.wait(WAIT)
-                ev.clear()
-                assert not ev.wait(0)
-                waiter = ThredoThread(ev.wait)
-                wait_until(lambda: n_queued(ev) == 1, "the waiter")
-                kill_self(signal.SIGUSR1)
-                assert waiter.join() is True
-            finally:
-                ev.close()
-            return [
-                signal.getsignal(s) is previous.handler for s in (signal.SIGUSR1, signal.SIGUSR2)
-            ]
-
-        assert thredo.run(main) == [True, True]
-
-    def test_waiter_can_be_cancelled(self, previous):
-        def main():
-            with thredo.SignalEvent(signal.SIGUSR1) as ev:
-                waiter = thredo.spawn(ev.wait)
-                wait_until(lambda: n_queued(ev) == 1, "the waiter")
-                waiter.cancel()
-                assert isinstance(waiter.exception, ThreadCancelled)
-                assert not ev.is_set()
-                assert n_queued(ev) == 0
-                with thredo.ignore_after(SHORT) as timeout:
-                    ev.wait()
-                assert timeout.expired
-
-        thredo.run(main)
-
-    def test_bad_use(self, previous):
-        with pytest.raises(ValueError, match="signal"):
-            thredo.SignalEvent()
-        # a plain thread other than the main thread cannot install handlers
-        with pytest.raises(RuntimeError):
-            PlainThread(thredo.SignalEvent, signal.SIGUSR1).join()
-
-        def in_thredo():
-            with pytest.raises(RuntimeError):
-                thredo.SignalEvent(signal.SIGUSR1)
-
-        # nor a thredo thread whose run() is not in the main thread
-        PlainThread(thredo.run, in_thredo).join()
-        assert signal.getsignal(signal.SIGUSR1) is previous.handler
-
-
 def test_condition_cancel_is_not_lost_to_a_late_notify() -> None:
     """A cancel taken while the waiter re-takes the lock survives a notify landing then."""
     state: dict[str, Any] = {}
@@ -2030,3 +1906,805 @@ def test_condition_cancel_is_not_lost_to_a_late_notify() -> None:
         assert not cond._waiters
 
     thredo.run(main)
+
+
+# -- cancellation points: every call that may block, even when it need not wait -------
+#
+# ``at_once(how, call)`` makes ``call()`` in a fresh thredo thread with a cancel
+# already pending (the thread cancelled itself inside disable_cancellation, so
+# the cancel waits for the next point) or with a timeout_after deadline already
+# expired (``timeout_after(0)``), and reports what happened.  Deterministic: no
+# other thread is involved, and the primitive would not make the call wait.
+
+NAN = float("nan")
+
+
+def at_once(how: str, call: Callable[[], Any]) -> Any:
+    """What ``call()`` raises with a cancel pending / a deadline expired: its type, or
+    ``("returned", value)`` (then the pending cancel is delivered by a ``sleep(0)``)."""
+
+    def body() -> Any:
+        try:
+            if how == "cancel":
+                with thredo.disable_cancellation():
+                    thredo.current_thread().cancel(blocking=False)
+                value = call()
+            else:
+                with thredo.timeout_after(0):
+                    value = call()
+        except (ThreadCancelled, ThreadTimeout) as e:
+            return type(e)
+        if how == "cancel":
+            with pytest.raises(ThreadCancelled):
+                thredo.sleep(0)
+        return ("returned", value)
+
+    return thredo.spawn(body).join()
+
+
+def _with(cm: Any) -> str:
+    with cm:
+        return "inside"
+
+
+def _held(prim: Any) -> Any:
+    prim.acquire()
+    return prim
+
+
+def _set_event() -> thredo.Event:
+    ev = thredo.Event()
+    ev.set()
+    return ev
+
+
+def _owned_condition(lock: Any = None) -> thredo.Condition:
+    cond = thredo.Condition(lock)
+    cond.acquire()
+    return cond
+
+
+# (name, make the primitive, the call, the check that it is untouched afterwards)
+POINTS: list[tuple[str, Callable[[], Any], Callable[[Any], Any], Callable[[Any], bool]]] = [
+    ("Lock.acquire", thredo.Lock, lambda p: p.acquire(), lambda p: not p.locked()),
+    (
+        "Lock.acquire(timeout)",
+        thredo.Lock,
+        lambda p: p.acquire(timeout=WAIT),
+        lambda p: not p.locked(),
+    ),
+    ("with Lock", thredo.Lock, _with, lambda p: not p.locked()),
+    ("RLock.acquire", thredo.RLock, lambda p: p.acquire(), lambda p: not p.locked()),
+    ("with RLock", thredo.RLock, _with, lambda p: not p.locked()),
+    (
+        "RLock.acquire re-entry",
+        lambda: _held(thredo.RLock()),
+        lambda p: p.acquire(),
+        lambda p: p._recursion_count() == 1,
+    ),
+    ("Semaphore.acquire", thredo.Semaphore, lambda p: p.acquire(), lambda p: p.value == 1),
+    ("with Semaphore", thredo.Semaphore, _with, lambda p: p.value == 1),
+    (
+        "BoundedSemaphore.acquire(timeout)",
+        thredo.BoundedSemaphore,
+        lambda p: p.acquire(timeout=WAIT),
+        lambda p: p.value == 1,
+    ),
+    ("Event.wait (set)", _set_event, lambda p: p.wait(), lambda p: p.is_set()),
+    ("Event.wait(0) (unset)", thredo.Event, lambda p: p.wait(0), lambda p: not p.is_set()),
+    (
+        "Condition.wait_for (true)",
+        _owned_condition,
+        lambda p: p.wait_for(lambda: True),
+        lambda p: p._is_owned() and p.statistics().waiting == 0,
+    ),
+    (
+        "Condition.wait(0)",
+        lambda: _owned_condition(thredo.Lock()),
+        lambda p: p.wait(0),
+        lambda p: p.locked() and p.statistics().waiting == 0,
+    ),
+    ("with Condition", thredo.Condition, _with, lambda p: not p.locked()),
+    ("Barrier(1).wait", lambda: thredo.Barrier(1), lambda p: p.wait(), lambda p: not p.broken),
+    (
+        "Barrier(2).wait",  # raised before arriving: the barrier is untouched
+        lambda: thredo.Barrier(2),
+        lambda p: p.wait(),
+        lambda p: not p.broken and p.n_waiting == 0,
+    ),
+]
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize(("name", "make", "call", "untouched"), POINTS, ids=[p[0] for p in POINTS])
+def test_every_blocking_call_is_a_cancellation_point(name, make, call, untouched, how):
+    """A pending cancel / an expired deadline is raised before the call does anything."""
+
+    def main():
+        prim = make()
+        assert at_once(how, lambda: call(prim)) is expected(how)
+        assert untouched(prim), name
+
+    thredo.run(main)
+
+
+# (name, make, the call that never blocks, what it returns)
+NOT_POINTS: list[tuple[str, Callable[[], Any], Callable[[Any], Any], Any]] = [
+    ("Lock.acquire(False)", thredo.Lock, lambda p: p.acquire(False), True),
+    ("Lock.release", lambda: _held(thredo.Lock()), lambda p: p.release(), None),
+    ("RLock.acquire(False)", thredo.RLock, lambda p: p.acquire(blocking=False), True),
+    ("Semaphore.acquire(False)", thredo.Semaphore, lambda p: p.acquire(False), True),
+    ("Semaphore.release", thredo.Semaphore, lambda p: p.release(), None),
+    ("Event.set", thredo.Event, lambda p: p.set(), None),
+    ("Event.clear", _set_event, lambda p: p.clear(), None),
+    (
+        "Condition.notify_all",  # a Lock: the checking thread "owns" it too
+        lambda: _owned_condition(thredo.Lock()),
+        lambda p: p.notify_all(),
+        None,
+    ),
+    ("Barrier.abort", lambda: thredo.Barrier(2), lambda p: p.abort(), None),
+    ("Barrier.reset", lambda: thredo.Barrier(2), lambda p: p.reset(), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "call", "returns"), NOT_POINTS, ids=[p[0] for p in NOT_POINTS]
+)
+def test_calls_that_never_block_are_not_cancellation_points(name, make, call, returns):
+    """They complete with a cancel pending; it is raised at the next point."""
+
+    def main():
+        prim = make()
+        assert at_once("cancel", lambda: call(prim)) == ("returned", returns)
+
+    thredo.run(main)
+
+
+def _stopped(
+    how: str, step: Callable[[], Any], around: Callable[[], Any] = contextlib.nullcontext
+) -> int:
+    """Run ``step()`` in a loop that never has to wait; stop it by ``how``.
+
+    ``cancel``: the loop runs in a thredo thread cancelled (``cancel()``) from
+    this one once it has looped a while.  ``timeout``: it runs here under
+    ``ignore_after(0.3)``.  Either must end it within a generous bound; a plain
+    timer ends the loop after ``WAIT`` regardless, so a loop that cannot be
+    stopped fails the test instead of hanging it.  ``around()`` is a context
+    manager entered around the loop, in the looping thread.  Returns the loop count.
+    """
+    stop = threading.Event()
+    watchdog = threading.Timer(WAIT, stop.set)
+    watchdog.start()
+    count = [0]
+
+    def loop() -> None:
+        with around():
+            while not stop.is_set():
+                step()
+                count[0] += 1
+
+    try:
+        t0 = time.monotonic()
+        if how == "timeout":
+            with thredo.ignore_after(0.3) as scope:
+                loop()
+            assert scope.expired, "the loop ran until the watchdog stopped it"
+        else:
+            t = thredo.spawn(loop)
+            wait_until(lambda: count[0] > 100, "the loop to run")
+            t.cancel()
+            assert isinstance(t.exception, ThreadCancelled), "the loop was not cancelled"
+        assert time.monotonic() - t0 < WAIT / 2
+    finally:
+        stop.set()
+        watchdog.cancel()
+        watchdog.join()
+    return count[0]
+
+
+def _cycle(prim: Any) -> Callable[[], None]:
+    def step() -> None:
+        prim.acquire()
+        prim.release()
+
+    return step
+
+
+def _with_cycle(prim: Any) -> Callable[[], None]:
+    def step() -> None:
+        with prim:
+            pass
+
+    return step
+
+
+class TestBusyLoopsAreStopped:
+    """Loops whose every call succeeds at once end at a cancel or a deadline (issue 8)."""
+
+    @pytest.mark.parametrize("how", HOWS)
+    @pytest.mark.parametrize("kind", ["Lock", "RLock", "Semaphore", "BoundedSemaphore"])
+    @pytest.mark.parametrize("form", ["acquire", "with"])
+    def test_acquire_release(self, kind, form, how):
+        def main():
+            prim = getattr(thredo, kind)()
+            _stopped(how, (_cycle if form == "acquire" else _with_cycle)(prim))
+            assert prim.acquire(False), "the stopped loop left the lock held"
+            prim.release()
+            assert prim.statistics().waiting == 0
+
+        thredo.run(main)
+
+    @pytest.mark.parametrize("how", HOWS)
+    def test_event_wait_on_set_event(self, how):
+        def main():
+            ev = thredo.Event()
+            ev.set()
+            _stopped(how, ev.wait)
+
+        thredo.run(main)
+
+    @pytest.mark.parametrize("how", HOWS)
+    def test_condition_wait_for_true_predicate(self, how):
+        """Decided: wait_for is a point even when the predicate holds (the stdlib never waits)."""
+
+        def main():
+            cond = thredo.Condition(thredo.Lock())
+
+            def step() -> None:
+                with cond:
+                    cond.wait_for(lambda: True)
+
+            _stopped(how, step)
+            assert not cond.locked()
+
+        thredo.run(main)
+
+    @pytest.mark.parametrize("how", HOWS)
+    def test_condition_wait_for_true_predicate_lock_held(self, how):
+        """The loop holds the lock throughout: only wait_for itself can stop it."""
+
+        def main():
+            cond = thredo.Condition()
+            _stopped(how, lambda: cond.wait_for(lambda: True), around=lambda: cond)
+            assert not cond.locked()
+
+        thredo.run(main)
+
+    @pytest.mark.parametrize("how", HOWS)
+    def test_barrier_of_one(self, how):
+        def main():
+            b = thredo.Barrier(1)
+            _stopped(how, b.wait)
+            assert not b.broken
+            assert b.n_waiting == 0
+
+        thredo.run(main)
+
+
+# -- timeout values as the stdlib: None, NaN, huge ---------------------------------------
+
+
+HUGE = [1e300, float("inf"), TIMEOUT_MAX * 2]
+
+
+class TestTimeoutValues:
+    def test_nan_as_the_stdlib(self, runner):
+        """Side by side with threading: NaN never blocks, and raises where _thread.lock does."""
+
+        def scenario():
+            for mod in (threading, thredo):
+                assert mod.Event().wait(NAN) is False, mod
+                ev = mod.Event()
+                ev.set()
+                assert ev.wait(NAN) is True
+                for locktype in (mod.Lock, mod.RLock):
+                    with pytest.raises(ValueError, match="NaN"):
+                        locktype().acquire(timeout=NAN)
+                    with pytest.raises(ValueError, match="NaN"):
+                        locktype().acquire(False, NAN)
+                cond = mod.Condition()
+                with cond:
+                    assert cond.wait(NAN) is False
+                    assert cond.wait_for(lambda: 5, NAN) == 5
+                assert mod.Semaphore(1).acquire(timeout=NAN) is True
+                assert mod.Barrier(1).wait(NAN) == 0
+
+        runner.run(scenario)
+
+    def test_nan_never_spins(self, runner):
+        """Where the stdlib would loop forever (NaN is never <= 0), thredo times out at once."""
+
+        def scenario():
+            t0 = time.monotonic()
+            assert thredo.Semaphore(0).acquire(timeout=NAN) is False
+            assert thredo.BoundedSemaphore(1).acquire() is True
+            cond = thredo.Condition()
+            with cond:
+                assert cond.wait_for(lambda: 0, NAN) == 0
+            b = thredo.Barrier(2)
+            with pytest.raises(BrokenBarrierError):
+                b.wait(NAN)
+            assert b.broken
+            assert time.monotonic() - t0 < WAIT
+
+        runner.run(scenario)
+
+    def test_negative_as_the_stdlib(self, runner):
+        def scenario():
+            for mod in (threading, thredo):
+                assert mod.Event().wait(-1) is False
+                assert mod.Semaphore(0).acquire(timeout=-1) is False
+                cond = mod.Condition()
+                with cond:
+                    assert cond.wait(-1) is False
+                    assert cond.wait_for(lambda: 0, -1) == 0
+                with pytest.raises(ValueError, match="positive"):
+                    mod.Lock().acquire(timeout=-2)
+
+        runner.run(scenario)
+
+    @pytest.mark.parametrize("huge", HUGE, ids=["1e300", "inf", "2*TIMEOUT_MAX"])
+    def test_huge_timeouts_never_overflow(self, runner, huge):
+        """Where threading raises OverflowError from inside the wait, thredo waits."""
+
+        def scenario():
+            with pytest.raises(OverflowError):
+                threading.Event().wait(huge)  # the stdlib, for the record
+
+            ev = thredo.Event()
+            t = runner.spawn(ev.wait, huge)
+            wait_until(lambda: ev.statistics().waiting == 1, "the event waiter")
+            ev.set()
+            assert t.join() is True
+
+            cond = thredo.Condition()
+            flag = []
+
+            def cond_wait() -> Any:
+                with cond:
+                    return cond.wait(huge), cond.wait_for(lambda: flag, huge)
+
+            t = runner.spawn(cond_wait)
+            wait_until(lambda: cond.statistics().waiting == 1, "the condition waiter")
+            with cond:
+                cond.notify()
+            wait_until(lambda: cond.statistics().waiting == 1, "the wait_for waiter")
+            with cond:
+                flag.append(1)
+                cond.notify()
+            assert t.join() == (True, [1])
+
+            sem = thredo.Semaphore(0)
+            t = runner.spawn(sem.acquire, True, huge)
+            wait_until(lambda: sem.statistics().waiting == 1, "the semaphore waiter")
+            sem.release()
+            assert t.join() is True
+
+            b = thredo.Barrier(2, timeout=huge)
+            t = runner.spawn(b.wait)
+            wait_until(lambda: b.n_waiting == 1, "the barrier waiter")
+            assert sorted([b.wait(huge), t.join()]) == [0, 1]
+
+        runner.run(scenario)
+
+    def test_lock_keeps_the_argument_check_of_thread_lock(self, runner, locktype):
+        """Lock/RLock.acquire reject what _thread.lock rejects, with the same errors."""
+
+        def scenario():
+            for make in (locktype, threading.Lock if locktype is thredo.Lock else threading.RLock):
+                for bad in HUGE:
+                    with pytest.raises(OverflowError):
+                        make().acquire(timeout=bad)
+                with pytest.raises(ValueError, match="non-blocking"):
+                    make().acquire(False, 1)
+
+        runner.run(scenario)
+
+
+BLOCKING_CALLS = [
+    "Lock.acquire",
+    "with Lock",
+    "RLock.acquire",
+    "Semaphore.acquire",
+    "Condition.wait",
+    "Condition.wait_for",
+    "Event.wait",
+    "Barrier.wait",
+]
+
+
+def blocking_call(name: str) -> tuple[Callable[[], Any], Callable[[], Any], Any]:
+    """(a call that blocks until ``unblock()``, unblock, what the call returns).
+
+    ``unblock()`` returns a PlainThread to join, or None.
+    """
+    if name in ("Lock.acquire", "with Lock", "RLock.acquire"):
+        lock = thredo.RLock() if name.startswith("RLock") else thredo.Lock()
+        holder, go = held_by_plain_thread(lock)
+
+        def release() -> PlainThread:
+            go.set()
+            return holder
+
+        if name == "with Lock":
+            return lambda: _with(lock), release, "inside"
+        return lock.acquire, release, True
+    if name == "Semaphore.acquire":
+        sem = thredo.Semaphore(0)
+        return sem.acquire, sem.release, True
+    if name.startswith("Condition"):
+        cond = thredo.Condition()
+        flag: list[int] = []
+
+        def notify() -> None:
+            with cond:
+                flag.append(1)
+                cond.notify()
+
+        if name == "Condition.wait":
+            return lambda: _cond_call(cond, cond.wait), notify, True
+        return lambda: _cond_call(cond, lambda: cond.wait_for(lambda: flag)), notify, [1]
+    if name == "Event.wait":
+        ev = thredo.Event()
+        return ev.wait, ev.set, True
+    b = thredo.Barrier(2)
+    return b.wait, lambda: PlainThread(b.wait), 0
+
+
+def _cond_call(cond: thredo.Condition, call: Callable[[], Any]) -> Any:
+    with cond:
+        return call()
+
+
+# What Thread.blocked_on.call says for each (wait_for waits in Condition.wait).
+BLOCKED_IN = {"with Lock": "Lock.acquire", "Condition.wait_for": "Condition.wait"}
+
+
+@pytest.mark.parametrize("seconds", [None, *HUGE], ids=["None", "1e300", "inf", "2*TIMEOUT_MAX"])
+@pytest.mark.parametrize("name", BLOCKING_CALLS)
+def test_blocking_calls_under_an_infinite_timeout_after(name, seconds):
+    """timeout_after(None) (and huge deadlines) around a call that really waits: no overflow."""
+
+    def main():
+        call, unblock, returns = blocking_call(name)
+
+        def body() -> Any:
+            with thredo.timeout_after(seconds):
+                return call()
+
+        t = thredo.spawn(body)
+        wait_until(lambda: t.blocked_on is not None, f"{name} to block")
+        blocked = t.blocked_on
+        assert blocked is not None
+        assert blocked.call == BLOCKED_IN.get(name, name)
+        helper = unblock()
+        assert t.join() == returns
+        if helper is not None:
+            helper.join()
+
+    thredo.run(main)
+
+
+# -- statistics() ------------------------------------------------------------------------
+
+
+def _blocked_in(t: thredo.Thread, call: str, obj: Any) -> None:
+    """Wait until ``t`` is blocked in ``call`` on ``obj`` (Thread.blocked_on)."""
+
+    def blocked() -> bool:
+        b = t.blocked_on
+        return b is not None and b.call == call and b.obj is obj
+
+    wait_until(blocked, f"{t.name} to block in {call}")
+
+
+class TestStatistics:
+    def test_lock(self):
+        def main():
+            lock = thredo.Lock()
+            assert lock.statistics() == LockStatistics(locked=False, owner=None, waiting=0)
+            lock.acquire()
+            t = thredo.spawn(lock.acquire)
+            _blocked_in(t, "Lock.acquire", lock)
+            assert lock.statistics() == LockStatistics(locked=True, owner=None, waiting=1)
+            lock.release()
+            assert t.join() is True
+            assert lock.statistics() == LockStatistics(locked=True, owner=None, waiting=0)
+            lock.release()
+
+        thredo.run(main)
+
+    def test_rlock(self):
+        def main():
+            lock = thredo.RLock()
+            assert lock.statistics() == LockStatistics(locked=False, owner=None, waiting=0)
+            with lock, lock:
+                t = thredo.spawn(lock.acquire)
+                _blocked_in(t, "RLock.acquire", lock)
+                stats = lock.statistics()
+                assert stats == LockStatistics(locked=True, owner=threading.get_ident(), waiting=1)
+                assert lock._recursion_count() == 2
+                t.cancel()
+            assert lock.statistics() == LockStatistics(locked=False, owner=None, waiting=0)
+
+        thredo.run(main)
+
+    @pytest.mark.parametrize("lockkind", ["RLock", "Lock", "threading.Lock", "raw"])
+    def test_condition(self, lockkind):
+        def main():
+            lock = {
+                "RLock": thredo.RLock,
+                "Lock": thredo.Lock,
+                "threading.Lock": threading.Lock,
+                "raw": _thread.allocate_lock,
+            }[lockkind]()
+            cond = thredo.Condition(lock)
+
+            def waiter() -> bool:
+                with cond:
+                    return cond.wait()
+
+            t = thredo.spawn(waiter)
+            _blocked_in(t, "Condition.wait", cond)
+            stats = cond.statistics()
+            assert stats.waiting == 1
+            if lockkind in ("RLock", "Lock"):
+                assert stats.lock == lock.statistics()
+                assert stats.lock is not None
+                assert not stats.lock.locked
+            else:
+                assert stats.lock is None
+            with cond:
+                cond.notify()
+            assert t.join() is True
+            assert cond.statistics().waiting == 0
+
+        thredo.run(main)
+
+    @pytest.mark.parametrize("semtype", [thredo.Semaphore, thredo.BoundedSemaphore])
+    def test_semaphore(self, semtype):
+        def main():
+            sem = semtype(2)
+            bound = 2 if semtype is thredo.BoundedSemaphore else None
+            assert sem.statistics() == SemaphoreStatistics(value=2, max_value=bound, waiting=0)
+            sem.acquire()
+            sem.acquire()
+            t = thredo.spawn(sem.acquire)
+            _blocked_in(t, "Semaphore.acquire", sem)
+            assert sem.statistics() == SemaphoreStatistics(value=0, max_value=bound, waiting=1)
+            sem.release(2)
+            t.join()
+            assert sem.statistics() == SemaphoreStatistics(value=1, max_value=bound, waiting=0)
+
+        thredo.run(main)
+
+    def test_event(self):
+        def main():
+            ev = thredo.Event()
+            t = thredo.spawn(ev.wait)
+            _blocked_in(t, "Event.wait", ev)
+            assert ev.statistics() == EventStatistics(is_set=False, waiting=1)
+            ev.set()
+            t.join()
+            assert ev.statistics() == EventStatistics(is_set=True, waiting=0)
+
+        thredo.run(main)
+
+    def test_barrier(self):
+        def main():
+            b = thredo.Barrier(3)
+            assert b.statistics() == BarrierStatistics(
+                parties=3, n_waiting=0, broken=False, waiting=0
+            )
+            threads = [thredo.spawn(b.wait) for _ in range(2)]
+            for t in threads:
+                _blocked_in(t, "Barrier.wait", b)
+            assert b.statistics() == BarrierStatistics(
+                parties=3, n_waiting=2, broken=False, waiting=2
+            )
+            threads[0].cancel()
+            threads[1].wait()
+            assert b.statistics() == BarrierStatistics(
+                parties=3, n_waiting=0, broken=True, waiting=0
+            )
+
+        thredo.run(main)
+
+    def test_plain_threads_are_counted_too(self):
+        lock = thredo.Lock()
+        lock.acquire()
+        t = PlainThread(lock.acquire)
+        wait_until(lambda: lock.statistics().waiting == 1, "the plain waiter")
+        lock.release()
+        assert t.join() is True
+        lock.release()
+
+    def test_frozen(self):
+        stats = thredo.Lock().statistics()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            stats.locked = True  # type: ignore[misc]
+        assert "waiting=0" in repr(stats)
+
+
+# -- curio's names (the original thredo's code uses them) and stdlib private methods ----
+
+
+class TestExtras:
+    def test_semaphore_value_and_locked(self, semtype):
+        sem = semtype(2)
+        assert sem.value == 2
+        assert not sem.locked()
+        sem.acquire()
+        sem.acquire()
+        assert sem.value == 0
+        assert sem.locked()
+        sem.release()
+        assert sem.value == 1
+
+    @pytest.mark.parametrize(
+        "make",
+        [None, thredo.Lock, thredo.RLock, threading.Lock, threading.RLock],
+        ids=["default", "Lock", "RLock", "threading.Lock", "threading.RLock"],
+    )
+    def test_condition_locked(self, make):
+        cond = thredo.Condition(None if make is None else make())
+        assert not cond.locked()
+        with cond:
+            assert cond.locked()
+            # ... also as another thread sees it
+            assert PlainThread(cond.locked).join() is True
+        assert not cond.locked()
+        assert PlainThread(cond.locked).join() is False
+
+    def test_original_thredo_semaphore_test(self):
+        """The original thredo's tests/test_sync.py::test_semaphore, unchanged but for names."""
+        lock = thredo.Semaphore()
+        result = []
+
+        def child():
+            with lock:
+                result.append("child")
+
+        def main():
+            lock.acquire()
+            result.append(lock.value)
+            try:
+                t = thredo.spawn(child)
+                result.append("parent")
+            finally:
+                lock.release()
+            t.join()
+
+        thredo.run(main)
+        assert result == [0, "parent", "child"]
+
+    def test_original_thredo_condition_test(self):
+        """The original thredo's tests/test_sync.py::test_condition."""
+        lock = thredo.Condition()
+        result = []
+
+        def child():
+            with lock:
+                result.append("child")
+
+        def main():
+            lock.acquire()
+            if lock.locked():
+                result.append("locked")
+            try:
+                t = thredo.spawn(child)
+                result.append("parent")
+            finally:
+                lock.release()
+            t.join()
+
+        thredo.run(main)
+        assert result == ["locked", "parent", "child"]
+
+    def test_rlock_private_methods_as_the_stdlibs(self, runner):
+        """The private methods stdlib code calls on an RLock, side by side with threading's."""
+
+        def scenario():
+            for lock in (threading.RLock(), thredo.RLock()):
+                assert not lock._is_owned()
+                with pytest.raises(RuntimeError):
+                    lock._release_save()
+                lock.acquire()
+                lock.acquire()
+                assert lock._is_owned()
+                if hasattr(lock, "_recursion_count"):  # threading's: 3.12+
+                    assert lock._recursion_count() == 2
+                    assert PlainThread(lock._recursion_count).join() == 0
+                state = lock._release_save()
+                assert not lock._is_owned()
+                # released for real: another thread can take it (and gives it back)
+                assert PlainThread(_take_and_give_back, lock).join() is True
+                lock._acquire_restore(state)
+                assert lock._is_owned()
+                lock.release()
+                lock.release()
+                assert not lock._is_owned()
+
+        runner.run(scenario)
+
+    def test_rlock_owned_by_another_thread_cannot_be_released(self, runner):
+        def scenario():
+            for lock in (threading.RLock(), thredo.RLock()):
+                holder, go = held_by_plain_thread(lock)
+                assert not lock._is_owned()
+                with pytest.raises(RuntimeError):
+                    lock.release()
+                go.set()
+                holder.join()
+
+        runner.run(scenario)
+
+    def test_threading_condition_over_a_thredo_rlock(self, runner):
+        """threading.Condition drives a thredo RLock through those private methods."""
+
+        def scenario():
+            lock = thredo.RLock()
+            cond = threading.Condition(lock)
+            ready = []
+
+            def waiter() -> bool:
+                with cond, lock:  # twice: _release_save must release every level
+                    return cond.wait_for(lambda: ready, WAIT)
+
+            t = runner.spawn(waiter)
+            wait_until(lambda: len(cond._waiters) == 1, "the waiter")  # type: ignore[attr-defined]
+            with cond:
+                ready.append(1)
+                cond.notify()
+            assert t.join() == [1]
+            assert not lock.locked()
+
+        runner.run(scenario)
+
+
+def _take_and_give_back(lock: Any) -> bool:
+    got = lock.acquire(False)
+    if got:
+        lock.release()
+    return got
+
+
+# -- docstrings: help() says how each differs from its stdlib namesake ------------------
+
+SYNC_CLASSES = [
+    thredo.Lock,
+    thredo.RLock,
+    thredo.Condition,
+    thredo.Semaphore,
+    thredo.BoundedSemaphore,
+    thredo.Event,
+    thredo.Barrier,
+]
+POINT_METHODS = {"acquire", "wait", "wait_for"}
+
+
+@pytest.mark.parametrize("cls", SYNC_CLASSES, ids=lambda c: c.__name__)
+def test_public_api_is_documented(cls):
+    assert cls.__doc__
+    assert "threading." in cls.__doc__
+    names = [n for n in dir(cls) if not n.startswith("_") or n in ("__enter__", "__exit__")]
+    for name in names:
+        doc = inspect.getdoc(getattr(cls, name))
+        assert doc, f"{cls.__name__}.{name} has no docstring"
+        if name in POINT_METHODS:
+            assert "cancel" in doc, f"{cls.__name__}.{name} does not say it is cancellable"
+    if cls is thredo.Condition:
+        assert inspect.getdoc(thredo.Condition().acquire)  # the lock's
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [LockStatistics, ConditionStatistics, SemaphoreStatistics, EventStatistics, BarrierStatistics],
+    ids=lambda c: c.__name__,
+)
+def test_statistics_classes_are_documented(cls):
+    doc = inspect.getdoc(cls)
+    assert doc
+    for field in dataclasses.fields(cls):
+        assert f"{field.name}:" in doc, f"{cls.__name__}.{field.name} is not described"

@@ -10,7 +10,7 @@ import time
 
 import curio
 import pytest
-from helpers import FOREVER, block_forever
+from helpers import FOREVER, block_forever, wait_blocked
 
 import thredo
 from thredo import ThreadCancelled, ThreadError, ThreadTimeout
@@ -286,6 +286,7 @@ class TestCancel:
 
         def main():
             t = thredo.spawn(block_forever, log, "t")
+            wait_blocked(t, "sleep")  # cancelled while blocked, not before it started
             start = time.monotonic()
             t.cancel()
             elapsed = time.monotonic() - start

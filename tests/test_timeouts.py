@@ -726,3 +726,226 @@ class TestBlockingCalls:
         assert t.cancelled
         assert isinstance(t.exception, ThreadCancelled)
         assert log == [*expected_log, "worker finally"]
+
+
+def _blocking_calls() -> dict[str, Callable[[], object]]:
+    """One blocking call of each kind, each of which completes at once here."""
+    from thredo.net import socket as tsocket
+
+    lock = thredo.Lock()
+    ev = thredo.Event()
+    ev.set()
+    q: thredo.Queue[int] = thredo.Queue()
+    sem = thredo.Semaphore(1)
+    cond = thredo.Condition()
+
+    def lock_acquire() -> object:
+        with lock:
+            return True
+
+    def queue_round_trip() -> object:
+        q.put(1)
+        return q.get()
+
+    def sem_acquire() -> object:
+        with sem:
+            return True
+
+    def cond_wait() -> object:
+        with cond:
+            return cond.wait(0.01)
+
+    def join() -> object:
+        return thredo.spawn(lambda: 7).join()
+
+    def group() -> object:
+        with thredo.ThreadGroup() as g:
+            g.spawn(lambda: 8)
+        return g.results
+
+    def sock_round_trip() -> object:
+        a, b = tsocket.socketpair()
+        with a, b:
+            a.sendall(b"x")
+            return b.recv(1)
+
+    return {
+        "sleep": lambda: thredo.sleep(0.01),
+        "Lock": lock_acquire,
+        "Event.wait": lambda: ev.wait(),
+        "Queue": queue_round_trip,
+        "Semaphore": sem_acquire,
+        "Condition.wait": cond_wait,
+        "Thread.join": join,
+        "Thread.join(timeout)": lambda: thredo.spawn(lambda: 9).join(timeout=LONG),
+        "ThreadGroup": group,
+        "socket": sock_round_trip,
+    }
+
+
+CALL_NAMES = [
+    "sleep",
+    "Lock",
+    "Event.wait",
+    "Queue",
+    "Semaphore",
+    "Condition.wait",
+    "Thread.join",
+    "Thread.join(timeout)",
+    "ThreadGroup",
+    "socket",
+]
+
+
+class TestTimeoutValues:
+    @pytest.mark.parametrize("name", CALL_NAMES)
+    @pytest.mark.parametrize("form", ["timeout_after", "ignore_after"])
+    def test_none_means_no_timeout(self, run, name, form):
+        def main():
+            call = _blocking_calls()[name]
+            with getattr(thredo, form)(None) as cm:
+                call()
+            return cm.expired
+
+        assert run(main) is False
+
+    @pytest.mark.parametrize("name", CALL_NAMES)
+    def test_huge_deadline_never_overflows(self, run, name):
+        def main():
+            call = _blocking_calls()[name]
+            with thredo.timeout_after(1e300):
+                call()
+            with thredo.timeout_after(threading.TIMEOUT_MAX * 10):
+                call()
+
+        run(main)
+
+    def test_huge_call_timeouts_never_overflow(self, run):
+        def main():
+            ev = thredo.Event()
+            ev.set()
+            assert ev.wait(1e300) is True
+            q: thredo.Queue[int] = thredo.Queue()
+            q.put(1)
+            assert q.get(timeout=1e300) == 1
+            lock = thredo.Lock()
+            t = thredo.spawn(lambda: 1)
+            assert t.join(timeout=1e300) == 1
+            # a huge timeout that must really wait: woken by another thread
+            lock.acquire()
+            holder = thredo.spawn(lambda: (thredo.sleep(0.05), lock.release()))
+            assert lock.acquire(timeout=threading.TIMEOUT_MAX) is True
+            holder.join()
+
+        run(main)
+
+    def test_nan_timeout_after_is_a_value_error(self, run):
+        def main():
+            with pytest.raises(ValueError, match="NaN"):
+                thredo.timeout_after(float("nan"))
+            with pytest.raises(ValueError, match="NaN"):
+                thredo.sleep(float("nan"))
+
+        run(main)
+
+    def test_nan_call_timeouts_as_the_stdlib(self, runner):
+        nan = float("nan")
+
+        def scenario():
+            ev = thredo.Event()
+            started = time.monotonic()
+            assert ev.wait(nan) is False
+            with pytest.raises(ValueError, match="NaN"):
+                thredo.Lock().acquire(timeout=nan)
+            assert time.monotonic() - started < 5  # never a busy-spin forever
+
+        runner.run(scenario)
+
+
+class TestUncancellableWarning:
+    def test_time_sleep_past_the_deadline_warns(self, run):
+        def main():
+            with pytest.warns(thredo.UncancellableWarning) as rec:
+                with thredo.timeout_after(0.05):
+                    time.sleep(0.3)  # thredo cannot interrupt this
+            return rec
+
+        rec = run(main)
+        assert len(rec) == 1
+        w = rec[0]
+        assert w.filename == __file__
+        message = str(w.message)
+        assert "timeout_after(0.05)" in message
+        assert "after its deadline" in message
+        assert f"{__file__}:" in message
+        assert issubclass(thredo.UncancellableWarning, RuntimeWarning)
+
+    def test_threading_lock_past_the_deadline_warns_for_ignore_after(self, run):
+        def main():
+            lock = threading.Lock()
+            lock.acquire()
+            releaser = threading.Timer(0.3, lock.release)
+            releaser.start()
+            with pytest.warns(thredo.UncancellableWarning, match="ignore_after"):
+                with thredo.ignore_after(0.05) as cm:
+                    lock.acquire()  # a threading lock: not cancellable
+            releaser.join()
+            return cm.expired
+
+        assert run(main) is False
+
+    def test_delivered_deadline_does_not_warn(self, run):
+        def main():
+            with thredo.ignore_after(0.05) as cm:
+                thredo.sleep(FOREVER)
+            with thredo.timeout_after(0.05):
+                try:
+                    thredo.sleep(FOREVER)
+                except ThreadTimeout:
+                    time.sleep(0.2)  # handled inside: it was delivered
+            return cm.expired
+
+        assert run(main) is True  # filterwarnings = error: any warning would fail
+
+    def test_block_in_time_does_not_warn(self, run):
+        def main():
+            with thredo.timeout_after(LONG):
+                time.sleep(0.01)
+
+        run(main)
+
+
+class TestExceptionMessages:
+    def test_every_exception_str_is_a_sentence(self, run):
+        def main():
+            out = {}
+            try:
+                with thredo.timeout_after(0.01):
+                    thredo.sleep(FOREVER)
+            except ThreadTimeout as e:
+                out["timeout"] = e
+            t = thredo.spawn(thredo.sleep, FOREVER)
+            t.cancel()
+            out["cancel"] = t.exception
+            f = thredo.spawn(int, "x")
+            try:
+                f.join()
+            except thredo.ThreadError as e:
+                out["error"] = e
+            try:
+                with thredo.timeout_after(0.01):
+                    with thredo.timeout_after(LONG):
+                        thredo.sleep(FOREVER)
+            except ThreadTimeout:
+                pass
+            return out
+
+        out = run(main)
+        assert "deadline expired" in str(out["timeout"])
+        assert isinstance(out["timeout"].args[0], float)  # curio's clock reading kept
+        assert "cancelled" in str(out["cancel"])
+        assert "failed" in str(out["error"])
+        assert "deadline" in str(TimeoutCancellationError(1.0))
+        assert str(UncaughtTimeoutError()) != ""
+        for e in out.values():
+            assert " " in str(e)

@@ -8,6 +8,7 @@ Layout -- each module imports only modules on lower lines (checked by
 
     # layer  module               job
     # 0      _errors              every exception
+    # 0      _meta                exported objects report their public home
     # 1      _runctx              one run: its thread registry and its kernel inbox (post)
     # 2      _wait                the wait mechanism: per-thread state, Waiter, WaitQueue, park
     # 3      _fdwait              waits on file descriptors (eventfd, budget, shared epoll)
@@ -20,9 +21,11 @@ Layout -- each module imports only modules on lower lines (checked by
     # 5      _signals             SignalEvent
     # 6      net._usertimeout     the user-visible timeout of thredo sockets
     # 6      net._worker          blocking calls with no cancellable form (DNS), in a worker
+    # 6      net._streams         SocketStream, FileStream
+    # 6      net._pipes           cancellable pipe file objects (Popen's stdin/stdout/stderr)
     # 7      net.socket           the stdlib socket module, cancellable
+    # 7      net.subprocess       the stdlib subprocess module, cancellable; child reaping on cancel
     # 8      net.ssl              the stdlib ssl module, cancellable
-    # 8      net._streams         SocketStream, FileStream
     # 9      net._servers         tcp_server, unix_server, open_connection
     # 10     net                  the public networking namespace
     # 11     thredo               this public namespace: re-exports only
@@ -41,8 +44,10 @@ from ._errors import ThreadCancelled as ThreadCancelled
 from ._errors import ThreadError as ThreadError
 from ._errors import ThreadTimeout as ThreadTimeout
 from ._errors import TimeoutCancellationError as TimeoutCancellationError
+from ._errors import UncancellableWarning as UncancellableWarning
 from ._errors import UncaughtTimeoutError as UncaughtTimeoutError
 from ._kernel import run as run
+from ._meta import fixup_module_metadata as _fixup_module_metadata
 from ._queue import LifoQueue as LifoQueue
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import Queue as Queue
@@ -111,5 +116,8 @@ __all__ = (
     "ThreadTimeout",
     "TimeoutCancellationError",
     "UncaughtTimeoutError",
+    "UncancellableWarning",
     "ThreadError",
 )
+
+_fixup_module_metadata(globals(), __name__, __all__)

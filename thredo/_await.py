@@ -14,8 +14,8 @@ outcome::
 
 Cancelling the thread (or its deadline passing) posts a cancel of the task
 and waits -- not cancellably -- until the task has ended, so no coroutine
-outlives the call.  Each call costs two kernel round trips: about 7x a
-plain thread hand-off (``docs/design.md``), which is why no primitive or
+outlives the call.  Each call costs two kernel round trips: 5-9x a
+plain thread hand-off, pinned (``docs/design.md``), which is why no primitive or
 socket of thredo goes through here.
 """
 

@@ -151,7 +151,13 @@ def _wait_plain(fd: int, events: int, timeout: float | None) -> bool:
         p.unregister(fd)
 
 
-def wait_fd(fd: int, events: int, timeout: float | None = None, obj: object = None) -> bool:
+def wait_fd(
+    fd: int,
+    events: int,
+    timeout: float | None = None,
+    obj: object = None,
+    call: str | None = None,
+) -> bool:
     """Block until ``fd`` has ``events`` (POLLIN/POLLOUT) ready.
 
     Args:
@@ -159,6 +165,8 @@ def wait_fd(fd: int, events: int, timeout: float | None = None, obj: object = No
         events: ``POLLIN`` or ``POLLOUT``.
         timeout: the call's own timeout in seconds (None: no limit).
         obj: the object waited on (a socket, a pipe), for ``BlockedOn``.
+        call: the blocking call, for ``BlockedOn`` (``"recv"``, ``"accept"``
+            ...); default ``"wait_readable"`` / ``"wait_writable"``.
 
     Returns:
         True when ready (or the fd reports an error or hang-up), False when
@@ -173,9 +181,11 @@ def wait_fd(fd: int, events: int, timeout: float | None = None, obj: object = No
     st = current_state()
     if st is None:
         return _wait_plain(fd, events, timeout)
+    if call is None:
+        call = "wait_readable" if events & POLLIN else "wait_writable"
     fdw = _poll_wait(st)
     if fdw is None:
-        return _SharedEpoll.of(st.run).wait(fd, events, timeout, obj)
+        return _SharedEpoll.of(st.run).wait(fd, events, timeout, obj, call)
     endtime = None if timeout is None else monotonic() + timeout
     p = fdw.poll
     if fdw.fd != fd or fdw.events != events:
@@ -185,9 +195,7 @@ def wait_fd(fd: int, events: int, timeout: float | None = None, obj: object = No
         p.register(fd, events)
         fdw.fd = fd
         fdw.events = events
-    st.blocked = BlockedOn(
-        "wait_readable" if events & POLLIN else "wait_writable", obj, monotonic()
-    )
+    st.blocked = BlockedOn(call, obj, monotonic())
     try:
         while True:
             limit = st.deadline
@@ -276,7 +284,7 @@ class _SharedEpoll:
             if mask:
                 self._ep.register(fd, mask | select.EPOLLONESHOT)
 
-    def wait(self, fd: int, events: int, timeout: float | None, obj: object) -> bool:
+    def wait(self, fd: int, events: int, timeout: float | None, obj: object, call: str) -> bool:
         """As :func:`wait_fd`, through the shared epoll."""
         i = 0 if events & POLLIN else 1
         w = Waiter()
@@ -289,7 +297,6 @@ class _SharedEpoll:
                 slot[i].remove(w)
                 self._disarm_quietly(fd, slot)
                 raise
-        call = "wait_readable" if i == 0 else "wait_writable"
         exc = park(w, timeout, None, call, obj)
         if exc is not None or not w.notified:
             with self._lock:

@@ -31,10 +31,12 @@ thread.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import curio
 from curio import Kernel
 from curio.traps import _read_wait
 
@@ -44,19 +46,23 @@ from ._wait import current_state
 
 __all__ = ("run",)
 
+CTRL_C_HINT_DELAY = 0.25  # seconds a first Ctrl-C may take to reach the main thread
+
 T = TypeVar("T")
 
 
 class _Supervisor:
     """The kernel side of one run: its phases and Ctrl-C."""
 
-    def __init__(self, run: RunContext) -> None:
+    def __init__(self, run: RunContext, main: Thread[Any]) -> None:
         self.run = run
+        self.main = main
         self.interrupted = 0  # Ctrl-C count
         self.abandoned = False  # second Ctrl-C: stop waiting for threads
 
-    async def supervise(self, main: Thread[Any]) -> None:
+    async def supervise(self) -> None:
         run = self.run
+        main = self.main
         run.main = main
         main._start_in(run)
         await self._serve(lambda: main.terminated)
@@ -67,7 +73,7 @@ class _Supervisor:
         self._cancel_all()
         await self._serve(lambda: not run.threads)
         if not self.abandoned:
-            main.wait()
+            run.reap_all()  # nothing started under run() outlives it
 
     def _cancel_all(self) -> None:
         self.run.closing = True
@@ -85,7 +91,7 @@ class _Supervisor:
                 if coro is not None:
                     await coro
 
-    def on_sigint(self) -> None:
+    def on_sigint(self) -> Coroutine[Any, Any, None] | None:
         """Posted by the SIGINT handler."""
         self.interrupted += 1
         if self.interrupted > 1:
@@ -93,12 +99,30 @@ class _Supervisor:
             # the threads (daemonic at the OS level) die with the process.
             self._cancel_all()
             self.abandoned = True
-            return
-        main = self.run.main
+            return None
+        main = self.main
         if main is not None and not main.terminated:
             main.cancel(blocking=False)
-        else:
-            self._cancel_all()
+            return self._hint_later(main)
+        self._cancel_all()
+        return None
+
+    async def _hint_later(self, main: Thread[Any]) -> None:
+        await curio.spawn(self._hint, main, daemon=True)
+
+    async def _hint(self, main: Thread[Any]) -> None:
+        """The first Ctrl-C did not reach the main thread: say why, once."""
+        await curio.sleep(CTRL_C_HINT_DELAY)
+        if main.cancel_pending and main.blocked_on is None and self.interrupted == 1:
+            st = main._state
+            if st is not None and st.nocancel:
+                return  # deliberately deferred (disable_cancellation)
+            sys.stderr.write(
+                "thredo: Ctrl-C: the main thread is in a call thredo cannot interrupt "
+                "(time.sleep, a threading lock, a C extension's I/O); it is cancelled at its "
+                "next thredo blocking call. Press Ctrl-C again to end the program now.\n"
+            )
+            sys.stderr.flush()
 
 
 def run(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -113,28 +137,35 @@ def run(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     Raises:
         RuntimeError: called from inside a thredo thread.
+        TypeError: ``func`` is an async function (use :func:`thredo.AWAIT`
+            inside a plain one).
     """
     if current_state() is not None:
         raise RuntimeError("thredo.run() cannot be called from inside a thredo thread")
-    rt = RunContext()
-    sup = _Supervisor(rt)
     main: Thread[T] = Thread(target=func, name="thredo-main", args=args, kwargs=kwargs)
     main._retrieved = True  # run() re-raises it
-    previous = None
+    rt = RunContext()
+    sup = _Supervisor(rt, main)
+    previous: Any = None
     previous_fd = -1
     in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
+    # A SIGINT ignored when the program started (nohup, `cmd &` in a script)
+    # stays ignored, as Python itself leaves it.
+    handle_sigint = in_main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    if handle_sigint:
         previous = signal.signal(signal.SIGINT, lambda signo, frame: rt.post(sup.on_sigint))
+    if in_main:
         # A signal may land on any thread; Python runs the handler in the
         # main thread at its next bytecode.  The kernel may be asleep in
         # epoll, so the C-level handler must wake it: through the inbox.
         previous_fd = signal.set_wakeup_fd(rt.wakeup_fileno(), warn_on_full_buffer=False)
     try:
         with Kernel() as kernel:
-            kernel.run(sup.supervise, main)
+            kernel.run(sup.supervise)
     finally:
         if in_main:
             signal.set_wakeup_fd(previous_fd)
+        if handle_sigint:
             signal.signal(signal.SIGINT, previous)
         rt.close()
     if sup.interrupted:

@@ -35,6 +35,7 @@ guards ``threads`` and ``nondaemon``.  The flags ``closing``, ``watch`` and
 from __future__ import annotations
 
 import socket
+import threading
 from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -57,6 +58,13 @@ class Member(Protocol):
     def terminated(self) -> bool: ...
 
     def cancel(self, *, blocking: bool = ...) -> None: ...
+
+    def os_thread(self) -> threading.Thread:
+        """The underlying ``threading.Thread`` (run() joins it at the end)."""
+        ...
+
+
+REAP_PRUNE_AT = 64  # exited threads kept for run() to join before pruning the dead
 
 
 def _nothing() -> None:
@@ -88,6 +96,10 @@ class RunContext:
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
         self._on_close: list[Callable[[], None]] = []
+        # Exited threads whose OS thread may still be finishing: run() joins
+        # them before it returns.  Pruned as it grows (older ones are long
+        # gone), so a server that has served millions holds a handful.
+        self._reaping: deque[threading.Thread] = deque()  # guarded by _lock
         with self._running_lock:
             self._running.add(self)
 
@@ -138,8 +150,20 @@ class RunContext:
             self.threads.discard(t)
             if not t.daemon:
                 self.nondaemon -= 1
+            reaping = self._reaping
+            while len(reaping) > REAP_PRUNE_AT and not reaping[0].is_alive():
+                reaping.popleft()
+            reaping.append(t.os_thread())
         if self.watch or t is self.main:
             self.post(_nothing)
+
+    def reap_all(self) -> None:
+        """Join the OS thread of every exited thread (kernel side, at the end)."""
+        with self._lock:
+            reaping, self._reaping = self._reaping, deque()
+        for os_thread in reaping:
+            if os_thread.ident is not None:  # it did start
+                os_thread.join()
 
     def live(self) -> list[Member]:
         """A snapshot of the live threads."""

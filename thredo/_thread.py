@@ -48,8 +48,10 @@ end the process at once; ``run()`` itself joins every one of them.
 from __future__ import annotations
 
 import builtins
+import inspect
 import itertools
 import logging
+import sys
 import threading
 import weakref
 from _thread import allocate_lock
@@ -71,10 +73,17 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _ids = itertools.count(1)
+_finished_count = itertools.count(1)  # next() is atomic under the GIL
 
 log = logging.getLogger("thredo")
 
 ExitObserver = Callable[["Thread[Any]"], None]
+
+
+_ASYNC_TARGET = (
+    "{!r} is async: a thredo thread runs a plain function; run curio async code "
+    "from one with thredo.AWAIT(coro)"
+)
 
 
 def _is_failure(e: BaseException | None) -> bool:
@@ -124,6 +133,7 @@ class Thread(Generic[T]):
         "_result",
         "_exception",
         "_retrieved",
+        "_finish_order",
         "_state",
         "_mutex",
         "_joiners",
@@ -145,6 +155,10 @@ class Thread(Generic[T]):
     ) -> None:
         if group is not None:
             raise AssertionError("group argument must be None for now (as threading.Thread)")
+        if target is not None and (
+            inspect.iscoroutinefunction(target) or inspect.iscoroutine(target)
+        ):
+            raise TypeError(_ASYNC_TARGET.format(target))
         self.id = next(_ids)
         if daemon is None:
             parent = current_thread()
@@ -159,6 +173,7 @@ class Thread(Generic[T]):
         self._result: Any = None
         self._exception: BaseException | None = None
         self._retrieved = False
+        self._finish_order = 0  # from _finished_count when it terminated
         self._state: ThreadState | None = None
         self._mutex = allocate_lock()  # guards terminated, group, _joiners, _observers
         self._joiners: WaitQueue | None = None  # made by the first waiter (saves ~0.7 KB)
@@ -219,6 +234,12 @@ class Thread(Generic[T]):
     def is_alive(self) -> bool:
         """True from ``start()`` until the thread has terminated."""
         return self._started and not self.terminated
+
+    @property
+    def cancel_pending(self) -> bool:
+        """A cancel (or ``cancel()``'s exception) waits for the thread's next blocking call."""
+        st = self._state
+        return st is not None and st.cancel_pending is not None
 
     @property
     def blocked_on(self) -> BlockedOn | None:
@@ -284,8 +305,15 @@ class Thread(Generic[T]):
         assert st is not None
         set_state(st)
         try:
-            self._result = self.run()
+            result = self.run()
+            if inspect.iscoroutine(result):  # e.g. a functools.partial of an async function
+                result.close()
+                raise TypeError(_ASYNC_TARGET.format(self._thread.name))
+            self._result = result
         except BaseException as e:  # recorded for join()/result
+            tb = e.__traceback__
+            if tb is not None and tb.tb_frame is sys._getframe():
+                e.__traceback__ = tb.tb_next  # this frame is noise, and holds self
             self._exception = e
         finally:
             set_state(None)
@@ -294,6 +322,7 @@ class Thread(Generic[T]):
 
     def _finish(self) -> None:
         with self._mutex:
+            self._finish_order = next(_finished_count)
             self.terminated = True
             observers = self._observers
             self._observers = ()
@@ -301,6 +330,14 @@ class Thread(Generic[T]):
                 self._joiners.notify_all()
         for observer in observers:
             observer(self)
+
+    def os_thread(self) -> threading.Thread:
+        """The underlying ``threading.Thread``.
+
+        It outlives :attr:`terminated` by microseconds (the last lines of
+        ``threading``'s bootstrap); :meth:`wait` and ``run()`` join it.
+        """
+        return self._thread
 
     def _on_exit(self, observer: ExitObserver) -> bool:
         """Register ``observer(thread)`` to be called once when the thread exits.
@@ -574,7 +611,25 @@ class ThreadGroup:
             elif running:
                 self._daemonic.add(t)
 
-    def spawn(
+    @overload
+    def spawn(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Thread[T]: ...
+
+    @overload
+    def spawn(  # type: ignore[overload-cannot-match]
+        self,
+        func: Callable[..., T],
+        *args: Any,
+        daemon: bool,
+        name: str | None = ...,
+        **kwargs: Any,
+    ) -> Thread[T]: ...
+
+    @overload
+    def spawn(  # type: ignore[overload-cannot-match]
+        self, func: Callable[..., T], *args: Any, name: str | None, **kwargs: Any
+    ) -> Thread[T]: ...
+
+    def spawn(  # type: ignore[misc]
         self,
         func: Callable[..., T],
         *args: Any,
@@ -582,7 +637,7 @@ class ThreadGroup:
         name: str | None = None,
         **kwargs: Any,
     ) -> Thread[T]:
-        """Spawn a thread into the group (see :func:`thredo.spawn`)."""
+        """Spawn a thread into the group (see :func:`thredo.spawn`; typed the same way)."""
         if self._joined:
             raise RuntimeError("ThreadGroup already joined")
         t = spawn(func, *args, daemon=daemon, name=name, **kwargs)
@@ -713,6 +768,23 @@ class ThreadGroup:
         if ty is not None:
             self.cancel_remaining()
         self.join()
+        if ty is None:
+            self._raise_unretrieved()
+
+    def _raise_unretrieved(self) -> None:
+        """Leaving the block: a member's failure the body did not retrieve is raised."""
+        with self._mutex:
+            members = list(self._threads)
+        failed = [t for t in members if not t._retrieved and _is_failure(t._exception)]
+        if not failed:
+            return
+        first = min(failed, key=lambda t: t._finish_order)
+        for t in failed:
+            t._retrieved = True  # reported here, as the cause (or in its context)
+        raise ThreadError(
+            f"thread {first.name!r} of the ThreadGroup failed and the block did not "
+            "retrieve its failure"
+        ) from first._exception
 
     # -- outcome (after join) -----------------------------------------------
 
@@ -736,9 +808,22 @@ class ThreadGroup:
 
     @property
     def results(self) -> list[Any]:
-        """Results of all tracked threads in creation order; raises the first error."""
+        """Results of all tracked threads in creation order.
+
+        Raises:
+            The first failure (in finishing order) of a member that failed by
+            itself, else the first cancellation: the root cause, not a
+            sibling cancelled because of it.
+        """
         self._check_joined()
-        return [t.result for t in self.threads]
+        threads = self.threads
+        for t in threads:
+            t._retrieved = True
+        failed = [t for t in threads if t._exception is not None]
+        if failed:
+            real = [t for t in failed if _is_failure(t._exception)] or failed
+            raise min(real, key=lambda t: t._finish_order)._exception  # type: ignore[misc]
+        return [t._result for t in threads]
 
     @property
     def exceptions(self) -> list[BaseException | None]:

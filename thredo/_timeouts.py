@@ -27,16 +27,28 @@ deferred exception is raised at the next blocking call after that.
 from __future__ import annotations
 
 import os
+import sys
 import time
+import warnings
 from collections.abc import Callable
 from time import monotonic
-from types import TracebackType
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, TypeVar, overload
 
 from curio.errors import TaskTimeout
+from curio.errors import TimeoutCancellationError as _CurioTimeoutCancellation
 
-from ._errors import ThreadTimeout, TimeoutCancellationError, UncaughtTimeoutError
+from ._errors import (
+    ThreadTimeout,
+    TimeoutCancellationError,
+    UncancellableWarning,
+    UncaughtTimeoutError,
+)
 from ._wait import ThreadState, Waiter, checkpoint, current_state, park
+
+_INF = float("inf")
+T = TypeVar("T")
+R = TypeVar("R")
 
 __all__ = ("sleep", "timeout_after", "ignore_after", "disable_cancellation")
 
@@ -69,16 +81,44 @@ def sleep(seconds: float) -> None:
         raise exc
 
 
+#: A block that ends more than this many seconds after its deadline, the
+#: deadline never delivered, warns (UncancellableWarning).  Pure-Python work
+#: between two blocking calls may overrun a deadline a little; that is not
+#: worth a warning.
+LATE_WARNING_SLACK = 0.05
+
+
 class _TimeoutAfter:
     """The context manager returned by timeout_after() and ignore_after()."""
 
-    def __init__(self, seconds: float | None, ignore: bool = False, timeout_result: Any = None):
+    __slots__ = (
+        "_seconds",
+        "_ignore",
+        "_timeout_result",
+        "_st",
+        "_deadline",
+        "_fired",
+        "_where",
+        "expired",
+        "result",
+    )
+
+    def __init__(
+        self,
+        seconds: float | None,
+        where: FrameType,
+        ignore: bool = False,
+        timeout_result: Any = None,
+    ):
         if seconds is not None and seconds != seconds:  # NaN
             raise ValueError("timeout must be a number, not NaN")
         self._seconds = seconds
         self._ignore = ignore
         self._timeout_result = timeout_result
         self._st: ThreadState | None = None
+        self._deadline = _INF
+        self._fired = 0
+        self._where = (where.f_code.co_filename, where.f_lineno)
         self.expired = False
         self.result: Any = True
 
@@ -87,9 +127,26 @@ class _TimeoutAfter:
         if st is None:
             raise RuntimeError("timeout_after()/ignore_after() need a thredo thread")
         seconds = self._seconds
-        st.push_deadline(float("inf") if seconds is None else monotonic() + seconds)
+        self._deadline = deadline = _INF if seconds is None else monotonic() + seconds
+        self._fired = st.fired
+        st.push_deadline(deadline)
         self._st = st
         return self
+
+    def _warn_if_late(self, st: ThreadState) -> None:
+        """The block ended well past its deadline and nothing delivered it: say so."""
+        late = monotonic() - self._deadline
+        if late > LATE_WARNING_SLACK and st.fired == self._fired and not st.nocancel:
+            filename, lineno = self._where
+            warnings.warn_explicit(
+                f"the {'ignore_after' if self._ignore else 'timeout_after'}({self._seconds}) "
+                f"block at {filename}:{lineno} ended {late:.3f} s after its deadline: it sat "
+                "in a call thredo cannot interrupt (time.sleep, a threading lock, "
+                "a C extension's own I/O, or long pure-Python work)",
+                UncancellableWarning,
+                filename,
+                lineno,
+            )
 
     def __exit__(
         self,
@@ -101,7 +158,10 @@ class _TimeoutAfter:
         assert st is not None
         deadlines = st.deadlines
         try:
-            if ty is None or not issubclass(ty, (TaskTimeout, TimeoutCancellationError)):
+            if ty is None:
+                self._warn_if_late(st)
+                return False
+            if not issubclass(ty, (TaskTimeout, _CurioTimeoutCancellation)):
                 return False
             clock = val.args[0] if val is not None and val.args else monotonic()
             for n, deadline in enumerate(deadlines):  # noqa: B007 - the outermost expired one
@@ -117,11 +177,19 @@ class _TimeoutAfter:
             self.expired = True
             if self._ignore:
                 return True
-            if issubclass(ty, TimeoutCancellationError):
+            if issubclass(ty, _CurioTimeoutCancellation):
                 raise ThreadTimeout(clock).with_traceback(tb) from None
             return False
         finally:
             st.pop_deadline()
+
+
+@overload
+def timeout_after(seconds: float | None, func: None = None) -> _TimeoutAfter: ...
+
+
+@overload
+def timeout_after(seconds: float | None, func: Callable[..., T], *args: Any) -> T: ...
 
 
 def timeout_after(seconds: float | None, func: Callable[..., Any] | None = None, *args: Any) -> Any:
@@ -130,11 +198,27 @@ def timeout_after(seconds: float | None, func: Callable[..., Any] | None = None,
     Without ``func``, returns a context manager; with it, calls
     ``func(*args)`` under the timeout and returns its result.
     """
-    cm = _TimeoutAfter(seconds)
+    cm = _TimeoutAfter(seconds, sys._getframe(1))
     if func is None:
         return cm
     with cm:
         return func(*args)
+
+
+@overload
+def ignore_after(
+    seconds: float | None, func: None = None, *, timeout_result: Any = None
+) -> _TimeoutAfter: ...
+
+
+@overload
+def ignore_after(
+    seconds: float | None, func: Callable[..., T], *args: Any, timeout_result: R
+) -> T | R: ...
+
+
+@overload
+def ignore_after(seconds: float | None, func: Callable[..., T], *args: Any) -> T | None: ...
 
 
 def ignore_after(
@@ -149,7 +233,7 @@ def ignore_after(
     ``result`` is then ``timeout_result``.  The call form returns
     ``func(*args)``, or ``timeout_result`` on expiry.
     """
-    cm = _TimeoutAfter(seconds, ignore=True, timeout_result=timeout_result)
+    cm = _TimeoutAfter(seconds, sys._getframe(1), ignore=True, timeout_result=timeout_result)
     if func is None:
         return cm
     with cm:

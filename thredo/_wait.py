@@ -77,6 +77,7 @@ import threading
 from _thread import LockType, allocate_lock
 from collections import deque
 from collections.abc import Callable
+from threading import TIMEOUT_MAX
 from time import monotonic
 from typing import Any, NamedTuple, Protocol
 
@@ -127,6 +128,7 @@ class _Local(threading.local):
 
 
 _local = _Local()
+_INF = float("inf")
 
 
 def current_state() -> ThreadState | None:
@@ -185,6 +187,7 @@ class ThreadState:
         "armed",
         "nocancel",
         "floor",
+        "fired",
         "parked",
         "blocked",
         "fdwait",
@@ -199,6 +202,7 @@ class ThreadState:
         self.armed = True
         self.nocancel = 0  # disable_cancellation depth
         self.floor = 0  # deadlines below this index are deferred (nocancel)
+        self.fired = 0  # how many deadlines have been delivered (UncancellableWarning)
         self.parked: Interruptible | None = None  # while blocked
         self.blocked: BlockedOn | None = None  # while blocked, for people
         self.fdwait: Any = None  # None, a Resource, or False (past the eventfd budget)
@@ -227,6 +231,7 @@ class ThreadState:
             if now >= deadline:
                 self.armed = False  # fires once, re-armed when a block exits
                 self.deadline = None
+                self.fired += 1
                 return ThreadTimeout(now)
         return None
 
@@ -234,7 +239,9 @@ class ThreadState:
 
     def _recompute(self) -> None:
         live = self.deadlines[self.floor :]
-        self.deadline = min(live) if (live and self.armed) else None
+        deadline = min(live) if (live and self.armed) else None
+        # timeout_after(None) pushes +inf: a deadline that never comes is none.
+        self.deadline = None if deadline == _INF else deadline
 
     def push_deadline(self, clock: float) -> None:
         self.deadlines.append(clock)
@@ -295,6 +302,11 @@ def park(
         ``w.notified``), else the cancellation exception the caller must raise
         once it has unregistered ``w``.
     """
+    if timeout is not None:
+        if timeout != timeout:
+            raise ValueError("Invalid value NaN (not a number)")
+        if timeout > TIMEOUT_MAX:
+            timeout = None  # ~49 days or more: as good as forever, and never overflows
     st = _local.state
     if st is None:
         if mutex is not None:
@@ -321,7 +333,8 @@ def park(
                     if limit is None:
                         lock.acquire()
                     else:
-                        lock.acquire(True, max(0.0, limit - monotonic()))
+                        # Capped: a deadline far away wakes early and waits again.
+                        lock.acquire(True, min(max(0.0, limit - monotonic()), TIMEOUT_MAX))
                 finally:
                     st.parked = None
                     if mutex is not None:

@@ -6,8 +6,10 @@ progress when cancelled; ``tcp_server``/``unix_server`` run a
 thread-per-connection server that one cancel shuts down completely.
 """
 
+from .._meta import fixup_module_metadata as _fixup_module_metadata
 from . import socket as socket
 from . import ssl as ssl
+from . import subprocess as subprocess
 from ._servers import open_connection as open_connection
 from ._servers import open_unix_connection as open_unix_connection
 from ._servers import run_server as run_server
@@ -21,6 +23,7 @@ from ._streams import SocketStream as SocketStream
 __all__ = (
     "socket",
     "ssl",
+    "subprocess",
     "SocketStream",
     "FileStream",
     "tcp_server",
@@ -31,3 +34,5 @@ __all__ = (
     "open_connection",
     "open_unix_connection",
 )
+
+_fixup_module_metadata(globals(), __name__, __all__)

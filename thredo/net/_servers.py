@@ -24,6 +24,14 @@ pause while that many handlers run.
 
 The live handler set is kept here, not in a ThreadGroup: a long-running
 server must forget finished handlers, which a group keeps for its results.
+
+Next to the stdlib's ``socketserver.ThreadingTCPServer`` (the closest
+namesake): a handler is a plain function of the client socket and address,
+not a class; stopping is a cancel of the serving thread, not
+``shutdown()`` from another thread, and it ends every handler too (the
+stdlib's ``server_close`` waits for handlers it cannot interrupt); a
+handler streaming to a fast client stops at its next socket call, since
+every socket call is a cancellation point.
 """
 
 from __future__ import annotations
@@ -31,10 +39,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import ssl as _stdssl
 import stat
 from _thread import allocate_lock
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 from .._errors import CancelledError
 from .._sync import Semaphore
@@ -62,7 +71,14 @@ _CLIENT_GONE = {errno.ECONNABORTED, errno.EPROTO}  # one client's failure (trio 
 
 DEFAULT_BACKLOG = 128  # as asyncio's start_server; socket.SOMAXCONN caps it anyway
 
-Handler = Callable[[Any, Any], Any]
+#: A server's per-connection function: ``handler(client, address)``, in its
+#: own thredo thread; the return value is ignored.  ``address`` is what
+#: ``accept`` returned (a ``(host, port, ...)`` tuple, or a Unix socket's path).
+Handler = Callable[[tsocket.socket, Any], object]
+#: The same for a TLS server (``ssl=`` given): the client is a thredo SSLSocket.
+TLSHandler = Callable[[tssl.SSLSocket, Any], object]
+#: Called once with the listening socket when it listens (``ready=``).
+Ready = Callable[[tsocket.socket], object]
 
 
 class _Handlers:
@@ -103,21 +119,23 @@ class _Handlers:
 
 
 def _serve_one(
-    handler: Handler,
-    client: Any,
+    handler: Callable[[Any, Any], object],
+    client: tsocket.socket,
     address: Any,
-    ssl: Any,
+    ssl: _stdssl.SSLContext | None,
     slots: Semaphore | None,
 ) -> None:
     try:
         with client:
             if ssl is not None:
                 try:
-                    client = tssl.wrap(client, ssl, server_side=True)  # cancellable handshake
+                    tls = tssl.wrap(client, ssl, server_side=True)  # cancellable handshake
                 except OSError as e:  # ssl.SSLError included: a bad peer, not a crash
                     log.info("TLS handshake with %r failed: %s", address, e)
                     return
-            with client:
+                with tls:
+                    handler(tls, address)
+            else:
                 handler(client, address)
     except CancelledError:
         raise
@@ -128,22 +146,51 @@ def _serve_one(
             slots.release()
 
 
+@overload
 def run_server(
-    sock: Any,
+    sock: tsocket.socket,
     handler: Handler,
     *,
-    ssl: Any = None,
+    ssl: None = None,
+    grace: float = 0.0,
+    max_connections: int | None = None,
+    close_listener: bool = False,
+) -> None: ...
+
+
+@overload
+def run_server(
+    sock: tsocket.socket,
+    handler: TLSHandler,
+    *,
+    ssl: _stdssl.SSLContext,
+    grace: float = 0.0,
+    max_connections: int | None = None,
+    close_listener: bool = False,
+) -> None: ...
+
+
+def run_server(
+    sock: tsocket.socket,
+    handler: Callable[[Any, Any], object],
+    *,
+    ssl: _stdssl.SSLContext | None = None,
     grace: float = 0.0,
     max_connections: int | None = None,
     close_listener: bool = False,
 ) -> None:
     """Accept on the listening thredo socket ``sock`` forever, a thread per client.
 
+    No stdlib namesake (``socketserver``'s ``serve_forever`` is closest: see
+    the module docstring).
+
     Args:
         sock: a bound, listening :class:`thredo.net.socket.socket`.
         handler: called as ``handler(client_socket, address)`` in its own
-            thredo thread; the client socket is closed when it returns.
-        ssl: an ``SSLContext`` to wrap each client in (server side).
+            thredo thread, named ``thredo handler HOST:PORT``; the client
+            socket is closed when it returns.
+        ssl: an ``SSLContext`` to wrap each client in (server side); the
+            handshake runs in the handler's thread, a failed one is logged.
         grace: on cancel, seconds to let running handlers finish on their
             own before cancelling them.
         max_connections: pause accepting while this many handlers run.
@@ -151,6 +198,9 @@ def run_server(
 
     Returns only by raising: the cancellation of the calling thread, or the
     error ``accept`` failed with, after every handler has exited.
+
+    Raises:
+        ValueError: ``max_connections`` below 1 or a negative ``grace``.
     """
     if max_connections is not None and max_connections < 1:
         raise ValueError("max_connections must be at least 1")
@@ -220,12 +270,13 @@ def tcp_server_socket(
     backlog: int = DEFAULT_BACKLOG,
     reuse_address: bool = True,
     reuse_port: bool = False,
-) -> Any:
+) -> tsocket.socket:
     """A listening thredo TCP socket on ``(host, port)``.
 
-    ``host`` None or "" listens on every interface, dual-stack IPv6 where
-    the system has it (as ``socket.create_server(dualstack_ipv6=True)``);
-    an IPv6 address listens on IPv6 only.
+    As ``socket.create_server((host, port), backlog=..., reuse_port=...)``,
+    except: ``host`` None or "" listens on every interface, dual-stack IPv6
+    where the system has it (as ``create_server(dualstack_ipv6=True)``); an
+    IPv6 address listens on IPv6 only; ``reuse_address`` can be turned off.
     """
     if not host:
         if tsocket.has_dualstack_ipv6():
@@ -238,7 +289,7 @@ def tcp_server_socket(
 
 def _listen(
     address: Any, family: int, backlog: int, reuse_address: bool, reuse_port: bool, dual: bool
-) -> Any:
+) -> tsocket.socket:
     sock = tsocket.socket(family, tsocket.SOCK_STREAM)
     try:
         if reuse_address:
@@ -255,46 +306,95 @@ def _listen(
     return sock
 
 
+@overload
 def tcp_server(
     host: str | None,
     port: int,
     handler: Handler,
     *,
-    ssl: Any = None,
+    ssl: None = None,
     backlog: int = DEFAULT_BACKLOG,
     reuse_address: bool = True,
     reuse_port: bool = False,
     grace: float = 0.0,
     max_connections: int | None = None,
-    ready: Callable[[Any], Any] | None = None,
+    ready: Ready | None = None,
+) -> None: ...
+
+
+@overload
+def tcp_server(
+    host: str | None,
+    port: int,
+    handler: TLSHandler,
+    *,
+    ssl: _stdssl.SSLContext,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_address: bool = True,
+    reuse_port: bool = False,
+    grace: float = 0.0,
+    max_connections: int | None = None,
+    ready: Ready | None = None,
+) -> None: ...
+
+
+def tcp_server(
+    host: str | None,
+    port: int,
+    handler: Callable[[Any, Any], object],
+    *,
+    ssl: _stdssl.SSLContext | None = None,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_address: bool = True,
+    reuse_port: bool = False,
+    grace: float = 0.0,
+    max_connections: int | None = None,
+    ready: Ready | None = None,
 ) -> None:
     """Serve TCP on ``(host, port)`` forever, ``handler(client, address)`` per connection.
 
-    Cancel the calling thread to stop: accepting stops at once, handlers get
-    ``grace`` seconds, then are cancelled; returns (by raising the
-    cancellation) after all have exited and every client socket is closed.
-    ``ready``, if given, is called with the listening socket once it listens
-    (to learn the port when ``port`` is 0).  See :func:`run_server` for the
-    other options.
+    No stdlib namesake (``socketserver.ThreadingTCPServer`` is closest: see
+    the module docstring).  Cancel the calling thread to stop: accepting
+    stops at once, handlers get ``grace`` seconds, then are cancelled;
+    returns (by raising the cancellation) after all have exited and every
+    client socket is closed.  ``ready``, if given, is called with the
+    listening socket once it listens (to learn the port when ``port`` is 0).
+    The listening socket is :func:`tcp_server_socket`'s; see
+    :func:`run_server` for the other options.
     """
     sock = tcp_server_socket(
         host, port, backlog=backlog, reuse_address=reuse_address, reuse_port=reuse_port
     )
-    _serve_on(sock, handler, ready, ssl=ssl, grace=grace, max_connections=max_connections)
+    _serve_on(sock, handler, ready, ssl, grace, max_connections)
 
 
 def _serve_on(
-    sock: Any, handler: Handler, ready: Callable[[Any], Any] | None, **options: Any
+    sock: tsocket.socket,
+    handler: Callable[[Any, Any], object],
+    ready: Ready | None,
+    ssl: _stdssl.SSLContext | None,
+    grace: float,
+    max_connections: int | None,
 ) -> None:
     """Own the listening ``sock``: tell ``ready``, serve, close it."""
     with sock:
         if ready is not None:
             ready(sock)
-        run_server(sock, handler, close_listener=True, **options)
+        run_server(
+            sock,
+            handler,
+            ssl=ssl,
+            grace=grace,
+            max_connections=max_connections,
+            close_listener=True,
+        )
 
 
-def unix_server_socket(path: str, *, backlog: int = DEFAULT_BACKLOG) -> Any:
-    """A listening thredo Unix socket at ``path`` (a stale socket file is replaced)."""
+def unix_server_socket(path: str, *, backlog: int = DEFAULT_BACKLOG) -> tsocket.socket:
+    """A listening thredo Unix socket at ``path`` (a stale socket file is replaced).
+
+    As ``socket.create_server`` for ``AF_UNIX``, which the stdlib lacks.
+    """
     try:
         if stat.S_ISSOCK(os.stat(path).st_mode):
             os.unlink(path)
@@ -310,20 +410,46 @@ def unix_server_socket(path: str, *, backlog: int = DEFAULT_BACKLOG) -> Any:
     return sock
 
 
+@overload
 def unix_server(
     path: str,
     handler: Handler,
     *,
-    ssl: Any = None,
+    ssl: None = None,
     backlog: int = DEFAULT_BACKLOG,
     grace: float = 0.0,
     max_connections: int | None = None,
-    ready: Callable[[Any], Any] | None = None,
+    ready: Ready | None = None,
+) -> None: ...
+
+
+@overload
+def unix_server(
+    path: str,
+    handler: TLSHandler,
+    *,
+    ssl: _stdssl.SSLContext,
+    backlog: int = DEFAULT_BACKLOG,
+    grace: float = 0.0,
+    max_connections: int | None = None,
+    ready: Ready | None = None,
+) -> None: ...
+
+
+def unix_server(
+    path: str,
+    handler: Callable[[Any, Any], object],
+    *,
+    ssl: _stdssl.SSLContext | None = None,
+    backlog: int = DEFAULT_BACKLOG,
+    grace: float = 0.0,
+    max_connections: int | None = None,
+    ready: Ready | None = None,
 ) -> None:
     """Like :func:`tcp_server` on a Unix socket at ``path`` (removed when it stops)."""
     sock = unix_server_socket(path, backlog=backlog)
     try:
-        _serve_on(sock, handler, ready, ssl=ssl, grace=grace, max_connections=max_connections)
+        _serve_on(sock, handler, ready, ssl, grace, max_connections)
     finally:
         try:
             os.unlink(path)
@@ -331,25 +457,65 @@ def unix_server(
             pass
 
 
+@overload
 def open_connection(
     host: str,
     port: int,
     *,
-    ssl: Any = None,
+    ssl: Literal[False] | None = None,
     server_hostname: str | None = None,
-    source_addr: Any = None,
-) -> Any:
+    source_addr: tuple[str, int] | None = None,
+) -> tsocket.socket: ...
+
+
+@overload
+def open_connection(
+    host: str,
+    port: int,
+    *,
+    ssl: _stdssl.SSLContext | Literal[True],
+    server_hostname: str | None = None,
+    source_addr: tuple[str, int] | None = None,
+) -> tssl.SSLSocket: ...
+
+
+def open_connection(
+    host: str,
+    port: int,
+    *,
+    ssl: _stdssl.SSLContext | bool | None = None,
+    server_hostname: str | None = None,
+    source_addr: tuple[str, int] | None = None,
+) -> tsocket.socket | tssl.SSLSocket:
     """Connect to ``(host, port)``; returns a connected thredo socket.
 
-    With ``ssl`` (an ``SSLContext``, or True for the default context) the
-    socket is wrapped for TLS, checking ``server_hostname`` (default: host).
+    As ``socket.create_connection((host, port), source_address=source_addr)``
+    (cancellable resolve and connect), plus TLS: with ``ssl`` (an
+    ``SSLContext``, or True for thredo's default context) the socket is
+    wrapped, checking ``server_hostname`` (default: ``host``), and the
+    handshake is done (cancellable too) before it returns.  On any failure
+    or cancel the socket is closed.
     """
     sock = tsocket.create_connection((host, port), source_address=source_addr)
     return _client_tls(sock, ssl, server_hostname or host)
 
 
-def open_unix_connection(path: str, *, ssl: Any = None, server_hostname: str | None = None) -> Any:
-    """Connect to the Unix socket at ``path``; returns a connected thredo socket."""
+@overload
+def open_unix_connection(
+    path: str, *, ssl: Literal[False] | None = None, server_hostname: str | None = None
+) -> tsocket.socket: ...
+
+
+@overload
+def open_unix_connection(
+    path: str, *, ssl: _stdssl.SSLContext | Literal[True], server_hostname: str | None = None
+) -> tssl.SSLSocket: ...
+
+
+def open_unix_connection(
+    path: str, *, ssl: _stdssl.SSLContext | bool | None = None, server_hostname: str | None = None
+) -> tsocket.socket | tssl.SSLSocket:
+    """Connect to the Unix socket at ``path``; as :func:`open_connection` otherwise."""
     sock = tsocket.socket(tsocket.AF_UNIX, tsocket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -359,7 +525,9 @@ def open_unix_connection(path: str, *, ssl: Any = None, server_hostname: str | N
     return _client_tls(sock, ssl, server_hostname)
 
 
-def _client_tls(sock: Any, ssl: Any, server_hostname: str | None) -> Any:
+def _client_tls(
+    sock: tsocket.socket, ssl: _stdssl.SSLContext | bool | None, server_hostname: str | None
+) -> tsocket.socket | tssl.SSLSocket:
     if not ssl:
         return sock
     try:

@@ -5,6 +5,11 @@ worker hands back the outcome.  If the caller is cancelled (or its deadline
 passes) it is released at once; the worker finishes the call on its own and
 its result is dropped.  One short-lived daemon thread per call: lookups are
 rare next to socket I/O, and nothing lingers after them.
+
+The call is a cancellation point: a pending cancel or an expired deadline
+is raised before any worker is started.  While it waits, the caller's
+``Thread.blocked_on`` names the call (``"getaddrinfo"``) and its first
+argument (the host).
 """
 
 from __future__ import annotations
@@ -13,13 +18,21 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .._wait import Waiter, park
+from .._wait import Waiter, checkpoint, park
 
 __all__ = ("run_in_worker",)
 
 
-def run_in_worker(func: Callable[..., Any], *args: Any) -> Any:
-    """Call ``func(*args)`` in a worker thread; return or raise its outcome."""
+def run_in_worker(call: str, func: Callable[..., Any], *args: Any) -> Any:
+    """Call ``func(*args)`` in a worker thread; return or raise its outcome.
+
+    ``call`` names the call in ``Thread.blocked_on`` and the worker thread.
+
+    Raises:
+        The calling thread's cancellation or deadline (at once if pending),
+        else whatever ``func`` raised.
+    """
+    checkpoint()
     w = Waiter()
 
     def work() -> None:
@@ -29,8 +42,8 @@ def run_in_worker(func: Callable[..., Any], *args: Any) -> Any:
             outcome = (False, e)
         w.wake(outcome)
 
-    threading.Thread(target=work, name=f"thredo-worker ({func.__name__})", daemon=True).start()
-    exc = park(w, None, None, func.__name__, args[0] if args else None)
+    threading.Thread(target=work, name=f"thredo-worker ({call})", daemon=True).start()
+    exc = park(w, None, None, call, args[0] if args else None)
     if exc is not None:  # raised even if the worker finished meanwhile
         raise exc
     ok, value = w.value

@@ -17,20 +17,35 @@ behaves as the stdlib's: ``None`` blocks, ``0.0`` raises
 plain thread nothing can cancel the wait, so the socket behaves exactly like
 a stdlib one.
 
+Cancellation points.  In a thredo thread every call that may block --
+``recv*``, ``send*``, ``sendall``, ``sendfile``, ``accept``, ``connect``,
+``connect_ex``, and the reads and writes of ``makefile()`` objects -- first
+raises a pending cancel or an expired ``timeout_after`` deadline, *before*
+doing any work and even when it would not have to wait (so a thread
+streaming to a fast peer is still cancelled and timed out).  ``sendall`` and
+``sendfile`` are points again between their partial sends.  A call on a
+non-blocking socket (timeout ``0.0``, or ``MSG_DONTWAIT``) never blocks, so
+it is not a point: it behaves exactly as the stdlib's.
+
 What a cancel (or timeout) leaves behind:
 
-* ``recv*``/``accept``: nothing was consumed; the socket is usable.
+* ``recv*``/``accept``: nothing was consumed; the socket is usable.  (A
+  recv that is a point raises before reading, so no byte is taken off the
+  socket and dropped.)
 * ``send``/``sendto``/``sendmsg``: nothing was sent.
 * ``sendall``/``sendfile``: the exception's ``bytes_sent`` says how much
-  went out; the socket is usable.
+  went out (0 when the call raised at its start); the socket is usable.
 * ``connect``: the connection attempt is abandoned; close the socket.
 
 Once a recv has had to wait, the socket's later recvs wait for readiness
 before trying: in request/response traffic the next recv would almost surely
 fail with ``EAGAIN``, and skipping it saves a system call, a GIL hand-off and
-a ``BlockingIOError`` per message (PERF-NOTES: skip the doomed ``recv``;
-measured on the echo benchmark: 6.8 -> 3 system calls per round trip).  When
-data is flowing, the extra ``poll`` returns at once.
+a ``BlockingIOError`` per message (``docs/design.md``, "Skipping the doomed
+``recv``": 6.8 -> 3 system calls per round trip on the echo benchmark).
+When data is flowing, the extra ``poll`` returns at once.
+
+What a blocked thread shows in ``Thread.blocked_on``: the method's name
+(``"recv"``, ``"sendall"``, ``"accept"``, ``"connect"`` ...) and the socket.
 """
 
 from __future__ import annotations
@@ -42,15 +57,23 @@ import ipaddress as _ipaddress
 import os as _os
 import socket as _stdsocket
 import sys as _sys
-from socket import *  # noqa: F403
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._fdwait import POLLIN as _IN
 from .._fdwait import POLLOUT as _OUT
 from .._fdwait import wait_fd as _wait_fd
+from .._wait import checkpoint as _checkpoint
 from .._wait import current_state as _current_state
+from ._streams import SocketStream as _SocketStream
 from ._usertimeout import UserTimeout
 from ._worker import run_in_worker as _run_in_worker
+
+# Every name of the stdlib module, then ours over the blocking ones.  For type
+# checkers the star import comes last instead (end of module): a checker keeps
+# a module's first definition of a name, and ours must be the ones users see.
+if not TYPE_CHECKING:
+    from socket import *  # noqa: F403
 
 __all__ = [*_stdsocket.__all__, "getaddrinfo", "getnameinfo", "gethostbyname"]
 __all__ = sorted(set(__all__))
@@ -63,112 +86,182 @@ _set_os_timeout = _socket.socket.settimeout
 _get_os_timeout = _socket.socket.gettimeout
 # A plain int: `flags & MsgFlag` costs ~0.7 us, `flags & int` ~14 ns (measured).
 _DONTWAIT = int(getattr(_stdsocket, "MSG_DONTWAIT", 0))
+_CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
+
+
+def _sent_nothing(e: BaseException) -> BaseException:
+    e.bytes_sent = 0  # type: ignore[attr-defined]
+    return e
 
 
 class socket(UserTimeout, _base):
-    """A ``socket.socket`` whose blocking calls are cancellable in thredo threads."""
+    """A ``socket.socket`` whose blocking calls are cancellable in thredo threads.
 
-    __slots__ = ("_tmo", "_pollfirst")
+    Differences from the stdlib class, all in thredo threads only (in a plain
+    thread it behaves exactly as the stdlib's): each call that may block is
+    a cancellation point, is cancellable while it waits and obeys
+    ``timeout_after``; ``sendall``/``sendfile`` report ``bytes_sent`` on the
+    exception; a socket closed by another thread wakes its blocked users with
+    an ``OSError``; :meth:`as_stream` gives a :class:`thredo.net.SocketStream`.
+    The OS socket is always non-blocking (``gettimeout`` reports the user's
+    timeout; ``detach`` hands back a blocking descriptor).
+    """
+
+    __slots__ = ("_tmo", "_nb", "_pollfirst")
 
     def __init__(
         self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
     ) -> None:
         super().__init__(family, type, proto, fileno)
         self._tmo: float | None = _get_os_timeout(self)
+        self._nb = self._tmo == 0.0
         self._pollfirst = False  # a recv had to wait: wait before trying the next
         _set_os_timeout(self, 0.0)
 
     # -- the wait (timeout semantics: _usertimeout.UserTimeout) -------------------
 
     def _retry(
-        self, op: Any, events: int, *args: Any, flags: int = 0, wait_first: bool = False
+        self,
+        op: Any,
+        events: int,
+        call: str,
+        *args: Any,
+        flags: int = 0,
+        wait_first: bool = False,
     ) -> Any:
         """Call ``op(self, *args)`` until it does not raise BlockingIOError.
 
-        ``flags`` (the call's MSG_* flags): MSG_DONTWAIT means one try, as
-        on a non-blocking socket.  ``wait_first``: the caller just got
-        EAGAIN, so wait for readiness before trying again.
+        A cancellation point first (unless ``wait_first``: the caller was
+        one already).  ``flags`` (the call's MSG_* flags): MSG_DONTWAIT
+        means one try, as on a non-blocking socket.  ``wait_first``: the
+        caller just got EAGAIN, so wait for readiness before trying again.
+        ``call`` names the call in ``Thread.blocked_on``.
         """
-        if self._tmo == 0.0 or flags & _DONTWAIT:
+        if self._nb or flags & _DONTWAIT:
             return op(self, *args)
         endtime = self._endtime()
         if wait_first:
-            self._wait(events, endtime)
+            self._wait(events, call, endtime)
+        else:
+            _checkpoint()
         while True:
             try:
                 return op(self, *args)
             except BlockingIOError:
                 pass
-            self._wait(events, endtime)
+            self._wait(events, call, endtime)
 
     # -- receiving -------------------------------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """As ``socket.recv``; a cancellation point; consumes nothing if it raises."""
+        # Non-blocking (timeout 0.0 or MSG_DONTWAIT): one try, not a cancellation
+        # point.  "flags or _nb" first: the usual call (flags 0, blocking) is
+        # decided by two cheap tests.
+        if (flags or self._nb) and (self._nb or flags & _DONTWAIT):
+            return _recv(self, bufsize, flags)
+        _checkpoint()
         if self._pollfirst and self._tmo is None and not flags:
-            _wait_fd(self.fileno(), _IN, None, self)
+            _wait_fd(self.fileno(), _IN, None, self, "recv")
         try:
             return _recv(self, bufsize, flags)
         except BlockingIOError:
-            if self._tmo == 0.0 or flags & _DONTWAIT:
-                raise
+            pass
         self._pollfirst = True
-        return self._retry(_recv, _IN, bufsize, flags, wait_first=True)  # type: ignore[no-any-return]
+        return self._retry(_recv, _IN, "recv", bufsize, flags, wait_first=True)  # type: ignore[no-any-return]
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        """As ``socket.recv_into``; a cancellation point; consumes nothing if it raises."""
+        if (flags or self._nb) and (self._nb or flags & _DONTWAIT):
+            return _recv_into(self, buffer, nbytes, flags)  # non-blocking: not a point (see recv)
+        _checkpoint()
         if self._pollfirst and self._tmo is None and not flags:
-            _wait_fd(self.fileno(), _IN, None, self)
+            _wait_fd(self.fileno(), _IN, None, self, "recv_into")
         try:
             return _recv_into(self, buffer, nbytes, flags)
         except BlockingIOError:
-            if self._tmo == 0.0 or flags & _DONTWAIT:
-                raise
+            pass
         self._pollfirst = True
-        return self._retry(_recv_into, _IN, buffer, nbytes, flags, wait_first=True)  # type: ignore[no-any-return]
+        return self._retry(  # type: ignore[no-any-return]
+            _recv_into, _IN, "recv_into", buffer, nbytes, flags, wait_first=True
+        )
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
-        return self._retry(_socket.socket.recvfrom, _IN, bufsize, flags, flags=flags)  # type: ignore[no-any-return]
+        """As ``socket.recvfrom``; a cancellation point; consumes nothing if it raises."""
+        return self._retry(  # type: ignore[no-any-return]
+            _socket.socket.recvfrom, _IN, "recvfrom", bufsize, flags, flags=flags
+        )
 
     def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
-        return self._retry(_socket.socket.recvfrom_into, _IN, buffer, nbytes, flags, flags=flags)  # type: ignore[no-any-return]
+        """As ``socket.recvfrom_into``; a cancellation point; consumes nothing if it raises."""
+        return self._retry(  # type: ignore[no-any-return]
+            _socket.socket.recvfrom_into, _IN, "recvfrom_into", buffer, nbytes, flags, flags=flags
+        )
 
     if hasattr(_base, "recvmsg"):
 
         def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
-            return self._retry(_socket.socket.recvmsg, _IN, bufsize, ancbufsize, flags, flags=flags)
+            """As ``socket.recvmsg``; a cancellation point; consumes nothing if it raises."""
+            return self._retry(
+                _socket.socket.recvmsg, _IN, "recvmsg", bufsize, ancbufsize, flags, flags=flags
+            )
 
         def recvmsg_into(self, buffers: Any, ancbufsize: int = 0, flags: int = 0) -> Any:
+            """As ``socket.recvmsg_into``; a cancellation point; consumes nothing if it raises."""
             return self._retry(
-                _socket.socket.recvmsg_into, _IN, buffers, ancbufsize, flags, flags=flags
+                _socket.socket.recvmsg_into,
+                _IN,
+                "recvmsg_into",
+                buffers,
+                ancbufsize,
+                flags,
+                flags=flags,
             )
 
     # -- sending ---------------------------------------------------------------
 
     def send(self, data: Any, flags: int = 0) -> int:
+        """As ``socket.send``; a cancellation point; sends nothing if it raises."""
+        if (flags or self._nb) and (self._nb or flags & _DONTWAIT):
+            return _send(self, data, flags)  # non-blocking: not a point (see recv)
+        _checkpoint()
         try:
             return _send(self, data, flags)
         except BlockingIOError:
-            if self._tmo == 0.0 or flags & _DONTWAIT:
-                raise
-        return self._retry(_send, _OUT, data, flags, wait_first=True)  # type: ignore[no-any-return]
+            pass
+        return self._retry(_send, _OUT, "send", data, flags, wait_first=True)  # type: ignore[no-any-return]
 
     def sendto(self, data: Any, *args: Any) -> int:
+        """As ``socket.sendto``; a cancellation point; sends nothing if it raises."""
         flags = args[0] if len(args) == 2 else 0
-        return self._retry(_socket.socket.sendto, _OUT, data, *args, flags=flags)  # type: ignore[no-any-return]
+        return self._retry(_socket.socket.sendto, _OUT, "sendto", data, *args, flags=flags)  # type: ignore[no-any-return]
 
     if hasattr(_base, "sendmsg"):
 
         def sendmsg(
             self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None
         ) -> int:
+            """As ``socket.sendmsg``; a cancellation point; sends nothing if it raises."""
             args = (
                 (buffers, ancdata, flags) if address is None else (buffers, ancdata, flags, address)
             )
-            return self._retry(_socket.socket.sendmsg, _OUT, *args, flags=flags)  # type: ignore[no-any-return]
+            return self._retry(_socket.socket.sendmsg, _OUT, "sendmsg", *args, flags=flags)  # type: ignore[no-any-return]
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        """Send all of ``data``.  On cancel or timeout, ``e.bytes_sent`` is what went out."""
-        nowait = self._tmo == 0.0 or flags & _DONTWAIT
+        """As ``socket.sendall``; a cancellation point before it starts and between sends.
+
+        Raises:
+            The thread's cancellation or deadline, ``TimeoutError`` (the
+            socket's timeout, for the whole call as in the stdlib) or an
+            ``OSError``, each with ``bytes_sent``: how much of ``data`` went out.
+        """
+        nowait = (flags or self._nb) and (self._nb or flags & _DONTWAIT)
         sent = 0
+        if not nowait:
+            try:
+                _checkpoint()
+            except BaseException as e:
+                raise _sent_nothing(e)
         if type(data) is bytes:  # fast path: it usually all fits in the send buffer
             try:
                 sent = _send(self, data, flags)
@@ -182,21 +275,32 @@ class socket(UserTimeout, _base):
             endtime = self._endtime()
             try:
                 while sent < total:
+                    if sent and not nowait:
+                        _checkpoint()  # a fast peer: still cancellable between sends
                     try:
                         sent += _send(self, mv[sent:], flags)
                     except BlockingIOError:
                         if nowait:
                             raise
-                        self._wait(_OUT, endtime)
+                        self._wait(_OUT, "sendall", endtime)
             except BaseException as e:
                 e.bytes_sent = sent  # type: ignore[attr-defined]
                 raise
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
-        """``socket.sendfile`` (zero-copy when possible).  ``e.bytes_sent`` on cancel."""
+        """As ``socket.sendfile`` (zero-copy when possible); a point as :meth:`sendall`.
+
+        Raises:
+            As :meth:`sendall`, with ``bytes_sent``; the file is positioned
+            after what went out.
+        """
         self._check_sendfile_params(file, offset, count)  # type: ignore[attr-defined]
         if self._tmo == 0.0:
             raise ValueError("non-blocking sockets are not supported")
+        try:
+            _checkpoint()
+        except BaseException as e:
+            raise _sent_nothing(e)
         try:
             fileno = file.fileno()
             fsize = _os.fstat(fileno).st_size
@@ -213,10 +317,12 @@ class socket(UserTimeout, _base):
                     blocksize = min(count - sent, blocksize)
                     if blocksize <= 0:
                         break
+                if sent:
+                    _checkpoint()  # a fast peer: still cancellable between sends
                 try:
                     n = _os.sendfile(self.fileno(), fileno, offset + sent, blocksize)
                 except BlockingIOError:
-                    self._wait(_OUT, endtime)
+                    self._wait(_OUT, "sendfile", endtime)
                     continue
                 if n == 0:
                     break
@@ -232,16 +338,27 @@ class socket(UserTimeout, _base):
     # -- connections ----------------------------------------------------------
 
     def accept(self) -> tuple[socket, Any]:
-        fd, addr = self._retry(_base._accept, _IN)  # type: ignore[attr-defined]
+        """As ``socket.accept``, returning a thredo socket; a cancellation point.
+
+        A cancel takes no connection off the listener's queue.
+        """
+        fd, addr = self._retry(_base._accept, _IN, "accept")  # type: ignore[attr-defined]
         sock = socket(self.family, self.type, self.proto, fileno=fd)
         if getdefaulttimeout() is None and self._tmo:  # noqa: F405
             sock.setblocking(True)
         return sock, addr
 
     def connect(self, address: Any) -> None:
+        """As ``socket.connect``; a cancellation point (raised before connecting).
+
+        A cancel or deadline while it waits abandons the attempt: close the socket.
+        """
+        blocking = self._tmo != 0.0
+        if blocking:
+            _checkpoint()
         err = _socket.socket.connect_ex(self, address)
-        if err in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY) and self._tmo != 0.0:
-            self._wait(_OUT, self._endtime())  # TimeoutError when the timeout passes
+        if err in _CONNECTING and blocking:
+            self._wait(_OUT, "connect", self._endtime())  # TimeoutError when the timeout passes
             err = self.getsockopt(SOL_SOCKET, SO_ERROR)
         elif err == _errno.EINPROGRESS:
             raise BlockingIOError(err, _os.strerror(err))
@@ -249,44 +366,133 @@ class socket(UserTimeout, _base):
             raise OSError(err, _os.strerror(err))
 
     def connect_ex(self, address: Any) -> int:
+        """As ``socket.connect_ex``; a cancellation point as :meth:`connect`."""
+        blocking = self._tmo != 0.0
+        if blocking:
+            _checkpoint()
         err = _socket.socket.connect_ex(self, address)
-        if err not in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY) or self._tmo == 0.0:
+        if err not in _CONNECTING or not blocking:
             return err
         try:
-            self._wait(_OUT, self._endtime())
+            self._wait(_OUT, "connect_ex", self._endtime())
         except TimeoutError:
             return _errno.EAGAIN  # what the stdlib's connect_ex returns on timeout
         return self.getsockopt(SOL_SOCKET, SO_ERROR)  # noqa: F405
 
     # -- the rest ------------------------------------------------------------
 
+    def makefile(
+        self,
+        mode: str = "r",
+        buffering: int | None = None,
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+    ) -> Any:
+        """As ``socket.makefile``; every read and write of the file is a cancellation point.
+
+        The objects are the stdlib's ``io`` classes (subclassed: a read
+        served from the file's buffer is a point too, raised before it takes
+        anything).  A cancel or timeout *while* a buffered read waits for
+        more data drops what that call had already taken from the buffer
+        (the stdlib's ``io`` does the same on a socket timeout); use
+        :meth:`as_stream` when partial data matters: streams report it as
+        ``bytes_read``.
+        """
+        # The stdlib's makefile, with the point-making io subclasses.
+        if not set(mode) <= {"r", "w", "b"}:
+            raise ValueError(f"invalid mode {mode!r} (only r, w, b allowed)")
+        writing = "w" in mode
+        reading = "r" in mode or not writing
+        binary = "b" in mode
+        rawmode: Any = ("r" if reading else "") + ("w" if writing else "")
+        raw = _stdsocket.SocketIO(self, rawmode)  # its reads/writes are our recv_into/send
+        self._io_refs += 1  # type: ignore[attr-defined]
+        if buffering is None:
+            buffering = -1
+        if buffering < 0:
+            buffering = _io.DEFAULT_BUFFER_SIZE
+        if buffering == 0:
+            if not binary:
+                raise ValueError("unbuffered streams must be binary")
+            return raw
+        buffer: Any
+        if reading and writing:
+            buffer = _BufferedRWPair(raw, raw, buffering)
+        elif reading:
+            buffer = _BufferedReader(raw, buffering)
+        else:
+            buffer = _BufferedWriter(raw, buffering)
+        if binary:
+            return buffer
+        text = _TextIOWrapper(buffer, _io.text_encoding(encoding), errors, newline)
+        text.mode = mode  # type: ignore[misc]
+        return text
+
     def dup(self) -> socket:
+        """As ``socket.dup``, returning a thredo socket with the same timeout."""
         sock = socket(self.family, self.type, self.proto, fileno=_os.dup(self.fileno()))
         sock.settimeout(self._tmo)
         return sock
 
     def detach(self) -> int:
+        """As ``socket.detach``; a blocking socket's descriptor is handed back blocking."""
         if self._tmo != 0.0 and self.fileno() >= 0:
             _os.set_blocking(self.fileno(), True)  # hand back a plain blocking fd
         return super().detach()
 
-    def as_stream(self) -> Any:
-        """This socket as a :class:`thredo.net.SocketStream`."""
-        from ._streams import SocketStream
+    def as_stream(self) -> _SocketStream:
+        """This socket as a :class:`thredo.net.SocketStream` (no stdlib namesake)."""
+        return _SocketStream(self)
 
-        return SocketStream(self)
+
+def _with_points(base: type, names: tuple[str, ...]) -> type:
+    """A subclass of the ``io`` class ``base`` whose methods ``names`` are cancellation points.
+
+    The C classes call these methods through the instance when it is a
+    subclass (iteration calls ``readline``, ``writelines`` calls ``write``,
+    ``TextIOWrapper`` calls its buffer's ``read1``/``write``), so each call
+    of a user's is a point, even one served from the buffer.
+    """
+
+    def point(name: str) -> Callable[..., Any]:
+        meth = getattr(base, name)
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            _checkpoint()
+            return meth(self, *args, **kwargs)
+
+        method.__name__ = name
+        method.__qualname__ = f"{base.__name__}.{name}"
+        method.__doc__ = f"As ``{base.__module__}.{base.__name__}.{name}``; a cancellation point."
+        return method
+
+    ns: dict[str, Any] = {name: point(name) for name in names}
+    ns["__module__"] = __name__
+    ns["__doc__"] = f"``{base.__name__}`` whose reads and writes are cancellation points."
+    return type(base.__name__, (base,), ns)
+
+
+_READS = ("read", "read1", "readinto", "readinto1", "readline", "peek")
+_BufferedReader = _with_points(_io.BufferedReader, _READS)
+_BufferedWriter = _with_points(_io.BufferedWriter, ("write",))
+_BufferedRWPair = _with_points(_io.BufferedRWPair, (*_READS, "write"))
+_TextIOWrapper = _with_points(_io.TextIOWrapper, ("read", "readline", "write"))
 
 
 SocketType = socket
 
 
 def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
+    """As ``socket.fromfd`` (the descriptor is duplicated), returning a thredo socket."""
     return socket(family, type, proto, _os.dup(fd))
 
 
 def socketpair(
     family: int | None = None, type: int = SOCK_STREAM, proto: int = 0
 ) -> tuple[socket, socket]:  # noqa: F405
+    """As ``socket.socketpair``, returning two thredo sockets."""
     if family is None:
         family = AF_UNIX if hasattr(_stdsocket, "AF_UNIX") else AF_INET  # noqa: F405
     a, b = _socket.socketpair(family, type, proto)
@@ -311,9 +517,17 @@ def _is_literal(host: Any) -> bool:
 def getaddrinfo(
     host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
 ) -> Any:
+    """As ``socket.getaddrinfo``; cancellable in thredo threads.
+
+    A lookup runs in a worker thread (abandoned, not waited for, when the
+    caller is cancelled); a numeric address or a plain thread resolves
+    directly, as the stdlib does.
+    """
     if _is_literal(host) or _current_state() is None:
         return _stdsocket.getaddrinfo(host, port, family, type, proto, flags)
-    return _run_in_worker(_stdsocket.getaddrinfo, host, port, family, type, proto, flags)
+    return _run_in_worker(
+        "getaddrinfo", _stdsocket.getaddrinfo, host, port, family, type, proto, flags
+    )
 
 
 def _resolver(name: str) -> Any:
@@ -322,10 +536,13 @@ def _resolver(name: str) -> Any:
     def call(*args: Any) -> Any:
         if _current_state() is None:
             return func(*args)
-        return _run_in_worker(func, *args)
+        return _run_in_worker(name, func, *args)
 
     call.__name__ = call.__qualname__ = name
-    call.__doc__ = f"``socket.{name}``, cancellable in thredo threads (runs in a worker thread)."
+    call.__doc__ = (
+        f"As ``socket.{name}``; cancellable in thredo threads (the lookup runs in a worker"
+        " thread, abandoned when the caller is cancelled)."
+    )
     return call
 
 
@@ -346,7 +563,7 @@ def create_connection(
     *,
     all_errors: bool = False,
 ) -> socket:
-    """``socket.create_connection`` with a cancellable resolve and connect."""
+    """As ``socket.create_connection``, with a cancellable resolve and connect; a thredo socket."""
     host, port = address
     exceptions: list[OSError] = []
     for af, socktype, proto, _canonname, sa in getaddrinfo(host, port, 0, SOCK_STREAM):  # noqa: F405
@@ -388,7 +605,7 @@ def create_server(
     reuse_port: bool = False,
     dualstack_ipv6: bool = False,
 ) -> socket:
-    """``socket.create_server``, returning a thredo socket."""
+    """As ``socket.create_server``, returning a thredo socket."""
     sock = _stdsocket.create_server(
         address,
         family=family,
@@ -400,3 +617,7 @@ def create_server(
     new = socket(sock.family, sock.type, sock.proto, sock.detach())
     new.settimeout(timeout)
     return new
+
+
+if TYPE_CHECKING:
+    from socket import *  # noqa: F403  # see the import at the top

@@ -1,0 +1,300 @@
+"""thredo.Thread as a drop-in ``threading.Thread``, and what happens to failures.
+
+(``test_thread.py`` covers spawn/join/cancel; this file the ``threading``-shaped
+API and the failure reporting rules of ``_thread.py``.)
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+from typing import Any
+
+import pytest
+from helpers import FOREVER
+
+import thredo
+
+
+class TestLikeThreadingThread:
+    def test_target_args_kwargs_name_daemon(self, run):
+        def main():
+            got = []
+            t = thredo.Thread(
+                target=lambda a, b=0: got.append((a, b)) or a + b,
+                args=(1,),
+                kwargs={"b": 2},
+                name="adder",
+                daemon=False,
+            )
+            assert not t.is_alive()
+            assert t.ident is None
+            assert t.native_id is None
+            assert t.start() is t
+            assert t.join() == 3
+            assert not t.is_alive()
+            assert t.name == "adder"
+            assert isinstance(t.native_id, int)
+            return got
+
+        assert run(main) == [(1, 2)]
+
+    def test_subclass_overriding_run(self, run):
+        class Worker(thredo.Thread):
+            def __init__(self, n: int) -> None:
+                super().__init__(name=f"worker-{n}")
+                self.n = n
+                self.seen: list[int] = []
+
+            def run(self) -> int:
+                self.seen.append(self.n)
+                return self.n * 10
+
+        def main():
+            w = Worker(4)
+            w.start()
+            w.join()
+            return w.seen, w.result, w.name
+
+        assert run(main) == ([4], 40, "worker-4")
+
+    def test_join_with_timeout_returns_none_while_alive(self, run):
+        def main():
+            ev = thredo.Event()
+            t = thredo.Thread(target=ev.wait)
+            t.start()
+            assert t.join(timeout=0.05) is None
+            assert t.is_alive()
+            ev.set()
+            assert t.join(timeout=30) is True
+            assert not t.is_alive()
+
+        run(main)
+
+    def test_daemon_after_start_raises(self, run):
+        def main():
+            t = thredo.Thread(target=thredo.sleep, args=(FOREVER,))
+            t.daemon = True
+            t.start()
+            with pytest.raises(RuntimeError):
+                t.daemon = False
+            assert t.daemon is True
+            return "ok"  # run() cancels the daemon thread at the end
+
+        assert run(main) == "ok"
+
+    def test_daemon_is_inherited_from_the_creating_thread(self, run):
+        def main():
+            inner: list[bool] = []
+            outer = thredo.spawn(
+                lambda: inner.append(thredo.Thread(target=int).daemon), daemon=True
+            )
+            outer.join()
+            return inner, thredo.Thread(target=int).daemon
+
+        assert run(main) == ([True], False)
+
+    def test_start_twice_and_outside_run(self, run):
+        t = thredo.Thread(target=int)
+        with pytest.raises(RuntimeError, match="thredo.run"):
+            t.start()
+
+        def main():
+            t = thredo.Thread(target=int)
+            t.start()
+            with pytest.raises(RuntimeError, match="once"):
+                t.start()
+            t.join()
+
+        run(main)
+
+    def test_group_argument_must_be_none(self):
+        with pytest.raises(AssertionError):
+            thredo.Thread(group=object())  # type: ignore[arg-type]
+
+    def test_local_enumerate_active_count(self, run):
+        data = thredo.local()
+
+        def main():
+            data.x = "main"
+            seen = []
+            ev = thredo.Event()
+
+            def child():
+                seen.append(getattr(data, "x", None))
+                data.x = "child"
+                ev.wait()
+                seen.append(data.x)
+
+            t = thredo.spawn(child)
+            thredo.sleep(0.01)
+            live = thredo.enumerate()
+            count = thredo.active_count()
+            ev.set()
+            t.join()
+            return seen, data.x, live, count, t
+
+        seen, x, live, count, t = run(main)
+        assert seen == [None, "child"]
+        assert x == "main"
+        assert t in live
+        assert count == len(live) >= 2
+        assert all(isinstance(u, thredo.Thread) for u in live)
+        assert thredo.enumerate() == []
+
+    def test_ported_worker_pool(self, run):
+        """A threading/queue program: only the imports and the call through run() change."""
+        threading_mod, queue_mod = thredo, thredo  # `import thredo as threading, queue`
+
+        def worker(q: Any, results: Any, lock: Any) -> None:
+            while True:
+                item = q.get()
+                if item is None:
+                    q.task_done()
+                    break
+                with lock:
+                    results.append(item * item)
+                q.task_done()
+
+        def program() -> list[int]:
+            q = queue_mod.Queue()
+            results: list[int] = []
+            lock = threading_mod.Lock()
+            workers = [
+                threading_mod.Thread(target=worker, args=(q, results, lock), daemon=True)
+                for _ in range(4)
+            ]
+            for w in workers:
+                w.start()
+            for n in range(100):
+                q.put(n)
+            for _ in workers:
+                q.put(None)
+            q.join()
+            for w in workers:
+                w.join()
+            return sorted(results)
+
+        assert run(program) == [n * n for n in range(100)]
+
+
+class TestFailures:
+    def test_retrieved_failure_logs_nothing(self, run, caplog):
+        def main():
+            t = thredo.spawn(int, "3x")
+            with pytest.raises(thredo.ThreadError) as ei:
+                t.join()
+            assert isinstance(ei.value.__cause__, ValueError)
+            u = thredo.spawn(int, "4x")
+            u.wait()
+            assert isinstance(u.exception, ValueError)
+
+        with caplog.at_level(logging.DEBUG, logger="thredo"):
+            run(main)
+        assert caplog.records == []
+
+    def test_unretrieved_failure_is_reported_exactly_once(self, run, caplog):
+        kept = []
+
+        def main():
+            t = thredo.spawn(int, "nope")
+            t.wait()  # waited for, but its outcome never looked at
+            kept.append(t)
+
+        with caplog.at_level(logging.ERROR, logger="thredo"):
+            run(main)
+        records = [r for r in caplog.records if r.name == "thredo"]
+        assert len(records) == 1
+        assert "nobody retrieved" in records[0].getMessage()
+        assert records[0].exc_info is not None
+        assert records[0].exc_info[0] is ValueError
+        del kept[:]  # freeing it later does not report it again
+        assert len([r for r in caplog.records if r.name == "thredo"]) == 1
+
+    def test_dropped_failed_thread_is_reported_when_freed(self, run, caplog):
+        def main():
+            t = thredo.spawn(int, "gone")
+            t.wait()
+            del t  # freed here: reported now, not only at the end of run()
+            gc.collect()  # its traceback's frames refer to it
+            return len([r for r in caplog.records if r.name == "thredo"])
+
+        with caplog.at_level(logging.ERROR, logger="thredo"):
+            during = run(main)
+        assert during == 1
+        assert len([r for r in caplog.records if r.name == "thredo"]) == 1
+
+    def test_cancelled_threads_are_never_reported(self, run, caplog):
+        def main():
+            t = thredo.spawn(thredo.sleep, FOREVER)
+            t.cancel()
+
+        with caplog.at_level(logging.DEBUG, logger="thredo"):
+            run(main)
+        assert caplog.records == []
+
+    def test_group_raises_the_failure_the_body_did_not_retrieve(self, run):
+        err = KeyError("root cause")
+
+        def fail() -> None:
+            raise err
+
+        def main():
+            with pytest.raises(thredo.ThreadError) as ei:  # noqa: PT012 - leaving the group block is what raises
+                with thredo.ThreadGroup() as g:
+                    g.spawn(thredo.sleep, FOREVER)
+                    g.spawn(fail)
+            assert ei.value.__cause__ is err
+            with pytest.raises(KeyError):  # the root cause, not the sibling's cancel
+                g.results  # noqa: B018
+            # retrieved in the body: leaving the block does not raise
+            with thredo.ThreadGroup() as g2:
+                t = g2.spawn(fail)
+                assert g2.next_done() is t
+                assert t.exception is err
+
+        run(main)
+
+    def test_talk_ex1_handled_failure_leaves_stderr_empty(self, tmp_path):
+        src = tmp_path / "ex1.py"
+        src.write_text(
+            textwrap.dedent(
+                """
+                import thredo
+
+                def func(x, y):
+                    return x + y
+
+                def main():
+                    t1 = thredo.spawn(func, 2, 3)
+                    print("Result:", t1.join())
+                    t2 = thredo.spawn(func, 2, '3')
+                    try:
+                        t2.join()
+                    except thredo.ThreadError as e:
+                        print("Failed:", repr(e.__cause__))
+
+                thredo.run(main)
+                """
+            )
+        )
+        proc = subprocess.run(
+            [sys.executable, str(src)], capture_output=True, text=True, timeout=30
+        )
+        assert proc.returncode == 0
+        assert proc.stdout.splitlines()[0] == "Result: 5"
+        assert proc.stdout.splitlines()[1].startswith("Failed: TypeError(")
+        assert proc.stderr == ""
+
+
+def test_threads_are_real_threads(run):
+    def main():
+        t = thredo.spawn(threading.get_ident)
+        ident = t.join()
+        return ident == t.ident
+
+    assert run(main)
