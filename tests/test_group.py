@@ -752,3 +752,28 @@ class TestCancel:
         assert expired is True
         assert sorted(log) == ["m0 finally", "m1 finally"]
         assert all(t.cancelled for t in ts)
+
+
+def test_statistics_count_running_finished_and_waiters(run):
+    def main():
+        gate = thredo.Event()
+        with ThreadGroup() as g:
+            g.spawn(gate.wait)
+            g.spawn(gate.wait)
+            d = g.spawn(gate.wait, daemon=True)
+            done = g.spawn(lambda: 1)
+            done.wait()
+            s1 = g.statistics()
+            waiter = thredo.spawn(g.join)
+            while waiter.blocked_on is None:
+                thredo.sleep(0.001)
+            s2 = g.statistics()
+            gate.set()
+            waiter.join()
+        d.wait()
+        return s1, s2, g.statistics()
+
+    s1, s2, s3 = run(main)
+    assert (s1.running, s1.finished, s1.daemonic, s1.waiting) == (2, 1, 1, 0)
+    assert s2.waiting == 1
+    assert (s3.running, s3.daemonic, s3.waiting) == (0, 0, 0)

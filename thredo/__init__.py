@@ -51,19 +51,27 @@ from ._meta import fixup_module_metadata as _fixup_module_metadata
 from ._queue import LifoQueue as LifoQueue
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import Queue as Queue
+from ._queue import QueueStatistics as QueueStatistics
 from ._queue import ShutDown as QueueShutDown
 from ._queue import SimpleQueue as SimpleQueue
+from ._queue import SimpleQueueStatistics as SimpleQueueStatistics
 from ._signals import SignalEvent as SignalEvent
 from ._sync import Barrier as Barrier
+from ._sync import BarrierStatistics as BarrierStatistics
 from ._sync import BoundedSemaphore as BoundedSemaphore
 from ._sync import BrokenBarrierError as BrokenBarrierError
 from ._sync import Condition as Condition
+from ._sync import ConditionStatistics as ConditionStatistics
 from ._sync import Event as Event
+from ._sync import EventStatistics as EventStatistics
 from ._sync import Lock as Lock
+from ._sync import LockStatistics as LockStatistics
 from ._sync import RLock as RLock
 from ._sync import Semaphore as Semaphore
+from ._sync import SemaphoreStatistics as SemaphoreStatistics
 from ._thread import Thread as Thread
 from ._thread import ThreadGroup as ThreadGroup
+from ._thread import ThreadGroupStatistics as ThreadGroupStatistics
 from ._thread import active_count as active_count
 from ._thread import current_thread as current_thread
 from ._thread import enumerate as enumerate
@@ -111,6 +119,14 @@ __all__ = (
     "SimpleQueue",
     "QueueShutDown",
     "SignalEvent",
+    "ThreadGroupStatistics",
+    "LockStatistics",
+    "ConditionStatistics",
+    "SemaphoreStatistics",
+    "EventStatistics",
+    "BarrierStatistics",
+    "QueueStatistics",
+    "SimpleQueueStatistics",
     "CancelledError",
     "ThreadCancelled",
     "ThreadTimeout",

@@ -57,6 +57,7 @@ import weakref
 from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._errors import CancelledError, ThreadCancelled, ThreadError
@@ -67,7 +68,15 @@ from ._wait import BlockedOn, ThreadState, WaitQueue, checkpoint, current_state,
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ("Thread", "ThreadGroup", "spawn", "current_thread", "enumerate", "active_count")
+__all__ = (
+    "Thread",
+    "ThreadGroup",
+    "ThreadGroupStatistics",
+    "spawn",
+    "current_thread",
+    "enumerate",
+    "active_count",
+)
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -533,6 +542,23 @@ def active_count() -> int:
 _POLICIES = (builtins.all, builtins.any, object, None)
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadGroupStatistics:
+    """What ``ThreadGroup.statistics()`` reports (a snapshot).
+
+    Attributes:
+        running: non-daemon members not finished yet.
+        finished: members finished and not yet handed out by ``join``/``next_done``.
+        daemonic: daemon members still running.
+        waiting: threads blocked in ``join()``/``next_done()`` of the group.
+    """
+
+    running: int
+    finished: int
+    daemonic: int
+    waiting: int
+
+
 class ThreadGroup:
     """A set of threads managed together; a context manager (curio's ``TaskGroup``).
 
@@ -672,6 +698,13 @@ class ThreadGroup:
             except ValueError:
                 pass
             self._done.notify_all()  # waiters re-check: maybe nothing is left
+
+    def statistics(self) -> ThreadGroupStatistics:
+        """A snapshot of the group's bookkeeping (a test hook, as trio's and anyio's)."""
+        with self._mutex:
+            return ThreadGroupStatistics(
+                len(self._running), len(self._finished), len(self._daemonic), len(self._done)
+            )
 
     @property
     def threads(self) -> list[Thread[Any]]:
