@@ -7,6 +7,7 @@ live in conftest.py.  Test modules import from here as ``from helpers import ...
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket as std_socket
@@ -364,3 +365,71 @@ def has_ipv6_loopback() -> bool:
 
 
 needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
+
+
+# -- cancellation points ----------------------------------------------------------
+
+
+def at_once(how: str, call: Callable[[], Any]) -> Any:
+    """What ``call()`` raises with a cancel pending / a deadline expired: its type, or
+    ``("returned", value)`` (then the pending cancel is delivered by a ``sleep(0)``)."""
+
+    def body() -> Any:
+        try:
+            if how == "cancel":
+                with thredo.disable_cancellation():
+                    thredo.current_thread().cancel(blocking=False)
+                value = call()
+            else:
+                with thredo.timeout_after(0):
+                    value = call()
+        except (ThreadCancelled, ThreadTimeout) as e:
+            return type(e)
+        if how == "cancel":
+            with pytest.raises(ThreadCancelled):
+                thredo.sleep(0)
+        return ("returned", value)
+
+    return thredo.spawn(body).join()
+
+
+def stop_busy_loop(
+    how: str, step: Callable[[], Any], around: Callable[[], Any] = contextlib.nullcontext
+) -> int:
+    """Run ``step()`` in a loop that never has to wait; stop it by ``how``.
+
+    ``cancel``: the loop runs in a thredo thread cancelled (``cancel()``) from
+    this one once it has looped a while.  ``timeout``: it runs here under
+    ``ignore_after(0.3)``.  Either must end it within a generous bound; a plain
+    timer ends the loop after ``WAIT`` regardless, so a loop that cannot be
+    stopped fails the test instead of hanging it.  ``around()`` is a context
+    manager entered around the loop, in the looping thread.  Returns the loop count.
+    """
+    stop = threading.Event()
+    watchdog = threading.Timer(WAIT, stop.set)
+    watchdog.start()
+    count = [0]
+
+    def loop() -> None:
+        with around():
+            while not stop.is_set():
+                step()
+                count[0] += 1
+
+    try:
+        t0 = time.monotonic()
+        if how == "timeout":
+            with thredo.ignore_after(0.3) as scope:
+                loop()
+            assert scope.expired, "the loop ran until the watchdog stopped it"
+        else:
+            t = thredo.spawn(loop)
+            wait_until(lambda: count[0] > 100, "the loop to run")
+            t.cancel()
+            assert isinstance(t.exception, ThreadCancelled), "the loop was not cancelled"
+        assert time.monotonic() - t0 < WAIT / 2
+    finally:
+        stop.set()
+        watchdog.cancel()
+        watchdog.join()
+    return count[0]

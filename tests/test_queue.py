@@ -41,10 +41,12 @@ from helpers import (
     PlainThread,
     ThredoThread,
     assert_duration,
+    at_once,
     expected,
     interrupt_main_thread_when,
     wait_until,
 )
+from helpers import stop_busy_loop as _stopped
 
 import thredo
 from thredo import ThreadCancelled, ThreadTimeout
@@ -1584,29 +1586,6 @@ def test_every_item_received_once_or_still_queued(cls, seed):
 NAN = float("nan")
 
 
-def at_once(how: str, call: Callable[[], Any]) -> Any:
-    """What ``call()`` raises with a cancel pending / a deadline expired: its type, or
-    ``("returned", value)`` (then the pending cancel is delivered by a ``sleep(0)``)."""
-
-    def body() -> Any:
-        try:
-            if how == "cancel":
-                with thredo.disable_cancellation():
-                    thredo.current_thread().cancel(blocking=False)
-                value = call()
-            else:
-                with thredo.timeout_after(0):
-                    value = call()
-        except (ThreadCancelled, ThreadTimeout) as e:
-            return type(e)
-        if how == "cancel":
-            with pytest.raises(ThreadCancelled):
-                thredo.sleep(0)
-        return ("returned", value)
-
-    return thredo.spawn(body).join()
-
-
 def _stats(q: Any) -> Any:
     return q.statistics()
 
@@ -1698,40 +1677,6 @@ def test_simplequeue_calls_that_never_block_are_not_points(name):
             assert drain(q) == [1, 2]
 
     thredo.run(main)
-
-
-def _stopped(how: str, step: Callable[[], Any]) -> None:
-    """Run ``step()`` in a loop that never waits; a cancel or ignore_after(0.3) must end it.
-
-    A plain timer stops the loop after ``WAIT`` regardless, so a loop that cannot
-    be stopped fails the test instead of hanging it (as in test_sync.py).
-    """
-    stop = threading.Event()
-    watchdog = threading.Timer(WAIT, stop.set)
-    watchdog.start()
-    count = [0]
-
-    def loop() -> None:
-        while not stop.is_set():
-            step()
-            count[0] += 1
-
-    try:
-        t0 = time.monotonic()
-        if how == "timeout":
-            with thredo.ignore_after(0.3) as scope:
-                loop()
-            assert scope.expired, "the loop ran until the watchdog stopped it"
-        else:
-            t = thredo.spawn(loop)
-            wait_until(lambda: count[0] > 100, "the loop to run")
-            t.cancel()
-            assert isinstance(t.exception, ThreadCancelled), "the loop was not cancelled"
-        assert time.monotonic() - t0 < WAIT / 2
-    finally:
-        stop.set()
-        watchdog.cancel()
-        watchdog.join()
 
 
 @pytest.mark.parametrize("how", HOWS)

@@ -42,10 +42,12 @@ from helpers import (
     PlainThread,
     ThredoThread,
     assert_duration,
+    at_once,
     expected,
     interrupt_main_thread_when,
     wait_until,
 )
+from helpers import stop_busy_loop as _stopped
 
 import thredo
 from thredo import BrokenBarrierError, ThreadCancelled, ThreadTimeout
@@ -1919,29 +1921,6 @@ def test_condition_cancel_is_not_lost_to_a_late_notify() -> None:
 NAN = float("nan")
 
 
-def at_once(how: str, call: Callable[[], Any]) -> Any:
-    """What ``call()`` raises with a cancel pending / a deadline expired: its type, or
-    ``("returned", value)`` (then the pending cancel is delivered by a ``sleep(0)``)."""
-
-    def body() -> Any:
-        try:
-            if how == "cancel":
-                with thredo.disable_cancellation():
-                    thredo.current_thread().cancel(blocking=False)
-                value = call()
-            else:
-                with thredo.timeout_after(0):
-                    value = call()
-        except (ThreadCancelled, ThreadTimeout) as e:
-            return type(e)
-        if how == "cancel":
-            with pytest.raises(ThreadCancelled):
-                thredo.sleep(0)
-        return ("returned", value)
-
-    return thredo.spawn(body).join()
-
-
 def _with(cm: Any) -> str:
     with cm:
         return "inside"
@@ -2059,48 +2038,6 @@ def test_calls_that_never_block_are_not_cancellation_points(name, make, call, re
         assert at_once("cancel", lambda: call(prim)) == ("returned", returns)
 
     thredo.run(main)
-
-
-def _stopped(
-    how: str, step: Callable[[], Any], around: Callable[[], Any] = contextlib.nullcontext
-) -> int:
-    """Run ``step()`` in a loop that never has to wait; stop it by ``how``.
-
-    ``cancel``: the loop runs in a thredo thread cancelled (``cancel()``) from
-    this one once it has looped a while.  ``timeout``: it runs here under
-    ``ignore_after(0.3)``.  Either must end it within a generous bound; a plain
-    timer ends the loop after ``WAIT`` regardless, so a loop that cannot be
-    stopped fails the test instead of hanging it.  ``around()`` is a context
-    manager entered around the loop, in the looping thread.  Returns the loop count.
-    """
-    stop = threading.Event()
-    watchdog = threading.Timer(WAIT, stop.set)
-    watchdog.start()
-    count = [0]
-
-    def loop() -> None:
-        with around():
-            while not stop.is_set():
-                step()
-                count[0] += 1
-
-    try:
-        t0 = time.monotonic()
-        if how == "timeout":
-            with thredo.ignore_after(0.3) as scope:
-                loop()
-            assert scope.expired, "the loop ran until the watchdog stopped it"
-        else:
-            t = thredo.spawn(loop)
-            wait_until(lambda: count[0] > 100, "the loop to run")
-            t.cancel()
-            assert isinstance(t.exception, ThreadCancelled), "the loop was not cancelled"
-        assert time.monotonic() - t0 < WAIT / 2
-    finally:
-        stop.set()
-        watchdog.cancel()
-        watchdog.join()
-    return count[0]
 
 
 def _cycle(prim: Any) -> Callable[[], None]:
