@@ -56,7 +56,7 @@ import io as _io
 import ipaddress as _ipaddress
 import os as _os
 import socket as _stdsocket
-import sys as _sys
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -589,7 +589,7 @@ def create_connection(
         try:
             if not all_errors:
                 raise exceptions[0]
-            if _sys.version_info >= (3, 11):
+            if sys.version_info >= (3, 11):  # spelled `sys` so type checkers see the check
                 raise ExceptionGroup("create_connection failed", exceptions)  # noqa: F821
             raise exceptions[0]
         finally:
