@@ -17,18 +17,26 @@ Layout -- each module imports only modules on lower lines (checked by
     # 4      _thread              Thread, ThreadGroup, spawn; the thread-exit protocol
     # 4      _sync                Lock, RLock, Condition, Semaphore, Event, Barrier
     # 5      _queue               Queue, LifoQueue, PriorityQueue, SimpleQueue
-    # 5      _kernel              run(): the curio kernel that owns a run, Ctrl-C
     # 5      _signals             SignalEvent
+    # 5      _introspect          ps(), dump(): what every live thread is doing
+    # 6      _monitor             the monitor server of a live process (its own OS thread)
     # 6      net._usertimeout     the user-visible timeout of thredo sockets
     # 6      net._worker          blocking calls with no cancellable form (DNS), in a worker
     # 6      net._streams         SocketStream, FileStream
     # 6      net._pipes           cancellable pipe file objects (Popen's stdin/stdout/stderr)
+    # 6      net.select           the stdlib select module, cancellable
     # 7      net.socket           the stdlib socket module, cancellable
     # 7      net.subprocess       the stdlib subprocess module, cancellable; child reaping on cancel
+    # 7      net.selectors        the stdlib selectors module, cancellable
     # 8      net.ssl              the stdlib ssl module, cancellable
     # 9      net._servers         tcp_server, unix_server, open_connection
+    # 9      _mixin               ThredoMixIn: socketserver servers on thredo threads
     # 10     net                  the public networking namespace
+    # 10     _patch               patch()/more_magic(): modules imported on thredo's stdlib
+    # 10     _kernel              run(): the curio kernel that owns a run, Ctrl-C, the monitor
     # 11     thredo               this public namespace: re-exports only
+    # 12     requests             get_session(): a requests.Session whose requests cancel
+    # 12     monitor              python -m thredo.monitor PID: the monitor's client
 
 A module may import modules of a lower layer only (same-layer modules do
 not import each other).  The public namespaces only re-export.
@@ -46,8 +54,16 @@ from ._errors import ThreadTimeout as ThreadTimeout
 from ._errors import TimeoutCancellationError as TimeoutCancellationError
 from ._errors import UncancellableWarning as UncancellableWarning
 from ._errors import UncaughtTimeoutError as UncaughtTimeoutError
+from ._introspect import ThreadInfo as ThreadInfo
+from ._introspect import dump as dump
+from ._introspect import ps as ps
 from ._kernel import run as run
 from ._meta import fixup_module_metadata as _fixup_module_metadata
+from ._mixin import ThreadingHTTPServer as ThreadingHTTPServer
+from ._mixin import ThreadingTCPServer as ThreadingTCPServer
+from ._mixin import ThredoMixIn as ThredoMixIn
+from ._patch import more_magic as more_magic
+from ._patch import patch as patch
 from ._queue import LifoQueue as LifoQueue
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import Queue as Queue
@@ -134,6 +150,14 @@ __all__ = (
     "UncaughtTimeoutError",
     "UncancellableWarning",
     "ThreadError",
+    "ThredoMixIn",
+    "ThreadingTCPServer",
+    "ThreadingHTTPServer",
+    "patch",
+    "more_magic",
+    "ps",
+    "dump",
+    "ThreadInfo",
 )
 
 _fixup_module_metadata(globals(), __name__, __all__)

@@ -1,0 +1,1 @@
+"""The monitor server of a live process (issue 13; stub)."""

@@ -1,0 +1,1 @@
+"""python -m thredo.monitor PID: the monitor's client (issue 13; stub)."""

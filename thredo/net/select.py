@@ -1,0 +1,1 @@
+"""The stdlib select module, cancellable (issue 11; stub)."""

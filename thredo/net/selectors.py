@@ -1,0 +1,1 @@
+"""The stdlib selectors module, cancellable (issue 11; stub)."""

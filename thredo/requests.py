@@ -1,0 +1,1 @@
+"""thredo.requests: get_session() (issue 11; stub)."""
