@@ -471,3 +471,206 @@ def test_tutorial_prod_bounded_queue() -> None:
     assert [x for x in lines if x.startswith("Produced:")] == [f"Produced: {n}" for n in range(50)]
     for n in range(2, 50):  # maxsize=1: the producer is never more than two items ahead
         assert lines.index(f"Child: {n - 2}") < lines.index(f"Produced: {n}")
+
+
+class Script:
+    """A running example: its stdout read line by line, stderr collected at the end."""
+
+    def __init__(self, script: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / script), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=None if env is None else {**os.environ, **env},
+        )
+        self.lines: list[str] = []
+
+    def read_until(self, done: Any) -> list[str]:
+        """Lines until one for which ``done(line)`` is true (the example flushes each line)."""
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, f"EOF; got {self.lines}"
+            self.lines.append(line.rstrip("\n"))
+            if done(self.lines[-1]):
+                return self.lines
+
+    def finish(self, sig: int | None = None) -> tuple[int, list[str], str]:
+        if sig is not None:
+            self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=20)
+        self.lines += out.splitlines()
+        return self.proc.returncode, self.lines, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+@pytest.fixture
+def script() -> Iterator[Any]:
+    started: list[Script] = []
+
+    def start(name: str, *args: str, **kw: Any) -> Script:
+        started.append(Script(name, *args, **kw))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for s in started:
+            s.kill()
+
+
+FRIENDS = ("Max", "Lillian", "Thomas")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_tutorial_tut_kid_friends_and_parent(script: Any, sig: int) -> None:
+    tut = script("tutorial/tut.py", "--scale", "0.05")
+    tut.read_until(lambda line: sum(x.endswith(": Playing Minecraft") for x in tut.lines) == 3)
+    code, lines, err = tut.finish(sig)
+    assert code == 0, err
+    assert err == ""
+    building = lines.index("Building the Millenium Falcon in Minecraft")
+    asking = lines[:building]
+    assert "Yes, go play" in asking
+    asking.remove("Yes, go play")
+    assert asking[0] == "Can I play?"
+    assert len(asking) >= 3  # "yes" came after 5 timeouts of 1 s (scaled): it asked again
+    assert asking == ["Can I play?", "Wha!?!"] * (len(asking) // 2) + ["Can I play?"]
+    hellos = lines[building + 1 : building + 7]
+    assert sorted(hellos) == sorted(
+        [f"Hi, my name is {n}" for n in FRIENDS] + [f"{n}: Playing Minecraft" for n in FRIENDS]
+    )
+    countdown = lines.index("Let's go")
+    assert lines[countdown + 1 : countdown + 12] == [
+        *(f"T-minus {n}" for n in range(10, 0, -1)),
+        "We're leaving!",
+    ]
+    assert lines[countdown + 12] == "Fine. Saving my work."  # the kid is cancelled first
+    assert sorted(lines[countdown + 13 : countdown + 16]) == sorted(
+        f"{n} going home" for n in FRIENDS
+    )
+    assert lines[countdown + 16 :] == ["Parent Leaving"]
+
+
+def test_tutorial_tut_second_ctrl_c_leaves_at_once(script: Any) -> None:
+    tut = script("tutorial/tut.py", "--scale", "0.05")
+    tut.read_until(lambda line: line == "Thomas: Playing Minecraft")
+    tut.proc.send_signal(signal.SIGINT)
+    tut.read_until(lambda line: line == "T-minus 10")
+    code, lines, err = tut.finish(signal.SIGINT)  # the handlers are back: run() is interrupted
+    assert code == 130, err
+    assert err == ""
+    assert lines[-1] == "Interrupted again: leaving at once"
+    assert "Parent Leaving" not in lines
+    assert sorted(x for x in lines if x.endswith("going home")) == sorted(
+        f"{n} going home" for n in FRIENDS
+    )  # nothing outlives run(): the kid's friends were cancelled too
+
+
+def timed(lines: list[str]) -> dict[str, float]:
+    """``{"attempt 1 started": 0.25, ...}`` from happy.py's ``0.250 attempt 1 to ... started``."""
+    got = {}
+    for line in lines:
+        m = re.fullmatch(r"(\d+\.\d{3}) (attempt \d) (?:to \S+ port \d+ )?(.*)", line)
+        if m:
+            got[f"{m.group(2)} {m.group(3).split(':')[0]}"] = float(m.group(1))
+    return got
+
+
+def test_tutorial_happy_eyeballs(script: Any) -> None:
+    delay = 0.3
+    code, lines, err = script("tutorial/happy.py", "--delay", str(delay)).finish()
+    assert code == 0, err
+    assert err == ""
+    t = timed(lines)
+    assert sorted(t) == sorted(
+        [
+            "attempt 0 started",  # [::1], backlog full: its connect hangs
+            "attempt 1 started",  # 127.0.0.1, refused
+            "attempt 1 failed",
+            "attempt 2 started",  # 127.0.0.1, answers
+            "attempt 2 connected",
+            "attempt 0 cancelled",  # the loser
+        ]
+    ), lines
+    assert "ConnectionRefusedError" in next(x for x in lines if "attempt 1 failed" in x)
+    # The second attempt waits for the delay; the third starts as soon as the second fails.
+    assert delay * 0.9 <= t["attempt 1 started"] - t["attempt 0 started"] < delay + 2
+    assert t["attempt 2 started"] - t["attempt 1 failed"] < delay * 0.9
+    assert t["attempt 2 connected"] <= t["attempt 0 cancelled"]
+    assert lines.index(next(x for x in lines if "attempt 0 cancelled" in x)) < len(lines) - 1
+    assert lines[-1] == "connected to 127.0.0.1; it says b'hello\\n'"
+
+
+def ticks(lines: list[str]) -> list[int]:
+    return [int(x.split()[-1]) for x in lines if x.startswith("  | tick ")]
+
+
+def test_tutorial_subproc_output_on_time_out(script: Any) -> None:
+    code, lines, err = script("tutorial/subproc.py", "--limit", "0.5").finish()
+    assert code == 0, err
+    assert err == ""
+    one = lines.index("1. subprocess.run(timeout=0.5)")
+    two = lines.index("2. timeout_after(0.5) around check_output")
+    three = lines.index("3. lines as they come, for 0.5 s")
+    assert one == 0
+    assert lines[1] == "   TimeoutExpired; the child was killed; its output so far:"
+    assert lines[two + 1] == "   ThreadTimeout; the child ended with -15; its output so far:"
+    assert lines[-1] == "   ThreadTimeout; the child ended with -15"
+    for section in (lines[one:two], lines[two:three], lines[three:]):
+        got = ticks(section)  # a tick every 0.1 s: some, in order, not the full minute
+        assert got == list(range(1, len(got) + 1)), section
+        assert 1 <= len(got) < 50, section
+
+
+# -- output is readable: every line written in one call ------------------------
+
+# Examples whose threads print at the same time, with every line they may print.
+PRINTERS = {
+    "demo.py": (
+        [],
+        r"worker \d: waiting forever|worker \d: cancelled, cleaning up"
+        r"|group exited: every worker is gone|slow\(\) timed out after 0\.2 s",
+    ),
+    "tutorial/prod.py": (["50"], r"(Child|Produced): \d+"),
+    "euro/ex6.py": ([], r"Worker-\d \d|Cancelled Worker-\d|spin \d+|Done"),
+    "tutorial/happy.py": (
+        ["--delay", "0.05"],
+        r"\d+\.\d{3} attempt \d (to \S+ port \d+ started|failed: .*|connected|cancelled)"
+        r"|connected to 127\.0\.0\.1; it says b'hello\\n'",
+    ),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(PRINTERS))
+def test_lines_never_interleave(name: str) -> None:
+    """20 runs (four at a time): every line is one whole line the example prints."""
+    args, pattern = PRINTERS[name]
+    env = {**os.environ, "EURO_SCALE": "0.01"}
+    outputs: list[str] = []
+    for _ in range(5):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(EXAMPLES / name), *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(4)
+        ]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+            assert err == ""
+            outputs.append(out)
+    for out in outputs:
+        assert out.endswith("\n")
+        bad = [line for line in out.splitlines() if not re.fullmatch(pattern, line)]
+        assert not bad, f"garbled lines: {bad}"

@@ -111,3 +111,23 @@ def check_echo_server_block(code: str) -> None:
     assert proc.returncode in (-signal.SIGINT, 1), err
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert out == ""
+
+
+@pytest.mark.timeout(120)
+def test_readme_groups_lines_never_interleave() -> None:
+    """20 runs, four at a time: four threads print at once, each line stays whole."""
+    (code,) = [b for b in BLOCKS if block_id(b) == "groups"]
+    for _ in range(5):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+            assert sorted(out.splitlines()) == [f"worker {n} cleaned up" for n in range(4)], out

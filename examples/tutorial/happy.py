@@ -123,6 +123,7 @@ def greet(listener):
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # each line shows as it happens, even in a pipe
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("host", nargs="?")
     parser.add_argument("port", nargs="?", type=int)

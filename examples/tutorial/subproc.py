@@ -64,6 +64,7 @@ def main(cmd, limit):
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # each line shows as it happens, even in a pipe
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=float, default=1.0, help="seconds (default 1)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="default: a ticking child")

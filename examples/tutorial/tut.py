@@ -89,6 +89,7 @@ def parent():
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # each line shows as it happens, even in a pipe
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=SCALE, help="multiply every time by this")
     SCALE = parser.parse_args().scale
