@@ -137,6 +137,7 @@ def test_demo_runs() -> None:
         [sys.executable, str(EXAMPLES / "demo.py")], capture_output=True, text=True, timeout=20
     )
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
     assert result.stdout.count("cancelled, cleaning up") == 3
     assert "timed out" in result.stdout
 

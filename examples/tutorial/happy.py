@@ -132,4 +132,7 @@ if __name__ == "__main__":
     if args.host is None:
         thredo.run(demo, args.delay)
     else:
-        thredo.run(show, args.host, args.port, args.delay)
+        try:
+            thredo.run(show, args.host, args.port, args.delay)
+        except OSError as e:
+            sys.exit(f"happy.py: {e}")
