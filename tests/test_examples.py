@@ -540,7 +540,6 @@ def test_tutorial_tut_kid_friends_and_parent(script: Any, sig: int) -> None:
     assert "Yes, go play" in asking
     asking.remove("Yes, go play")
     assert asking[0] == "Can I play?"
-    assert len(asking) >= 3  # "yes" came after 5 timeouts of 1 s (scaled): it asked again
     assert asking == ["Can I play?", "Wha!?!"] * (len(asking) // 2) + ["Can I play?"]
     hellos = lines[building + 1 : building + 7]
     assert sorted(hellos) == sorted(
@@ -559,7 +558,7 @@ def test_tutorial_tut_kid_friends_and_parent(script: Any, sig: int) -> None:
 
 
 def test_tutorial_tut_second_ctrl_c_leaves_at_once(script: Any) -> None:
-    tut = script("tutorial/tut.py", "--scale", "0.05")
+    tut = script("tutorial/tut.py", "--scale", "0.2")  # a 2 s countdown to interrupt
     tut.read_until(lambda line: line == "Thomas: Playing Minecraft")
     tut.proc.send_signal(signal.SIGINT)
     tut.read_until(lambda line: line == "T-minus 10")
@@ -584,7 +583,7 @@ def timed(lines: list[str]) -> dict[str, float]:
 
 
 def test_tutorial_happy_eyeballs(script: Any) -> None:
-    delay = 0.3
+    delay = 0.5  # generous: the bounds below must hold on a loaded machine
     code, lines, err = script("tutorial/happy.py", "--delay", str(delay)).finish()
     assert code == 0, err
     assert err == ""
@@ -613,12 +612,12 @@ def ticks(lines: list[str]) -> list[int]:
 
 
 def test_tutorial_subproc_output_on_time_out(script: Any) -> None:
-    code, lines, err = script("tutorial/subproc.py", "--limit", "0.5").finish()
+    code, lines, err = script("tutorial/subproc.py", "--limit", "1").finish()
     assert code == 0, err
     assert err == ""
-    one = lines.index("1. subprocess.run(timeout=0.5)")
-    two = lines.index("2. timeout_after(0.5) around check_output")
-    three = lines.index("3. lines as they come, for 0.5 s")
+    one = lines.index("1. subprocess.run(timeout=1.0)")
+    two = lines.index("2. timeout_after(1.0) around check_output")
+    three = lines.index("3. lines as they come, for 1.0 s")
     assert one == 0
     assert lines[1] == "   TimeoutExpired; the child was killed; its output so far:"
     assert lines[two + 1] == "   ThreadTimeout; the child ended with -15; its output so far:"
@@ -626,7 +625,7 @@ def test_tutorial_subproc_output_on_time_out(script: Any) -> None:
     for section in (lines[one:two], lines[two:three], lines[three:]):
         got = ticks(section)  # a tick every 0.1 s: some, in order, not the full minute
         assert got == list(range(1, len(got) + 1)), section
-        assert 1 <= len(got) < 50, section
+        assert 1 <= len(got) < 100, section
 
 
 # -- output is readable: every line written in one call ------------------------
