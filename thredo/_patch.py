@@ -146,10 +146,32 @@ def _ours(mod: types.ModuleType) -> dict[str, Any]:
     return {n: getattr(mod, n) for n in mod.__all__ if hasattr(mod, n)}
 
 
+class socket(_tsocket.socket):
+    """thredo's socket as copies made under :func:`patch` see it (``socket.socket``).
+
+    One difference: a ``connect`` cut by a cancel or deadline closes the
+    socket.  Code written for the stdlib closes a socket whose connect
+    failed only on ``OSError`` (urllib3's ``create_connection`` does), so
+    a cancel there would leave the descriptor to the garbage collector.
+    """
+
+    __slots__ = ()
+
+    def connect(self, address: Any) -> None:
+        """As :meth:`thredo.net.socket.socket.connect`; closed if cancelled or timed out."""
+        try:
+            super().connect(address)
+        except Exception:
+            raise
+        except BaseException:
+            self.close()
+            raise
+
+
 def _make_facades() -> dict[str, types.ModuleType]:
     unverified = _thredo_context(_stdssl._create_unverified_context)
     return {
-        "socket": _facade(_stdsocket, _ours(_tsocket)),
+        "socket": _facade(_stdsocket, {**_ours(_tsocket), "socket": socket, "SocketType": socket}),
         "ssl": _facade(
             _stdssl,
             {
