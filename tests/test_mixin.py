@@ -460,3 +460,28 @@ def test_echoss_serves_and_stops_on_sigint(echoss: Server) -> None:
     for c in clients:
         assert ends(c)
         c.close()
+
+
+def test_https_server_handshakes_in_the_handler_thread(tls_contexts: tuple[Any, Any]) -> None:
+    """A TLS listener (thredo TLS, handshake in the handler): a stalled client holds up nobody."""
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        with HTTPServer((LOCAL, 0), SlowHTTPHandler) as server:
+            server.socket = net.ssl.wrap(
+                server.socket, server_ctx, server_side=True, do_handshake_on_connect=False
+            )
+            t = serve(server)
+            stalled = connect(server)  # never says hello
+            wait_until(lambda: len(server._live) == 1, "the stalled client's handler")
+            conn = http.client.HTTPSConnection(
+                "localhost", server.server_address[1], context=client_ctx, timeout=WAIT
+            )
+            conn.request("GET", "/")
+            assert conn.getresponse().read() == b"ok"
+            t.cancel()
+            assert ends(stalled)
+            stalled.close()
+            conn.close()
+
+    thredo.run(main)

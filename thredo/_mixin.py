@@ -37,8 +37,10 @@ interrupt, bpo-31233).  So nothing outlives the server.
 
 ``serve_forever`` must run in a thredo thread (under :func:`thredo.run`):
 handlers are thredo threads.  ``handle_request()`` (one request, honouring
-``timeout``) waits cancellably too.  A TLS server wraps its listener with a
-:mod:`thredo.net.ssl` context (a stdlib context makes uncancellable TLS sockets).
+``timeout``) waits cancellably too.  A TLS server wraps its listener with
+``thredo.net.ssl.wrap(sock, ctx, server_side=True, do_handshake_on_connect=False)``
+(the handshake then runs in each handler's thread); a listener the stdlib
+``ssl`` wrapped is left as it is, and is not cancellable.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import http.server
 import os
 import select
 import selectors
+import socket as _stdsocket
 import socketserver
 from _thread import allocate_lock
 from typing import Any
@@ -99,8 +102,9 @@ class ThredoMixIn:
     # -- the listening socket ----------------------------------------------
 
     def _thredo_socket(self) -> None:
+        """Make the listener a thredo socket (a TLS or thredo one is left as it is)."""
         sock = self.socket
-        if not isinstance(sock, _tsocket.socket) and sock.fileno() >= 0:
+        if type(sock) is _stdsocket.socket and sock.fileno() >= 0:
             timeout = sock.gettimeout()
             new = _tsocket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
             new.settimeout(timeout)
