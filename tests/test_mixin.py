@@ -485,3 +485,37 @@ def test_https_server_handshakes_in_the_handler_thread(tls_contexts: tuple[Any, 
             conn.close()
 
     thredo.run(main)
+
+
+def test_a_handler_may_close_the_server() -> None:
+    """server_close() from a handler: the loop stops, the other handlers end, this one goes on."""
+    done = threading.Event()
+
+    class Closer(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            line = self.rfile.readline()
+            if line == b"close\n":
+                self.server.server_close()
+                self.wfile.write(b"closed\n")
+                done.set()
+                return
+            while line:
+                self.wfile.write(line)
+                line = self.rfile.readline()
+
+    def main() -> None:
+        server = TCPServer((LOCAL, 0), Closer)
+        t = serve(server)
+        other, closer = connect(server), connect(server)
+        other.sendall(b"hi\n")
+        assert other.recv(10) == b"hi\n"
+        closer.sendall(b"close\n")
+        assert closer.recv(10) == b"closed\n"
+        assert done.wait(WAIT)
+        assert t.join() is None
+        assert ends(other)
+        assert ends(closer)
+        other.close()
+        closer.close()
+
+    thredo.run(main)

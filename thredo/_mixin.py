@@ -233,13 +233,15 @@ class ThredoMixIn:
     def server_close(self) -> None:
         """Stop the loop (:meth:`shutdown`), close the listener, end every handler.
 
-        Handlers are cancelled; with ``block_on_close`` this waits (not
-        cancellably) until each has exited and closed its connection.
+        Handlers are cancelled (all but the calling one, if a handler calls
+        this); with ``block_on_close`` this waits (not cancellably) until
+        each has exited and closed its connection.
         """
         self.shutdown()
         super().server_close()  # type: ignore[misc]
-        with self._lock:
-            live = list(self._live)
+        me = current_thread()
+        with self._lock:  # a handler closing the server goes on: it is not cancelled
+            live = [t for t in self._live if t is not me]
         for t in live:
             t.cancel(blocking=False)
         if self.block_on_close:
