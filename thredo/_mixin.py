@@ -28,8 +28,8 @@ classes) as the stdlib has them:
 
 ``shutdown()`` keeps its stdlib meaning -- stop the loop, wait until it has
 stopped, leave running handlers alone -- and never hangs: it returns at once
-when no loop is running (the stdlib's waits forever, cpython gh-83978) or
-when called from the serving thread itself.  ``server_close()`` closes the
+when no loop is running (the stdlib's waits forever) or when called from
+the serving thread itself (the stdlib's deadlocks: cpython gh-83978).  ``server_close()`` closes the
 listener and ends the handlers: it cancels them and, with
 ``block_on_close`` (default True, as ``ThreadingMixIn``), waits for them to
 exit, which a cancel makes prompt (the stdlib's joins handlers it cannot
