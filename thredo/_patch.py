@@ -324,12 +324,13 @@ def _exit(before: dict[str, Any], stash: dict[str, Any]) -> None:
         if _depth == 0:
             builtins.__import__ = _real_import
         # Modules first imported here that saw a facade -- directly, or through
-        # a copy made here -- leave with their whole package; so do aliases
-        # of them.  The stashed originals come back over their copies.
+        # a copy made here -- leave with their whole package, as do new
+        # modules of a stashed package (they were made against its copy) and
+        # aliases of them.  The stashed originals come back over their copies.
         new = {n: m for n, m in sys.modules.items() if n not in before}
         fresh = _copyable(new)
         recopied = {n for n in stash if sys.modules.get(n, stash[n]) is not stash[n]}
-        units = _dependent_units(fresh, recopied | {"thredo facade"})
+        units = _dependent_units(fresh, recopied | {"thredo facade"}) | {_top(n) for n in stash}
         fresh_ids = {id(m) for m in fresh.values()}
         for n, m in new.items():
             if _top(n) in units and _copied(n) and id(m) in fresh_ids:
