@@ -13,7 +13,7 @@ from test_examples import EXAMPLES, run_euro
 
 def test_euro_ex7_first_answer_wins() -> None:
     server = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "euro/serv.py"), "--port", "0", "--delays", "0.1,60"],
+        [sys.executable, str(EXAMPLES / "euro/serv.py"), "--port", "0", "--delays", "0.1,60,60,60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
