@@ -8,14 +8,12 @@ import subprocess
 import sys
 import time
 
-import pytest
 from test_examples import EXAMPLES, run_euro
 
 
-@pytest.mark.xfail(reason="thredo.more_magic() is a stub until issue 11", strict=True)
 def test_euro_ex7_first_answer_wins() -> None:
     server = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "euro/serv.py"), "--port", "0", "--delays", "0.1,60"],
+        [sys.executable, str(EXAMPLES / "euro/serv.py"), "--port", "0", "--delays", "0.1,60,60,60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
