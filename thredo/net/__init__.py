@@ -7,6 +7,8 @@ thread-per-connection server that one cancel shuts down completely.
 """
 
 from .._meta import fixup_module_metadata as _fixup_module_metadata
+from . import select as select
+from . import selectors as selectors
 from . import socket as socket
 from . import ssl as ssl
 from . import subprocess as subprocess
@@ -22,6 +24,8 @@ from ._streams import SocketStream as SocketStream
 
 __all__ = (
     "socket",
+    "select",
+    "selectors",
     "ssl",
     "subprocess",
     "SocketStream",
