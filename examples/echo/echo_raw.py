@@ -8,18 +8,21 @@ leaving the group cancels every client thread.
 """
 
 import argparse
+import sys
 
 import thredo
 from thredo import socket
 
 
 def echo_client(client, address):
-    print("connection from", address, flush=True)
+    sys.stdout.write(f"connection from {address}\n")  # one write: lines never interleave
+    sys.stdout.flush()
     with client, client.makefile("rb") as rfile, client.makefile("wb") as wfile:
         for line in rfile:
             wfile.write(line)
             wfile.flush()
-    print("connection closed", address, flush=True)
+    sys.stdout.write(f"connection closed {address}\n")
+    sys.stdout.flush()
 
 
 def echo_server(host, port):
