@@ -274,7 +274,9 @@ def _describe(
     return "object", _short(obj), facts
 
 
-def _describe_socket(call: str, sock: Any, facts: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def _describe_socket(
+    call: str, sock: Any, facts: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
     try:
         facts["local"] = local = _addr(sock.getsockname())
     except (OSError, ValueError):
@@ -308,7 +310,9 @@ def _describe_stats(
         return "queue", f"{_short(obj)} ({size} items{bound})", facts
     kind = next((k for c, k in _KINDS.items() if c == name), None)
     if kind is None:
-        kind = next((_KINDS[c.__name__] for c in type(obj).__mro__ if c.__name__ in _KINDS), "object")
+        kind = next(
+            (_KINDS[c.__name__] for c in type(obj).__mro__ if c.__name__ in _KINDS), "object"
+        )
     if kind == "condition":
         st = getattr(st, "lock", None) or st
     if hasattr(st, "locked") and hasattr(st, "owner"):  # a lock (or a condition's lock)
@@ -518,7 +522,9 @@ def format_text(snap: dict[str, Any], *, stacks: bool = False) -> str:
                 lines.append(prefix + branch + thread_line(d))
                 if stacks:
                     for f in d.get("stack", ()):
-                        lines.append(f"{prefix}{cont}    {f['file']}:{f['line']} in {f['function']}")
+                        lines.append(
+                            f"{prefix}{cont}    {f['file']}:{f['line']} in {f['function']}"
+                        )
                         if f["code"]:
                             lines.append(f"{prefix}{cont}      {f['code']}")
             walk(nd["children"], prefix + cont)

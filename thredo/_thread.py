@@ -306,7 +306,7 @@ class Thread(Generic[T]):
         if self._started:
             raise RuntimeError("threads can only be started once")
         self._started = True
-        if parent is not None:
+        if isinstance(parent, Thread):
             self._parent = weakref.ref(parent)  # a weak one: a chain of spawners is not kept
         self._state = ThreadState(self, run)
         self._observers = (run.exited, _report_at_close)
