@@ -318,7 +318,7 @@ def _describe_stats(
     if hasattr(st, "locked") and hasattr(st, "owner"):  # a lock (or a condition's lock)
         owner = st.owner
         if owner is None and st.locked:
-            target = getattr(obj, "_lock", obj)  # a Condition's lock
+            target = getattr(obj, "_lock", None) if kind == "condition" else obj
             holder = getattr(target, "_holder", None)
             lk = getattr(target, "_lock", None)
             if holder is not None and lk is not None and lk.locked():
