@@ -45,9 +45,7 @@ class TestScene:
             def handler(client: Any, address: Any) -> None:
                 client.recv(100)
 
-            server = thredo.spawn(
-                tcp_server, LOCAL, 0, handler, ready=on_ready, name="server"
-            )
+            server = thredo.spawn(tcp_server, LOCAL, 0, handler, ready=on_ready, name="server")
             assert got.wait(WAIT)
             port = listening[0].getsockname()[1]
             clients = [std_socket.create_connection((LOCAL, port)) for _ in range(3)]
@@ -79,10 +77,14 @@ class TestScene:
                 wait_blocked(waiter, "wait")
                 wait_blocked(server, "accept")
                 wait_until(
-                    lambda: sum(
-                        1 for i in thredo.ps() if i.blocked is not None and i.blocked.call == "recv"
-                    )
-                    == 3,
+                    lambda: (
+                        sum(
+                            1
+                            for i in thredo.ps()
+                            if i.blocked is not None and i.blocked.call == "recv"
+                        )
+                        == 3
+                    ),
                     "three handlers in recv",
                 )
                 infos = {i.id: i for i in thredo.ps()}
@@ -97,23 +99,29 @@ class TestScene:
                     0,
                     5,
                 )
-                assert f"{id(q):#x}" in w.blocked.object and "0 items of 5" in w.blocked.object
-                assert w.blocked.time_left is None and w.deadline is None
+                assert f"{id(q):#x}" in w.blocked.object
+                assert "0 items of 5" in w.blocked.object
+                assert w.blocked.time_left is None
+                assert w.deadline is None
                 assert 0 <= w.blocked.waited < WAIT + 5
-                assert not w.cancel_pending and w.group is None
+                assert not w.cancel_pending
+                assert w.group is None
 
                 lk = infos[locker.id]
                 assert lk.blocked is not None
                 assert (lk.blocked.call, lk.blocked.kind) == ("Lock.acquire", "lock")
-                assert f"{id(lock):#x}" in lk.blocked.object and "held" in lk.blocked.object
+                assert f"{id(lock):#x}" in lk.blocked.object
+                assert "held" in lk.blocked.object
                 assert infos[hold.id].blocked is not None  # the holder waits on its Event
                 assert infos[hold.id].blocked.call == "Event.wait"  # type: ignore[union-attr]
 
                 s = infos[sleepy.id]
-                assert s.blocked is not None and s.blocked.call == "sleep"
+                assert s.blocked is not None
+                assert s.blocked.call == "sleep"
                 assert s.blocked.time_left is not None
                 assert FOREVER - WAIT - 5 < s.blocked.time_left <= FOREVER
-                assert s.deadline is not None and DEADLINE - WAIT - 5 < s.deadline <= DEADLINE
+                assert s.deadline is not None
+                assert DEADLINE - WAIT - 5 < s.deadline <= DEADLINE
                 assert s.parent == me.id
 
                 wt = infos[waiter.id]
@@ -172,7 +180,8 @@ class TestScene:
                 assert f"#{server.id} server: blocked in accept on listener {LOCAL}:{port}" in t
                 for peer in peers:
                     assert f"recv on socket {LOCAL}:{port} <- {peer}" in t
-                assert "Queue.get on Queue" in t and "deadline in" in t
+                assert "Queue.get on Queue" in t
+                assert "deadline in" in t
             finally:
                 for t in (worker, locker, sleepy, waiter, server):
                     t.cancel()
@@ -231,7 +240,8 @@ class TestRecords:
             joiner = thredo.spawn(target.wait, name="joiner")
             wait_blocked(joiner, "Thread.join")
             b = info_of(joiner).blocked
-            assert b is not None and (b.kind, b.thread) == ("thread", target.id)
+            assert b is not None
+            assert (b.kind, b.thread) == ("thread", target.id)
             assert f"thread #{target.id} 'target'" in b.object
             target.cancel()
             joiner.join()
@@ -259,12 +269,14 @@ class TestRecords:
             lock.release()  # to b, with c still waiting: b is recorded
             wait_blocked(b, "Event.wait")
             blk = info_of(c).blocked
-            assert blk is not None and (blk.holder, blk.holder_name) == (b.id, "b")
+            assert blk is not None
+            assert (blk.holder, blk.holder_name) == (b.id, "b")
             assert f"held by #{b.id} 'b'" in blk.object
             done.set()  # b releases to c, nobody behind it: nothing recorded, nothing stale
             b.join()
             c.join()
-            assert lock._holder is None and not lock.locked()
+            assert lock._holder is None
+            assert not lock.locked()
 
         thredo.run(main)
 
@@ -277,7 +289,8 @@ class TestRecords:
                 t = thredo.spawn(rlock.acquire, name="waits")
                 wait_blocked(t, "RLock.acquire")
                 blk = info_of(t).blocked
-                assert blk is not None and blk.holder == me.id
+                assert blk is not None
+                assert blk.holder == me.id
                 t.cancel()
 
         thredo.run(main)
@@ -336,7 +349,8 @@ class TestChurn:
             for i in infos:
                 assert (i.state == "blocked") == (i.blocked is not None)
                 if i.blocked is not None:
-                    assert i.blocked.call and i.blocked.waited >= 0
+                    assert i.blocked.call
+                    assert i.blocked.waited >= 0
                 assert i.parent is None or i.parent < i.id
 
         def observer() -> None:  # a plain thread, as the monitor's

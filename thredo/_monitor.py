@@ -68,9 +68,10 @@ __all__ = (
 
 #: The environment variable that turns the monitor on for every ``run()``.
 ENV = "THREDO_MONITOR"
-#: Seconds a client may take to send a command line before it is dropped
-#: (an idle interactive session is not dropped: only a half-sent line).
-LINE_TIMEOUT = 30.0
+#: Seconds a reply may wait for a client that does not read before that
+#: client is dropped (so close() never waits on a stuck client; an idle
+#: interactive session, which reads, is never dropped).
+SEND_TIMEOUT = 10
 MAX_LINE = 4096  # bytes: no command is longer
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -160,7 +161,9 @@ class Monitor:
             clients = list(self._clients.items())
         for sock, _ in clients:
             try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes its thread's recv
+                # Wakes its thread's recv; a reply being sent (to "cancel" of
+                # the thread whose exit ends the run) still goes out.
+                sock.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
         for _, t in clients:
@@ -204,6 +207,9 @@ class Monitor:
             except OSError:
                 client.close()
                 continue
+            client.setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT, 0)
+            )
             t = threading.Thread(
                 target=self._client, args=(client,), name="thredo-monitor client", daemon=True
             )
