@@ -50,7 +50,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 from ._runctx import RunContext
@@ -127,6 +127,10 @@ class FrameInfo:
     function: str
     code: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        """The frame as JSON-ready data."""
+        return {"file": self.file, "line": self.line, "function": self.function, "code": self.code}
+
 
 @dataclass(frozen=True, slots=True)
 class ThreadInfo:
@@ -179,7 +183,12 @@ class ThreadInfo:
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-ready data (``docs/monitor.md``)."""
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies every value, 5x slower here.
+        d = {f: getattr(self, f) for f in _THREAD_FIELDS}
+        b = self.blocked
+        if b is not None:
+            d["blocked"] = {f: getattr(b, f) for f in _BLOCKED_FIELDS}
+        return d
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ThreadInfo:
@@ -190,6 +199,10 @@ class ThreadInfo:
             names = BlockedInfo.__dataclass_fields__
             fields["blocked"] = BlockedInfo(**{k: v for k, v in b.items() if k in names})
         return cls(**fields)
+
+
+_THREAD_FIELDS = tuple(ThreadInfo.__dataclass_fields__)
+_BLOCKED_FIELDS = tuple(BlockedInfo.__dataclass_fields__)
 
 
 def _secs(s: float) -> str:
@@ -456,7 +469,7 @@ def snapshot(*, stacks: bool = False, runs: Iterable[RunContext] | None = None) 
     for t, info in zip(live, infos, strict=True):
         d = info.to_json()
         if stacks:
-            d["stack"] = [asdict(f) for f in _stack(t.ident, frames)]
+            d["stack"] = [f.to_json() for f in _stack(t.ident, frames)]
         threads.append(d)
     return {
         "version": JSON_VERSION,

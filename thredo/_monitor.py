@@ -48,7 +48,6 @@ import tempfile
 import threading
 import warnings
 from _thread import allocate_lock
-from dataclasses import asdict
 from typing import Any
 
 from ._introspect import _live, _stack, format_text, ps, snapshot
@@ -291,7 +290,7 @@ class Monitor:
         return {
             "ok": True,
             "text": "\n".join(lines) + "\n",
-            "data": {"id": tid, "name": t.name, "stack": [asdict(f) for f in stack]},
+            "data": {"id": tid, "name": t.name, "stack": [f.to_json() for f in stack]},
         }
 
 
