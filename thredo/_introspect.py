@@ -45,6 +45,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import shlex
 import sys
 import threading
 import time
@@ -268,11 +269,7 @@ def _describe(
         pid = getattr(obj, "pid", None)
         if isinstance(pid, int) and hasattr(obj, "returncode"):
             facts["pid"] = pid
-            args = getattr(obj, "args", None)
-            what = f" {args!r}" if args is not None else ""
-            if len(what) > 60:
-                what = what[:57] + "..."
-            return "process", f"child pid {pid}{what}", facts
+            return "process", f"child pid {pid}{_command(getattr(obj, 'args', None))}", facts
         stats = getattr(obj, "statistics", None)
         if callable(stats):
             return _describe_stats(obj, stats(), by_ident, facts)
@@ -285,6 +282,18 @@ def _describe(
     except Exception:  # closed meanwhile, a subclass that raises: say less
         pass
     return "object", _short(obj), facts
+
+
+def _command(args: Any) -> str:
+    """`` (python -c 'import time; ...')``: a child's command line, shortened."""
+    if isinstance(args, (list, tuple)) and args:
+        words = [os.path.basename(os.fsdecode(args[0]))] + [os.fsdecode(a) for a in args[1:]]
+        text = shlex.join(words)
+    elif isinstance(args, (str, bytes)):
+        text = os.fsdecode(args)
+    else:
+        return ""
+    return f" ({text[:57] + '...' if len(text) > 60 else text})"
 
 
 def _describe_socket(
