@@ -105,6 +105,7 @@ class TestScene:
                 assert w.deadline is None
                 assert 0 <= w.blocked.waited < WAIT + 5
                 assert not w.cancel_pending
+                assert worker.parent is me
                 assert w.group is None
 
                 lk = infos[locker.id]
@@ -329,6 +330,14 @@ class TestRecords:
 
 
 class TestRun:
+    def test_env_turns_the_monitor_on(self, monkeypatch: Any) -> None:
+        from thredo import _monitor
+
+        for value, on in (("", False), ("0", False), ("1", True)):
+            monkeypatch.setenv(_monitor.ENV, value)
+            assert _monitor.wanted(False) is on
+        assert _monitor.wanted(True)
+
     def test_monitor_is_a_reserved_keyword_others_pass_through(self) -> None:
         def main(a: int, *, b: int) -> int:
             return a + b

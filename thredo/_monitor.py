@@ -284,7 +284,7 @@ class Monitor:
         stack = _stack(t.ident, frames)
         lines = [f"#{tid} {t.name}"]
         for f in stack:
-            lines.append(f"  File {f.file!r}, line {f.line}, in {f.function}")
+            lines.append(f'  File "{f.file}", line {f.line}, in {f.function}')
             if f.code:
                 lines.append(f"    {f.code}")
         return {
@@ -308,6 +308,15 @@ HELP = """commands:
 _users = 0  # runs using the monitor; guarded by _users_lock
 _current: Monitor | None = None
 _users_lock = allocate_lock()
+
+
+def _forget_in_child() -> None:
+    """After fork(): the monitor's threads did not survive; a run in the child starts afresh."""
+    global _users, _current, _users_lock
+    _users, _current, _users_lock = 0, None, allocate_lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def wanted(flag: bool) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 from typing import Any
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             if not command:
                 return _interactive(client, args.json)
             return _show(client.call(" ".join(command)), args.json)
+        except BrokenPipeError:  # `... | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (OSError, ValueError) as e:
             print(f"thredo.monitor: {e}", file=sys.stderr)
             return 2
