@@ -54,6 +54,7 @@ from ._errors import ThreadTimeout as ThreadTimeout
 from ._errors import TimeoutCancellationError as TimeoutCancellationError
 from ._errors import UncancellableWarning as UncancellableWarning
 from ._errors import UncaughtTimeoutError as UncaughtTimeoutError
+from ._introspect import BlockedInfo as BlockedInfo
 from ._introspect import ThreadInfo as ThreadInfo
 from ._introspect import dump as dump
 from ._introspect import ps as ps
@@ -158,6 +159,7 @@ __all__ = (
     "ps",
     "dump",
     "ThreadInfo",
+    "BlockedInfo",
 )
 
 _fixup_module_metadata(globals(), __name__, __all__)

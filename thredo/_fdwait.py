@@ -195,7 +195,7 @@ def wait_fd(
         p.register(fd, events)
         fdw.fd = fd
         fdw.events = events
-    st.blocked = BlockedOn(call, obj, monotonic())
+    st.blocked = BlockedOn(call, obj, monotonic(), endtime)
     try:
         while True:
             limit = st.deadline

@@ -1,19 +1,588 @@
-"""ps() and dump(): what every live thredo thread is doing (issue 13; stub)."""
+"""ps() and dump(): what every live thredo thread is doing, and who started it.
+
+Theory of operation
+-------------------
+
+Nothing here records anything.  The wait mechanism already keeps, per
+thread, the record a person needs (``ThreadState.blocked``, a
+:class:`~thredo._wait.BlockedOn`: the call, the object, since when, until
+when), set only while the thread really waits; the thread's state holds its
+pending cancel and its ``timeout_after`` stack; the :class:`~thredo.Thread`
+knows its group and (weakly) the thread that started it.  :func:`ps` reads
+those fields -- each one a single reference read, so no lock of the thread
+is taken and a thread that exits meanwhile is simply reported as it was --
+and turns the waited-on object into words (:func:`_describe`)::
+
+    thread X (waiting)             caller of ps() (any thread, the monitor's too)
+    ------------------             ----------------------------------------------
+    st.blocked = BlockedOn(...)    for t in run.live():
+    lock.acquire() ......              b = t._state.blocked     (one read)
+         :                             words = _describe(b.call, b.obj)
+    st.blocked = None                  -> ThreadInfo(...)
+
+Describing an object duck-types it (this module sits below the queues and
+the network in the layers): ``statistics()`` for primitives and queues,
+``getsockname``/``getpeername`` for sockets, ``pid`` for a child process.
+Every description is guarded: a socket closed meanwhile, a queue subclass
+whose ``_qsize`` raises, yield a shorter description, never an exception.
+
+The holder of a :class:`~thredo.Lock` is known only when it got the lock by
+waiting for it while others still wait (``Lock._holder``): the uncontended
+acquire records nothing, so that it stays one raw lock operation.  An
+``RLock`` always knows its owner.
+
+Invariants: :func:`ps` and :func:`dump` never block on a thredo primitive
+and hold no lock longer than a snapshot of a registry; they may be called
+from any thread, including plain threads and the monitor's.
+
+Non-goals: a history of waits (only the current one), threads that are not
+thredo threads (they have no record; :func:`dump` with ``stacks=True`` shows
+stacks of thredo threads only).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import builtins
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+
+from ._runctx import RunContext
+from ._thread import Thread, ThreadGroup
+from ._wait import current_state
+
+__all__ = ("ThreadInfo", "BlockedInfo", "FrameInfo", "ps", "dump", "snapshot", "JSON_VERSION")
+
+#: The ``"version"`` of :func:`dump`'s JSON (``docs/monitor.md``); raised
+#: only when a field changes meaning or goes away (new fields may appear).
+JSON_VERSION = 1
 
 
+@dataclass(frozen=True, slots=True)
+class BlockedInfo:
+    """What a blocked thread waits for (part of :class:`ThreadInfo`).
+
+    Attributes:
+        call: the blocking call, as the user wrote it: ``"Queue.get"``,
+            ``"Lock.acquire"``, ``"recv"``, ``"accept"``, ``"sleep"``,
+            ``"wait"`` (a child process), ``"Thread.join"`` ...
+        kind: what sort of object it waits on: ``"queue"``, ``"lock"``,
+            ``"socket"``, ``"listener"``, ``"process"``, ``"thread"``,
+            ``"group"``, ``"event"``, ``"condition"``, ``"semaphore"``,
+            ``"barrier"``, ``"pipe"``, ``"server"``, ``"none"`` (sleep) or
+            ``"object"``.
+        object: the object in words: ``"Queue 0x7f3a1c2b (0 items)"``,
+            ``"socket 127.0.0.1:25000 <- 127.0.0.1:51234"`` ...
+        since: ``time.monotonic()`` when the wait began.
+        waited: seconds it has waited so far.
+        time_left: seconds until the call's own timeout ends it (what is
+            left of a ``sleep``, a ``get(timeout=...)``, a socket timeout);
+            None when it has none.
+        size: items in the queue (queues).
+        maxsize: the queue's bound (queues; ``<= 0``: unbounded).
+        holder: id of the thredo thread holding the lock, when known.
+        holder_name: name of the thread holding the lock (also a plain
+            thread's), when known.
+        local: the socket's local address (``"host:port"`` or a path).
+        peer: the socket's peer address, when connected.
+        pid: the child process's pid (``wait``/``communicate``).
+        thread: id of the thread being joined (``Thread.join``).
+    """
+
+    call: str
+    kind: str
+    object: str
+    since: float
+    waited: float
+    time_left: float | None = None
+    size: int | None = None
+    maxsize: int | None = None
+    holder: int | None = None
+    holder_name: str | None = None
+    local: str | None = None
+    peer: str | None = None
+    pid: int | None = None
+    thread: int | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.call} on {self.object}" if self.kind != "none" else self.call
+        text += f" for {_secs(self.waited)}"
+        if self.time_left is not None:
+            text += f", {_secs(self.time_left)} left"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """One frame of a thread's stack (``dump(stacks=True)``, the monitor's ``where``)."""
+
+    file: str
+    line: int | None
+    function: str
+    code: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The frame as JSON-ready data."""
+        return {"file": self.file, "line": self.line, "function": self.function, "code": self.code}
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadInfo:
-    """One live thredo thread, as ps() reports it (stub)."""
+    """One live thredo thread, as :func:`ps` reports it (a snapshot).
+
+    Attributes:
+        id: the thread's :attr:`thredo.Thread.id` (what the monitor's
+            ``where ID``/``cancel ID`` take).
+        name: its name.
+        ident: its ``threading`` ident (keys ``sys._current_frames()``).
+        native_id: the operating system's thread id (``top -H``, ``gdb``).
+        daemon: whether it is a daemon thread.
+        state: ``"blocked"`` while it waits in a thredo call for another
+            thread, the network, a child or the clock; else ``"running"``
+            (computing, or in a call thredo cannot see, such as
+            ``time.sleep``).
+        blocked: what it waits for (None when running).
+        deadline: seconds left before its innermost ``timeout_after``
+            deadline (negative once passed); None when it has none.
+        cancel_pending: a cancel waits to be delivered at its next
+            blocking call (e.g. it is inside ``disable_cancellation``).
+        parent: id of the thredo thread that started it; None for the
+            main thread of a run.
+        group: an id of its :class:`thredo.ThreadGroup` (the group's
+            ``id()``, shared by its members), or None.
+    """
+
+    id: int
+    name: str
+    ident: int | None
+    native_id: int | None
+    daemon: bool
+    state: Literal["running", "blocked"]
+    blocked: BlockedInfo | None
+    deadline: float | None
+    cancel_pending: bool
+    parent: int | None
+    group: int | None
+
+    def __str__(self) -> str:
+        text = f"#{self.id} {self.name}"
+        if self.daemon:
+            text += " (daemon)"
+        text += f": blocked in {self.blocked}" if self.blocked is not None else ": running"
+        if self.deadline is not None:
+            text += f"; deadline in {_secs(self.deadline)}"
+        if self.cancel_pending:
+            text += "; cancel pending"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON-ready data (``docs/monitor.md``)."""
+        # Not dataclasses.asdict: it deep-copies every value, 5x slower here.
+        d = {f: getattr(self, f) for f in _THREAD_FIELDS}
+        b = self.blocked
+        if b is not None:
+            d["blocked"] = {f: getattr(b, f) for f in _BLOCKED_FIELDS}
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ThreadInfo:
+        """The record back from :meth:`to_json`'s data (unknown keys are ignored)."""
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        b = fields.get("blocked")
+        if b is not None:
+            names = BlockedInfo.__dataclass_fields__
+            fields["blocked"] = BlockedInfo(**{k: v for k, v in b.items() if k in names})
+        return cls(**fields)
+
+
+_THREAD_FIELDS = tuple(ThreadInfo.__dataclass_fields__)
+_BLOCKED_FIELDS = tuple(BlockedInfo.__dataclass_fields__)
+
+
+def _secs(s: float) -> str:
+    if s < 0:
+        return f"-{_secs(-s)}"
+    if s < 10:
+        return f"{s:.2f}s"
+    if s < 3600:
+        return f"{s:.0f}s"
+    return f"{s / 3600:.1f}h"
+
+
+def _addr(a: Any) -> str | None:
+    """``host:port`` (``[host]:port`` for IPv6), a Unix path as given."""
+    if isinstance(a, tuple) and len(a) >= 2:
+        host, port = a[0], a[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    if isinstance(a, bytes):
+        a = a.decode(errors="replace")
+    if a == "" or a is None:
+        return None
+    return str(a)
+
+
+def _short(obj: object) -> str:
+    return f"{type(obj).__name__} {id(obj):#x}"
+
+
+_KINDS = {
+    "Lock": "lock",
+    "RLock": "lock",
+    "Condition": "condition",
+    "Semaphore": "semaphore",
+    "BoundedSemaphore": "semaphore",
+    "Event": "event",
+    "Barrier": "barrier",
+    "SignalEvent": "event",
+}
+
+
+def _describe(
+    call: str, obj: object, by_ident: dict[int, Thread[Any]]
+) -> tuple[str, str, dict[str, Any]]:
+    """(kind, words, facts) for the object a thread waits on; never raises."""
+    facts: dict[str, Any] = {}
+    if obj is None:
+        return "none", "nothing", facts
+    try:
+        if isinstance(obj, Thread):
+            facts["thread"] = obj.id
+            return "thread", f"thread #{obj.id} {obj.name!r}", facts
+        if isinstance(obj, ThreadGroup):
+            st = obj.statistics()
+            return "group", f"{_short(obj)} ({st.running} running)", facts
+        if hasattr(obj, "getsockname"):
+            return _describe_socket(call, obj, facts)
+        sock = getattr(obj, "_sock", None)  # a SocketStream: its socket
+        if callable(sock) and call in ("read", "write"):
+            s = sock()
+            if hasattr(s, "getsockname"):
+                kind, words, facts = _describe_socket(call, s, facts)
+                return kind, f"stream over {words}", facts
+        pid = getattr(obj, "pid", None)
+        if isinstance(pid, int) and hasattr(obj, "returncode"):
+            facts["pid"] = pid
+            return "process", f"child pid {pid}{_command(getattr(obj, 'args', None))}", facts
+        stats = getattr(obj, "statistics", None)
+        if callable(stats):
+            return _describe_stats(obj, stats(), by_ident, facts)
+        live = getattr(obj, "live", None)  # a server's handler set (server.wait_idle)
+        if isinstance(live, set):
+            return "server", f"{len(live)} handler threads to exit", facts
+        fileno = getattr(obj, "fileno", None)
+        if callable(fileno):
+            return "pipe", f"{type(obj).__name__} fd {fileno()}", facts
+    except Exception:  # closed meanwhile, a subclass that raises: say less
+        pass
+    return "object", _short(obj), facts
+
+
+def _command(args: Any) -> str:
+    """`` (python -c 'import time; ...')``: a child's command line, shortened."""
+    if isinstance(args, (list, tuple)) and args:
+        words = [os.path.basename(os.fsdecode(args[0]))] + [os.fsdecode(a) for a in args[1:]]
+        text = shlex.join(words)
+    elif isinstance(args, (str, bytes)):
+        text = os.fsdecode(args)
+    else:
+        return ""
+    return f" ({text[:57] + '...' if len(text) > 60 else text})"
+
+
+def _describe_socket(
+    call: str, sock: Any, facts: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    try:
+        facts["local"] = local = _addr(sock.getsockname())
+    except (OSError, ValueError):
+        local = None
+    try:
+        facts["peer"] = peer = _addr(sock.getpeername())
+    except (OSError, ValueError):  # not connected, or closed
+        peer = None
+    if call == "accept":
+        return "listener", f"listener {local or '?'}", facts
+    words = "socket"
+    if local is not None:
+        words += f" {local}"
+    if peer is not None:
+        words += f" <- {peer}" if call.startswith("recv") else f" -> {peer}"
+    return "socket", words, facts
+
+
+def _describe_stats(
+    obj: object, st: Any, by_ident: dict[int, Thread[Any]], facts: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    name = type(obj).__name__
+    size = getattr(st, "qsize", None)
+    if isinstance(size, int):  # a queue
+        facts["size"] = size
+        maxsize = getattr(st, "maxsize", None)
+        bound = ""
+        if isinstance(maxsize, int):
+            facts["maxsize"] = maxsize
+            bound = f" of {maxsize}" if maxsize > 0 else ""
+        return "queue", f"{_short(obj)} ({size} items{bound})", facts
+    kind = next((k for c, k in _KINDS.items() if c == name), None)
+    if kind is None:
+        kind = next(
+            (_KINDS[c.__name__] for c in type(obj).__mro__ if c.__name__ in _KINDS), "object"
+        )
+    if kind == "condition":
+        st = getattr(st, "lock", None) or st
+    if hasattr(st, "locked") and hasattr(st, "owner"):  # a lock (or a condition's lock)
+        owner = st.owner
+        if owner is None and st.locked:
+            target = getattr(obj, "_lock", None) if kind == "condition" else obj
+            holder = getattr(target, "_holder", None)
+            lk = getattr(target, "_lock", None)
+            if holder is not None and lk is not None and lk.locked():
+                owner = holder
+        held = "unlocked"
+        if st.locked:
+            held = "held; holder not recorded (taken uncontended)"
+            if owner is not None:
+                t = by_ident.get(owner)
+                if t is not None:
+                    facts["holder"] = t.id
+                    facts["holder_name"] = t.name
+                    held = f"held by #{t.id} {t.name!r}"
+                else:
+                    plain = threading._active.get(owner)  # type: ignore[attr-defined]
+                    pname = plain.name if plain is not None else f"thread {owner}"
+                    facts["holder_name"] = pname
+                    held = f"held by {pname!r}"
+        return kind, f"{_short(obj)} ({held})", facts
+    if kind == "semaphore":
+        return kind, f"{_short(obj)} (value {getattr(st, 'value', '?')})", facts
+    if kind == "barrier":
+        return kind, f"{_short(obj)} ({getattr(st, 'n_waiting', '?')} waiting)", facts
+    return kind, _short(obj), facts
+
+
+def _runs() -> list[RunContext]:
+    st = current_state()
+    return [st.run] if st is not None else RunContext.running()
+
+
+def _live(runs: Iterable[RunContext]) -> list[Thread[Any]]:
+    live: list[Thread[Any]] = []
+    for run in runs:
+        live.extend(t for t in run.live() if isinstance(t, Thread) and t.is_alive())
+    live.sort(key=lambda t: t.id)
+    return live
+
+
+def _info(t: Thread[Any], now: float, by_ident: dict[int, Thread[Any]]) -> ThreadInfo:
+    st = t._state
+    rec = None if st is None else st.blocked  # one read: the record is immutable
+    blocked = None
+    if rec is not None:
+        kind, words, facts = _describe(rec.call, rec.obj, by_ident)
+        blocked = BlockedInfo(
+            rec.call,
+            kind,
+            words,
+            rec.since,
+            max(0.0, now - rec.since),
+            None if rec.until is None else rec.until - now,
+            **facts,
+        )
+    deadline = None
+    if st is not None:
+        finite = [d for d in list(st.deadlines) if d != float("inf")]  # list(): one C-level copy
+        if finite:
+            deadline = finite[-1] - now
+    ref = t._parent
+    parent = None if ref is None else ref()
+    group = t.group
+    return ThreadInfo(
+        t.id,
+        t.name,
+        t.ident,
+        t.native_id,
+        t.daemon,
+        "blocked" if blocked is not None else "running",
+        blocked,
+        deadline,
+        st is not None and st.cancel_pending is not None,
+        None if parent is None else parent.id,
+        None if group is None else id(group),
+    )
+
+
+def _snapshot_threads(runs: Iterable[RunContext]) -> tuple[list[Thread[Any]], list[ThreadInfo]]:
+    live = _live(runs)
+    by_ident = {t.ident: t for t in live if t.ident is not None}
+    now = time.monotonic()
+    return live, [_info(t, now, by_ident) for t in live]
 
 
 def ps() -> list[ThreadInfo]:
-    """The live thredo threads as records (stub)."""
-    raise NotImplementedError("thredo.ps() is not built yet")
+    """The live thredo threads, as records, in the order they were created.
+
+    From a thredo thread: the threads of its run; from any other thread
+    (the monitor's, a plain thread's): those of every run in the process.
+    Cheap (no lock of any thread is taken; see ``docs/monitor.md`` for the
+    cost per call) and safe while threads come and go: a thread that exits
+    during the call appears as it was, or not at all.
+
+    Returns:
+        One :class:`ThreadInfo` per thread, sorted by ``id``.
+    """
+    return _snapshot_threads(_runs())[1]
 
 
-def dump(file: Any = None, *, format: str = "text", stacks: bool = False) -> None:
-    """The tree of groups and threads (stub)."""
-    raise NotImplementedError("thredo.dump() is not built yet")
+def _policy(g: ThreadGroup) -> str:
+    wait = g._wait
+    names = {builtins.all: "all", builtins.any: "any", object: "object"}
+    return next((n for p, n in names.items() if wait is p), "None")
+
+
+def _stack(ident: int | None, frames: dict[int, Any]) -> list[FrameInfo]:
+    frame = frames.get(ident) if ident is not None else None
+    if frame is None:
+        return []
+    return [
+        FrameInfo(f.filename, f.lineno, f.name, f.line or None)
+        for f in traceback.extract_stack(frame)
+    ]
+
+
+def snapshot(*, stacks: bool = False, runs: Iterable[RunContext] | None = None) -> dict[str, Any]:
+    """What :func:`dump` prints, as JSON-ready data (the format of ``docs/monitor.md``)."""
+    live, infos = _snapshot_threads(_runs() if runs is None else runs)
+    frames = sys._current_frames() if stacks else {}
+    ids = {i.id for i in infos}
+    groups: dict[int, dict[str, Any]] = {}
+    for t, info in zip(live, infos, strict=True):
+        g = t.group
+        if g is not None and info.group is not None:
+            entry = groups.get(info.group)
+            if entry is None:
+                entry = groups[info.group] = {
+                    "id": info.group,
+                    "wait": _policy(g),
+                    "parent": info.parent if info.parent in ids else None,
+                    "threads": [],
+                }
+            entry["threads"].append(info.id)
+    threads = []
+    for t, info in zip(live, infos, strict=True):
+        d = info.to_json()
+        if stacks:
+            d["stack"] = [f.to_json() for f in _stack(t.ident, frames)]
+        threads.append(d)
+    return {
+        "version": JSON_VERSION,
+        "pid": os.getpid(),
+        "time": time.time(),
+        "threads": threads,
+        "groups": list(groups.values()),
+        "tree": _tree(infos, groups),
+    }
+
+
+def _tree(infos: list[ThreadInfo], groups: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nodes ``{"thread": id, "children": [...]}`` / ``{"group": id, "children": [...]}``.
+
+    A thread's children are the threads it started; members of a group sit
+    under the group, which sits under the thread that started its first
+    member.  A thread whose parent has exited is a root.
+    """
+    by_id = {i.id: i for i in infos}
+    kids: dict[int | None, list[ThreadInfo]] = {}
+    for i in infos:
+        if i.group is not None and i.group in groups:
+            continue  # placed under its group
+        parent = i.parent if i.parent in by_id else None
+        kids.setdefault(parent, []).append(i)
+    group_at: dict[int | None, list[dict[str, Any]]] = {}
+    for g in groups.values():
+        group_at.setdefault(g["parent"], []).append(g)
+
+    def node(i: ThreadInfo, seen: frozenset[int]) -> dict[str, Any]:
+        seen = seen | {i.id}
+        return {"thread": i.id, "children": children(i.id, seen)}
+
+    def children(parent: int | None, seen: frozenset[int]) -> list[dict[str, Any]]:
+        out = [node(c, seen) for c in kids.get(parent, ()) if c.id not in seen]
+        for g in group_at.get(parent, ()):
+            members = [by_id[m] for m in g["threads"] if m not in seen]
+            out.append({"group": g["id"], "children": [node(m, seen) for m in members]})
+        return out
+
+    return children(None, frozenset())
+
+
+def format_text(snap: dict[str, Any], *, stacks: bool = False) -> str:
+    """:func:`snapshot` data as the text tree :func:`dump` prints."""
+    infos = {d["id"]: d for d in snap["threads"]}
+    groups = {g["id"]: g for g in snap["groups"]}
+    n = len(infos)
+    lines = [f"thredo: {n} thread{'s' if n != 1 else ''} in process {snap['pid']}"]
+
+    def thread_line(d: dict[str, Any]) -> str:
+        return str(ThreadInfo.from_json(d))
+
+    def walk(nodes: list[dict[str, Any]], prefix: str) -> None:
+        for k, nd in enumerate(nodes):
+            last = k == len(nodes) - 1
+            branch, cont = ("└─ ", "   ") if last else ("├─ ", "│  ")
+            if "group" in nd:
+                g = groups[nd["group"]]
+                lines.append(f"{prefix}{branch}ThreadGroup {g['id']:#x} (wait={g['wait']})")
+            else:
+                d = infos[nd["thread"]]
+                lines.append(prefix + branch + thread_line(d))
+                if stacks:
+                    for f in d.get("stack", ()):
+                        lines.append(
+                            f"{prefix}{cont}    {f['file']}:{f['line']} in {f['function']}"
+                        )
+                        if f["code"]:
+                            lines.append(f"{prefix}{cont}      {f['code']}")
+            walk(nd["children"], prefix + cont)
+
+    walk(snap["tree"], "")
+    return "\n".join(lines) + "\n"
+
+
+def dump(
+    file: IO[str] | None = None,
+    *,
+    format: Literal["text", "json"] = "text",
+    stacks: bool = False,
+) -> None:
+    """Print the tree of groups and threads, with what each one is doing.
+
+    A thread's children are the threads it started (a server's handlers sit
+    under the thread running the server); a :class:`ThreadGroup`'s members
+    sit under the group.  Which threads: as :func:`ps`.
+
+    Args:
+        file: where to write (default ``sys.stderr``, as ``faulthandler``).
+        format: ``"text"``, a tree for people; ``"json"``, one JSON document
+            whose format ``docs/monitor.md`` documents (it carries a
+            ``"version"``).
+        stacks: add each thread's stack (from ``sys._current_frames()``).
+
+    Raises:
+        ValueError: an unknown ``format``.
+    """
+    if format not in ("text", "json"):
+        raise ValueError(f"format must be 'text' or 'json', not {format!r}")
+    snap = snapshot(stacks=stacks)
+    out = sys.stderr if file is None else file
+    if format == "json":
+        out.write(json.dumps(snap, indent=2) + "\n")
+    else:
+        out.write(format_text(snap, stacks=stacks))
+    out.flush()

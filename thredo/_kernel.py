@@ -26,6 +26,10 @@ all have exited; a second one makes ``run()`` raise ``KeyboardInterrupt`` at
 once, leaving the (daemonic at the OS level) threads to die with the
 process.  Ctrl-C is handled only when ``run()`` is called in the main
 thread.
+
+The monitor (``monitor=True`` or ``THREDO_MONITOR=1``) is started before the
+kernel and removed after it: it lives in its own plain OS threads
+(``thredo._monitor``) and needs nothing from the kernel.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import curio
 from curio import Kernel
 from curio.traps import _read_wait
 
+from . import _monitor
 from ._runctx import RunContext
 from ._thread import Thread
 from ._wait import current_state
@@ -125,8 +130,13 @@ class _Supervisor:
             sys.stderr.flush()
 
 
-def run(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any) -> T:
     """Run ``func(*args, **kwargs)`` in a thredo thread under a new curio kernel.
+
+    With ``monitor=True`` (or ``THREDO_MONITOR=1`` in the environment) the
+    process serves a monitor while the run lasts (``python -m thredo.monitor
+    PID``; ``docs/monitor.md``), on a Unix socket only the same user can
+    open.  ``monitor`` is therefore the one keyword not passed on to ``func``.
 
     Returns its result or re-raises its exception unchanged, after every
     non-daemon thread it started has exited and every daemon thread has been
@@ -159,10 +169,14 @@ def run(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # main thread at its next bytecode.  The kernel may be asleep in
         # epoll, so the C-level handler must wake it: through the inbox.
         previous_fd = signal.set_wakeup_fd(rt.wakeup_fileno(), warn_on_full_buffer=False)
+    monitored = False
     try:
+        monitored = _monitor.wanted(monitor) and _monitor.acquire()
         with Kernel() as kernel:
             kernel.run(sup.supervise)
     finally:
+        if monitored:
+            _monitor.release()
         if in_main:
             signal.set_wakeup_fd(previous_fd)
         if handle_sigint:

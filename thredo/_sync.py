@@ -202,12 +202,17 @@ class Lock:
     Any thread may release it, as with ``threading.Lock``.  Thread-safe.
     """
 
-    __slots__ = ("_lock", "_mutex", "_waiters", "__weakref__")
+    __slots__ = ("_lock", "_mutex", "_waiters", "_holder", "__weakref__")
 
     def __init__(self) -> None:
         self._lock = allocate_lock()  # the lock itself: held == locked
-        self._mutex = allocate_lock()  # guards _waiters
+        self._mutex = allocate_lock()  # guards _waiters, _holder
         self._waiters = WaitQueue()
+        # For thredo.ps(): the ident of the holder, recorded only by an acquire
+        # that had to wait and only while others still wait (so the release
+        # takes the slow path, which clears it); None: not known.  The
+        # uncontended acquire records nothing, to stay one raw lock operation.
+        self._holder: int | None = None
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
@@ -240,13 +245,23 @@ class Lock:
     def _wait(self, timeout: float | None, call: str = "Lock.acquire", obj: object = None) -> bool:
         """The contended acquire: queue up until the lock is ours (``call``/``obj``: BlockedOn)."""
         with self._mutex:
-            return self._waiters.wait_until(
-                self._mutex,
-                partial(self._lock.acquire, False),
-                timeout,
-                call,
-                self if obj is None else obj,
-            )
+            try:
+                ok = self._waiters.wait_until(
+                    self._mutex,
+                    partial(self._lock.acquire, False),
+                    timeout,
+                    call,
+                    self if obj is None else obj,
+                )
+            except BaseException:
+                if not self._waiters:
+                    self._holder = None  # the release may take the fast path now
+                raise
+            if ok:
+                self._holder = get_ident() if self._waiters else None
+            elif not self._waiters:
+                self._holder = None
+            return ok
 
     def release(self) -> None:
         """As ``threading.Lock.release``: wakes the longest waiter.  Not a cancellation point.
@@ -257,6 +272,7 @@ class Lock:
         self._lock.release()  # RuntimeError("release unlocked lock") if unheld
         if self._waiters:
             with self._mutex:
+                self._holder = None
                 self._waiters.notify()
 
     def locked(self) -> bool:
@@ -287,6 +303,7 @@ class Lock:
         self._lock.release()
         if self._waiters:
             with self._mutex:
+                self._holder = None
                 self._waiters.notify()
 
     # Condition support (the names threading.Condition looks for)

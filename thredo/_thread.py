@@ -148,6 +148,7 @@ class Thread(Generic[T]):
         "_joiners",
         "_observers",
         "_thread",
+        "_parent",
         "__weakref__",
         "__dict__",  # subclasses (as with threading.Thread) keep their own attributes
     )
@@ -184,6 +185,7 @@ class Thread(Generic[T]):
         self._retrieved = False
         self._finish_order = 0  # from _finished_count when it terminated
         self._state: ThreadState | None = None
+        self._parent: weakref.ref[Thread[Any]] | None = None  # who started it (thredo.ps)
         self._mutex = allocate_lock()  # guards terminated, group, _joiners, _observers
         self._joiners: WaitQueue | None = None  # made by the first waiter (saves ~0.7 KB)
         self._observers: tuple[ExitObserver, ...] = ()
@@ -261,6 +263,13 @@ class Thread(Generic[T]):
         st = self._state
         return None if st is None else st.blocked
 
+    @property
+    def parent(self) -> Thread[Any] | None:
+        """The thredo thread that started this one, while it is alive; else None."""
+        ref = self._parent
+        parent = None if ref is None else ref()
+        return parent if parent is not None and not parent.terminated else None
+
     # -- running -----------------------------------------------------------------------
 
     def run(self) -> T:
@@ -290,13 +299,15 @@ class Thread(Generic[T]):
                 "thredo threads start inside thredo.run(): call start() or spawn() "
                 "from a thredo thread"
             )
-        self._start_in(st.run)
+        self._start_in(st.run, st.thread)
         return self
 
-    def _start_in(self, run: RunContext) -> None:
+    def _start_in(self, run: RunContext, parent: object = None) -> None:
         if self._started:
             raise RuntimeError("threads can only be started once")
         self._started = True
+        if isinstance(parent, Thread):
+            self._parent = weakref.ref(parent)  # a weak one: a chain of spawners is not kept
         self._state = ThreadState(self, run)
         self._observers = (run.exited, _report_at_close)
         run.add(self)
@@ -512,7 +523,7 @@ def spawn(  # type: ignore[misc]
             "thredo.spawn() must be called from a thredo thread; start one with thredo.run(func)"
         )
     t: Thread[T] = Thread(target=func, name=name, args=args, kwargs=kwargs, daemon=daemon)
-    t._start_in(st.run)
+    t._start_in(st.run, st.thread)
     return t
 
 

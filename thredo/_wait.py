@@ -115,12 +115,16 @@ class BlockedOn(NamedTuple):
 
     ``call`` is the name a user knows (``"Queue.get"``, ``"Lock.acquire"``,
     ``"sleep"``, ``"recv"`` ...), ``obj`` the object waited on (None for
-    ``sleep``), ``since`` the ``time.monotonic()`` at which the wait began.
+    ``sleep``), ``since`` the ``time.monotonic()`` at which the wait began,
+    ``until`` the ``time.monotonic()`` at which the call's own timeout ends
+    it (a sleep's end; None: no timeout of its own).  ``thredo.ps()`` turns
+    these into words (``thredo._introspect``).
     """
 
     call: str
     obj: object
     since: float
+    until: float | None = None
 
 
 class _Local(threading.local):
@@ -317,9 +321,10 @@ def park(
             if mutex is not None:
                 mutex.acquire()
         return None
-    endtime = None if timeout is None else monotonic() + timeout
+    now = monotonic()
+    endtime = None if timeout is None else now + timeout
     lock = w.lock
-    st.blocked = BlockedOn(call, obj, monotonic())
+    st.blocked = BlockedOn(call, obj, now, endtime)
     try:
         while True:
             limit = st.deadline

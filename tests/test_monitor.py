@@ -1,0 +1,313 @@
+"""The monitor (thredo/_monitor.py) and its client, python -m thredo.monitor (thredo/monitor.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket as std_socket
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import WAIT, wait_until
+
+import thredo
+from thredo import _monitor
+from thredo.monitor import Client
+
+NOBODY = 65534
+
+
+def monitor_cmd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "thredo.monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 3,
+    )
+
+
+class Child:
+    """A thredo program in a child process, run with THREDO_MONITOR=1."""
+
+    def __init__(self, tmp_path: Path, source: str) -> None:
+        script = tmp_path / "child.py"
+        script.write_text(textwrap.dedent(source))
+        env = dict(os.environ, THREDO_MONITOR="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.pid = str(self.proc.pid)
+
+    def line(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def finish(self) -> int:
+        try:
+            return self.proc.wait(WAIT * 3)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                if f is not None:
+                    f.close()
+
+
+WORKERS = """
+    import thredo
+
+    def worker():
+        try:
+            thredo.Queue().get()
+        finally:
+            print("worker finally", flush=True)
+
+    def echo(inq, outq):
+        while True:
+            outq.put(inq.get())
+
+    def main():
+        inq, outq = thredo.Queue(), thredo.Queue()
+        w = thredo.spawn(worker, name="worker")
+        thredo.spawn(echo, inq, outq, name="echo", daemon=True)
+        print("ready", w.id, flush=True)
+        w.wait()
+        print("cancelled", w.cancelled, flush=True)
+        inq.put("ping")
+        print("echo", outq.get(), flush=True)
+
+    thredo.run(main)
+"""
+
+
+class TestProcess:
+    def test_ps_where_cancel(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, WORKERS)
+        try:
+            word, wid = child.line().split()
+            assert word == "ready"
+            path = _monitor.socket_path(child.proc.pid)
+            assert os.path.exists(path)
+            wait_until(
+                lambda: "Queue.get" in monitor_cmd(child.pid, "ps").stdout, "worker in Queue.get"
+            )
+            r = monitor_cmd(child.pid, "ps")
+            assert r.returncode == 0, r.stderr
+            assert f"#{wid} worker: blocked in Queue.get on Queue" in r.stdout
+            assert "echo (daemon): blocked in Queue.get" in r.stdout
+
+            r = monitor_cmd(child.pid, "ps", "--json")
+            assert r.returncode == 0, r.stderr
+            records = {d["name"]: thredo.ThreadInfo.from_json(d) for d in json.loads(r.stdout)}
+            assert records["worker"].blocked is not None
+            assert records["worker"].blocked.call == "Queue.get"
+            assert records["worker"].parent == records["thredo-main"].id
+
+            r = monitor_cmd(child.pid, "tree")
+            assert r.returncode == 0
+            assert "└─ #1 thredo-main" in r.stdout
+
+            r = monitor_cmd(child.pid, "where", wid)
+            assert r.returncode == 0, r.stderr
+            assert "in worker" in r.stdout
+            assert "thredo.Queue().get()" in r.stdout
+            r = monitor_cmd(child.pid, "where", wid, "--json")
+            assert "worker" in [f["function"] for f in json.loads(r.stdout)["stack"]]
+
+            r = monitor_cmd(child.pid, "where", "9999")
+            assert r.returncode == 1
+            assert "no live thredo thread #9999" in r.stderr
+
+            r = monitor_cmd(child.pid, "cancel", wid)
+            assert r.returncode == 0
+            assert "cancel sent" in r.stdout
+            assert child.line() == "worker finally"
+            assert child.line() == "cancelled True"
+            assert child.line() == "echo ping"  # the rest kept working
+            assert child.finish() == 0
+            assert not os.path.exists(path)  # removed at the end of the run
+        finally:
+            child.finish()
+
+    def test_deadlocked_program_still_answers(self, tmp_path: Path) -> None:
+        child = Child(
+            tmp_path,
+            """
+            import thredo
+
+            a, b = thredo.Lock(), thredo.Lock()
+            both = thredo.Barrier(2)
+
+            def one(first, second):
+                with first:
+                    both.wait()
+                    with second:
+                        pass
+
+            def main():
+                t1 = thredo.spawn(one, a, b, name="ab")
+                t2 = thredo.spawn(one, b, a, name="ba")
+                print("ready", t1.id, flush=True)
+                t1.wait()
+                t2.wait()
+                print("over", t1.cancelled, t2.cancelled, flush=True)
+
+            thredo.run(main)
+            """,
+        )
+        try:
+            word, t1 = child.line().split()
+
+            def deadlocked() -> bool:
+                out = monitor_cmd(child.pid, "ps").stdout
+                return out.count("blocked in Lock.acquire") == 2
+
+            wait_until(deadlocked, "both threads in Lock.acquire")
+            r = monitor_cmd(child.pid, "cancel", t1)  # breaks the deadlock
+            assert r.returncode == 0
+            assert child.line() == "over True False"
+            assert child.finish() == 0
+        finally:
+            child.finish()
+
+    def test_interactive(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, WORKERS)
+        try:
+            word, wid = child.line().split()
+            r = subprocess.run(
+                [sys.executable, "-m", "thredo.monitor", child.pid],
+                input=f"help\nps\ntree --json\ncancel {wid}\nquit\n",
+                capture_output=True,
+                text=True,
+                timeout=WAIT * 3,
+            )
+            assert r.returncode == 0, r.stderr
+            assert "cancel ID" in r.stdout  # help
+            assert "thredo-main" in r.stdout
+            assert '"version": 1' in r.stdout
+            assert "cancel sent" in r.stdout
+            assert child.line() == "worker finally"
+            assert child.finish() == 0
+        finally:
+            child.finish()
+
+    def test_no_monitor_no_socket(self) -> None:
+        r = monitor_cmd("999999999", "ps")
+        assert r.returncode == 2
+        assert "cannot reach" in r.stderr
+
+
+class TestInProcess:
+    def test_run_monitor_true(self) -> None:
+        path = _monitor.socket_path(os.getpid())
+
+        def main() -> Any:
+            st = os.stat(_monitor.socket_dir())
+            assert stat.S_IMODE(st.st_mode) == 0o700
+            assert st.st_uid == os.getuid()
+            with Client(path) as c:
+                ps = c.call("ps")
+                bad = c.call("frobnicate")
+                empty = c.call("")
+            return ps, bad, empty
+
+        ps, bad, empty = thredo.run(main, monitor=True)
+        assert ps["ok"]
+        assert [d["name"] for d in ps["data"]] == ["thredo-main"]
+        assert not bad["ok"]
+        assert "unknown command" in bad["text"]
+        assert empty["ok"]
+        assert not os.path.exists(path)
+
+    def test_socket_option(self) -> None:
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "m.sock")
+        m = _monitor.Monitor(path)
+        m.start()
+        try:
+            r = monitor_cmd("--socket", path, "ps", "--json")
+            assert r.returncode == 0
+            assert json.loads(r.stdout) == []
+        finally:
+            m.close()
+            os.rmdir(d)
+
+    def test_refuses_a_directory_that_is_not_private(self, monkeypatch: Any) -> None:
+        d = tempfile.mkdtemp()
+        try:
+            os.chmod(d, 0o755)
+            monkeypatch.setenv("XDG_RUNTIME_DIR", d)
+            os.mkdir(os.path.join(d, "thredo"), 0o755)
+            os.chmod(os.path.join(d, "thredo"), 0o755)
+            with pytest.warns(RuntimeWarning, match="not a private directory"):
+                assert thredo.run(lambda: 7, monitor=True) == 7
+        finally:
+            os.rmdir(os.path.join(d, "thredo"))
+            os.rmdir(d)
+
+
+def _connect_as_nobody(path: str) -> int:
+    """In a forked child: drop to uid 65534, connect; 0 refused by the monitor, 2 by the fs."""
+    pid = os.fork()
+    if pid == 0:  # the child: only os-level calls, then _exit
+        code = 1
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            s = std_socket.socket(std_socket.AF_UNIX)
+            s.settimeout(WAIT)
+            try:
+                s.connect(path)
+            except PermissionError:
+                code = 2
+            else:
+                data = b""  # the refusal comes at once, before any command
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                reply = json.loads(data.split(b"\n")[0])
+                code = 0 if not reply["ok"] and "refused" in reply["text"] else 1
+        except BaseException:
+            code = 3
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="dropping to another uid needs root (setuid)")
+class TestOtherUser:
+    def test_private_directory_keeps_other_users_out(self) -> None:
+        m = _monitor.Monitor()
+        m.start()
+        try:
+            assert _connect_as_nobody(m.path) == 2  # EACCES: the 0700 directory
+        finally:
+            m.close()
+
+    def test_peer_uid_checked_even_when_the_path_is_open(self) -> None:
+        d = tempfile.mkdtemp()
+        os.chmod(d, 0o777)
+        path = os.path.join(d, "open.sock")
+        m = _monitor.Monitor(path)
+        m.start()
+        try:
+            os.chmod(path, 0o777)  # as if someone loosened it: SO_PEERCRED still refuses
+            assert _connect_as_nobody(path) == 0
+            with Client(path) as c:  # our own uid is served
+                assert c.call("ps")["ok"]
+        finally:
+            m.close()
+            os.rmdir(d)
