@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from helpers import HOWS, PlainThread, at_a_point, stopped_promptly, wait_blocked, wait_until
+from helpers import HOWS, WAIT, PlainThread, at_a_point, stopped_promptly, wait_blocked, wait_until
 
 import thredo
 from thredo import net
@@ -368,3 +368,166 @@ def test_tls_makefile_and_recv_in_a_plain_thread_are_not_affected(tls_contexts: 
                 return recv_exactly(c, 6)
 
         assert PlainThread(client).join() == b"HELLO\n"
+
+
+# -- a cut-off send never corrupts the stream (trio#198/#889) -------------------------
+
+CUT_A = bytes(range(256)) * 16384  # 4 MiB: far more than the small buffers hold
+CUT_B = b"".join(i.to_bytes(4, "big") for i in range(25_000))  # 100 kB, unlike CUT_A
+
+
+class SlowTLSPeer:
+    """A stdlib TLS server in a plain thread: reads nothing until ``go``, then all to EOF.
+
+    Small socket buffers on both ends, so a large send really is cut mid-stream.
+    ``received()`` is every byte it read.
+    """
+
+    def __init__(self, server_ctx: Any) -> None:
+        self.lsock = std_socket.create_server(("127.0.0.1", 0))
+        self.lsock.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_RCVBUF, 4096)
+        self.port = self.lsock.getsockname()[1]
+        self.go = threading.Event()
+        self._ctx = server_ctx
+        self._thread = PlainThread(self._serve)
+
+    def _serve(self) -> bytes:
+        conn, _ = self.lsock.accept()
+        with self._ctx.wrap_socket(conn, server_side=True) as tls:
+            assert self.go.wait(WAIT)
+            chunks = []
+            while data := tls.recv(65536):
+                chunks.append(data)
+            return b"".join(chunks)
+
+    def connect(self, client_ctx: Any) -> Any:
+        raw = net.socket.socket()
+        raw.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_SNDBUF, 4096)
+        raw.connect(("127.0.0.1", self.port))
+        return tssl.wrap(raw, client_ctx, server_hostname="localhost")
+
+    @staticmethod
+    def finish(c: Any) -> None:
+        """Half-close ``c`` and read to the peer's EOF: closing with unread data
+        (session tickets) would reset the connection and lose what is in flight."""
+        c.shutdown(std_socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+
+    def received(self) -> bytes:
+        self.go.set()
+        try:
+            return self._thread.join()  # type: ignore[no-any-return]
+        finally:
+            self.lsock.close()
+
+
+def cut_off(how: str, call: Callable[[], Any], blocked_in: str) -> BaseException:
+    """Run ``call()`` until it blocks, then interrupt it (``how``); return what it raised."""
+    if how == "timeout":
+        with pytest.raises(thredo.ThreadTimeout) as info:
+            with thredo.timeout_after(0.2):
+                call()
+        return info.value
+    t = thredo.spawn(call)
+    wait_blocked(t, blocked_in)
+    t.cancel()
+    assert isinstance(t.exception, thredo.ThreadCancelled), t.exception
+    return t.exception
+
+
+@pytest.mark.parametrize("op", ["sendall", "send", "write"])
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_cut_off_send_reports_exactly_what_the_peer_gets(
+    tls_contexts: Any, how: str, op: str
+) -> None:
+    """bytes_sent is what the peer receives of the call; the next send arrives intact after it."""
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> bytes:
+        with peer.connect(client_ctx) as c:
+            exc = cut_off(how, lambda: getattr(c, op)(CUT_A), op)
+            sent = exc.bytes_sent  # type: ignore[attr-defined]
+            assert 0 < sent < len(CUT_A)
+            peer.go.set()
+            c.sendall(CUT_B)
+            peer.finish(c)
+        return sent  # type: ignore[no-any-return]
+
+    sent = thredo.run(main)
+    got = peer.received()
+    assert len(got) == sent + len(CUT_B)
+    assert got[:sent] == CUT_A[:sent]
+    assert got[sent:] == CUT_B
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_cut_off_send_then_cut_again_while_finishing_the_pending_record(
+    tls_contexts: Any, how: str
+) -> None:
+    """A second send cut while it still finishes the first one's record sent none of its own."""
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> int:
+        with peer.connect(client_ctx) as c:
+            sent = cut_off(how, lambda: c.sendall(CUT_A), "sendall").bytes_sent  # type: ignore[attr-defined]
+            again = cut_off(how, lambda: c.sendall(b"never"), "sendall")
+            assert again.bytes_sent == 0  # type: ignore[attr-defined]
+            peer.go.set()
+            c.sendall(CUT_B)
+            peer.finish(c)
+        return sent  # type: ignore[no-any-return]
+
+    sent = thredo.run(main)
+    got = peer.received()
+    assert got == CUT_A[:sent] + CUT_B
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_cut_off_makefile_write_keeps_the_stream_a_prefix_then_the_next(
+    tls_contexts: Any, how: str
+) -> None:
+    """The io buffer over a TLS socket stays exact: a prefix of the cut write, then the next."""
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> None:
+        with peer.connect(client_ctx) as c, c.makefile("wb") as f:
+
+            def write_a() -> None:
+                f.write(CUT_A)
+                f.flush()
+
+            cut_off(how, write_a, "send")
+            peer.go.set()
+            f.write(CUT_B)
+            f.flush()
+            peer.finish(c)
+
+    thredo.run(main)
+    got = peer.received()
+    assert got.endswith(CUT_B)
+    head = got[: len(got) - len(CUT_B)]
+    assert 0 < len(head) < len(CUT_A)
+    assert head == CUT_A[: len(head)]
+
+
+def test_tls_socket_timeout_on_send_reports_bytes_sent_exactly(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> int:
+        with peer.connect(client_ctx) as c:
+            c.settimeout(0.2)
+            with pytest.raises(TimeoutError) as info:
+                c.sendall(CUT_A)
+            c.settimeout(None)
+            peer.go.set()
+            c.sendall(CUT_B)
+            peer.finish(c)
+        return info.value.bytes_sent  # type: ignore[attr-defined,no-any-return]
+
+    sent = thredo.run(main)
+    assert peer.received() == CUT_A[:sent] + CUT_B

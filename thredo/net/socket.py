@@ -108,6 +108,7 @@ class socket(UserTimeout, _base):
     """
 
     __slots__ = ("_tmo", "_nb", "_pollfirst")
+    _RawIO: Any = _stdsocket.SocketIO  # makefile()'s raw layer (thredo.net.ssl has its own)
 
     def __init__(
         self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
@@ -407,7 +408,7 @@ class socket(UserTimeout, _base):
         reading = "r" in mode or not writing
         binary = "b" in mode
         rawmode: Any = ("r" if reading else "") + ("w" if writing else "")
-        raw = _stdsocket.SocketIO(self, rawmode)  # its reads/writes are our recv_into/send
+        raw = self._RawIO(self, rawmode)  # its reads/writes are our recv_into/send
         self._io_refs += 1  # type: ignore[attr-defined]
         if buffering is None:
             buffering = -1
