@@ -12,7 +12,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from helpers import HOWS, WAIT, PlainThread, at_a_point, stopped_promptly, wait_blocked, wait_until
+from helpers import (
+    HOWS,
+    WAIT,
+    PlainThread,
+    at_a_point,
+    stopped_promptly,
+    tcp_accept_queue,
+    wait_blocked,
+    wait_until,
+)
 
 import thredo
 from thredo import net
@@ -531,3 +540,131 @@ def test_tls_socket_timeout_on_send_reports_bytes_sent_exactly(tls_contexts: Any
 
     sent = thredo.run(main)
     assert peer.received() == CUT_A[:sent] + CUT_B
+
+
+# -- handshake, unwrap, accept and connect: cancelled, timed out, or not waiting ------
+
+
+@contextmanager
+def silent_tcp_server() -> Iterator[int]:
+    """A listener that takes connections and never says a word (a stalled TLS peer)."""
+    with std_socket.create_server(("127.0.0.1", 0)) as lsock:
+        yield lsock.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_do_handshake_waiting_for_a_silent_peer_is_interrupted(tls_contexts: Any, how: str) -> None:
+    _, client_ctx = tls_contexts
+
+    def main(port: int) -> None:
+        raw = net.socket.create_connection(("127.0.0.1", port))
+        with tssl.wrap(
+            raw, client_ctx, server_hostname="localhost", do_handshake_on_connect=False
+        ) as c:
+            exc = cut_off(how, c.do_handshake, "do_handshake")
+            assert isinstance(exc, thredo.CancelledError)
+
+    with silent_tcp_server() as port:
+        thredo.run(main, port)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_unwrap_waiting_for_the_peers_close_notify_is_interrupted(
+    tls_contexts: Any, how: str
+) -> None:
+    server_ctx, client_ctx = tls_contexts
+    done = threading.Event()
+
+    def hold(tls: Any) -> None:  # answers the close_notify only when the test is over
+        assert tls.recv(10) == b"hi"
+        assert done.wait(WAIT)
+        tls.close()
+
+    def main(port: int) -> None:
+        raw = net.socket.create_connection(("127.0.0.1", port))
+        with tssl.wrap(raw, client_ctx, server_hostname="localhost") as c:
+            c.sendall(b"hi")
+            cut_off(how, c.unwrap, "unwrap")
+        done.set()
+
+    with stdlib_tls_server(server_ctx, hold) as port:
+        thredo.run(main, port)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_connect_of_a_wrapped_unconnected_socket_is_interrupted(
+    tls_contexts: Any, how: str
+) -> None:
+    """``connect()`` on a wrapped socket does the handshake: interrupted while it waits."""
+    _, client_ctx = tls_contexts
+
+    def main(port: int) -> None:
+        with tssl.wrap(net.socket.socket(), client_ctx, server_hostname="localhost") as c:
+            assert isinstance(c, tssl.SSLSocket)
+            cut_off(how, lambda: c.connect(("127.0.0.1", port)), "do_handshake")
+
+    with silent_tcp_server() as port:
+        thredo.run(main, port)
+
+
+def test_connect_of_a_wrapped_unconnected_socket_talks_tls(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            with tssl.wrap(net.socket.socket(), client_ctx, server_hostname="localhost") as c:
+                assert c.connect_ex(("127.0.0.1", port)) == 0
+                c.sendall(b"over tls")
+                assert recv_exactly(c, 8) == b"over tls"
+        finally:
+            srv.cancel()
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_accept_of_a_wrapped_listening_socket(tls_contexts: Any, how: str) -> None:
+    """Interrupted while no client comes; then accepts one (a thredo TLS socket, handshaken)."""
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        lsock = net.socket.create_server(("127.0.0.1", 0))
+        with tssl.wrap(lsock, server_ctx, server_side=True) as tls_listener:
+            cut_off(how, tls_listener.accept, "accept")
+            port = tls_listener.getsockname()[1]
+
+            def client() -> bytes:
+                with tls_connect(port, client_ctx) as c:
+                    c.sendall(b"hello")
+                    return recv_exactly(c, 5)
+
+            t = thredo.spawn(client)
+            conn, _ = tls_listener.accept()
+            with conn:
+                assert isinstance(conn, tssl.SSLSocket)
+                conn.sendall(recv_exactly(conn, 5).upper())
+            assert t.join() == b"HELLO"
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_accept_of_a_wrapped_listener_with_a_client_queued_is_a_point(
+    tls_contexts: Any, how: str
+) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        lsock = net.socket.create_server(("127.0.0.1", 0))
+        with tssl.wrap(lsock, server_ctx, server_side=True) as tls_listener:
+            port = tls_listener.getsockname()[1]
+            t = thredo.spawn(tls_connect, port, client_ctx)  # waits in its handshake
+            wait_until(lambda: tcp_accept_queue(tls_listener) >= 1, "the client to be queued")
+            at_a_point(how, tls_listener.accept)  # raised before taking the client
+            conn, _ = tls_listener.accept()
+            with conn, t.join() as c:
+                c.sendall(b"queued")
+                assert recv_exactly(conn, 6) == b"queued"
+
+    thredo.run(main)
