@@ -81,6 +81,8 @@ from .._errors import CancelledError as _CancelledError
 from .._errors import ThreadTimeout as _ThreadTimeout
 from .._fdwait import POLLIN as _IN
 from .._fdwait import POLLOUT as _OUT
+from .._fdwait import closing_waiters as _closing_waiters
+from .._fdwait import wake_closed
 from .._wait import checkpoint as _checkpoint
 from .._wait import current_state as _current_state
 from . import socket as _tsocket
@@ -327,6 +329,14 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         s = self._retry(_IN, "unwrap", self._sslobj.shutdown)  # type: ignore[attr-defined]
         self._sslobj = None
         return s
+
+    def _real_close(self) -> None:
+        # As thredo sockets: threads blocked on it are woken (EBADF).
+        fd = self.fileno()
+        waiters = _closing_waiters(fd) if fd >= 0 else None
+        super()._real_close()  # type: ignore[misc]
+        if fd >= 0:
+            wake_closed(waiters or [], fd)
 
     makefile = _tsocket.socket.makefile  # reads and writes are cancellation points
     _RawIO = _TLSSocketIO  # (makefile's raw layer: keeps io's write buffer exact)
