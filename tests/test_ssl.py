@@ -668,3 +668,21 @@ def test_accept_of_a_wrapped_listener_with_a_client_queued_is_a_point(
                 assert recv_exactly(conn, 6) == b"queued"
 
     thredo.run(main)
+
+
+def test_a_tls_socket_closed_by_another_thread_wakes_its_reader(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            c = tls_connect(port, client_ctx)
+            t = thredo.spawn(c.recv, 10)
+            wait_blocked(t, "recv", c)
+            c.close()
+            t.wait()
+            assert isinstance(t.exception, OSError), t.exception
+        finally:
+            srv.cancel()
+
+    thredo.run(main)

@@ -491,11 +491,18 @@ class socket(UserTimeout, _base):
             if share[0] > 0:
                 return super().detach()  # another thredo socket still relies on O_NONBLOCK
             if share[1] is not None:
-                _os.set_blocking(fd, share[1])  # fromfd: the mode the descriptor had
+                self._give_mode_back(fd, share[1])  # fromfd: the mode the descriptor had
                 return super().detach()
         if self._tmo != 0.0 and fd >= 0:
-            _os.set_blocking(fd, True)  # hand back a plain blocking fd
+            self._give_mode_back(fd, True)  # hand back a plain blocking fd
         return super().detach()
+
+    @staticmethod
+    def _give_mode_back(fd: int, blocking: bool) -> None:
+        try:
+            _os.set_blocking(fd, blocking)
+        except OSError:  # not a descriptor any more (closed under us): as the stdlib, quiet
+            pass
 
     def _real_close(self, _ss: Any = _socket.socket) -> None:
         # Threads blocked on this socket are woken (their call raises EBADF):
@@ -507,10 +514,7 @@ class socket(UserTimeout, _base):
             self._share = None
             if share[0] == 0 and share[1] is not None and fd >= 0:
                 # fromfd: the original descriptor shares the flag; give its mode back.
-                try:
-                    _os.set_blocking(fd, share[1])
-                except OSError:
-                    pass
+                self._give_mode_back(fd, share[1])
         waiters = _closing_waiters(fd) if fd >= 0 else None
         _ss.close(self)
         if fd >= 0:
