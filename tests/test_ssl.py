@@ -686,3 +686,20 @@ def test_a_tls_socket_closed_by_another_thread_wakes_its_reader(tls_contexts: An
             srv.cancel()
 
     thredo.run(main)
+
+
+def test_a_tls_socket_as_a_stream(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            with tls_connect(port, client_ctx).as_stream() as stream:
+                assert isinstance(stream, net.SocketStream)
+                stream.write(b"one\ntwo\n")
+                assert stream.readline() == b"one\n"
+                assert stream.read_exactly(4) == b"two\n"
+        finally:
+            srv.cancel()
+
+    thredo.run(main)

@@ -339,6 +339,7 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
             wake_closed(waiters or [], fd)
 
     makefile = _tsocket.socket.makefile  # reads and writes are cancellation points
+    as_stream = _tsocket.socket.as_stream  # a SocketStream over TLS (no stdlib namesake)
     _RawIO = _TLSSocketIO  # (makefile's raw layer: keeps io's write buffer exact)
 
     # -- connections -----------------------------------------------------------
