@@ -82,6 +82,7 @@ from .._errors import ThreadTimeout as _ThreadTimeout
 from .._fdwait import POLLIN as _IN
 from .._fdwait import POLLOUT as _OUT
 from .._fdwait import closing_waiters as _closing_waiters
+from .._fdwait import wait_fd as _wait_fd
 from .._fdwait import wake_closed
 from .._wait import checkpoint as _checkpoint
 from .._wait import current_state as _current_state
@@ -158,6 +159,7 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     # (a cut-off write): the next write finishes it first.  Guarded as the
     # socket's other state: one writing thread at a time, as in the stdlib.
     _pending: bytes | None = None
+    _pollfirst = False  # a read had to wait: the next waits first (see _read)
 
     def _retry(self, events: int, call: str, op: Any, *args: Any) -> Any:
         """A cancellation point, then ``op(*args)`` until it stops asking to wait.
@@ -188,7 +190,39 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """As ``SSLSocket.read``; a cancellation point; consumes nothing if it raises."""
-        return self._retry(_IN, "read", super().read, len, buffer)
+        return self._read(len, buffer, "read")
+
+    def _read(self, n: int, buffer: Any, call: str) -> Any:
+        """One TLS read of up to ``n`` bytes (into ``buffer`` if given): the read paths' core.
+
+        As the plain socket's recv: once a read has had to wait, the next
+        waits for the socket first when OpenSSL holds no decrypted data
+        (``pending()``; Python's ssl does not read ahead, so the next record
+        is then still in the kernel) -- a doomed ``SSL_read`` costs a system
+        call and an ``SSLWantReadError`` (its message formatted) per message.
+        """
+        sslobj = self._sslobj  # type: ignore[has-type]
+        if sslobj is None or self._nb:
+            return self._retry(_IN, call, super().read, n, buffer)  # the stdlib's errors
+        _checkpoint()
+        if self._pollfirst and self._tmo is None and not sslobj.pending():
+            _wait_fd(self.fileno(), _IN, None, self, call)
+        endtime = None
+        while True:
+            try:
+                return sslobj.read(n) if buffer is None else sslobj.read(n, buffer)
+            except SSLWantReadError:  # noqa: F405
+                events = _IN
+            except SSLWantWriteError:  # noqa: F405
+                events = _OUT
+            except SSLError as x:  # noqa: F405
+                if x.args[0] == SSL_ERROR_EOF and self.suppress_ragged_eofs:  # noqa: F405
+                    return b"" if buffer is None else 0
+                raise
+            if endtime is None:
+                self._pollfirst = True
+                endtime = self._endtime()
+            self._wait(events, call, endtime)  # OSError(EBADF) if closed meanwhile
 
     def write(self, data: Any) -> int:
         """As ``SSLSocket.write``; a cancellation point; ``bytes_sent`` on the exception.
@@ -200,8 +234,7 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
         """As ``SSLSocket.recv``; a cancellation point; consumes nothing if it raises."""
         if self._sslobj is not None and not flags:  # type: ignore[has-type]
-            # The stdlib's recv calls self.read: skip our read's second retry loop.
-            return self._retry(_IN, "recv", super().read, buflen)  # type: ignore[no-any-return]
+            return self._read(buflen, None, "recv")  # type: ignore[no-any-return]
         return self._retry(_IN, "recv", super().recv, buflen, flags)  # type: ignore[no-any-return]
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
@@ -210,7 +243,7 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
             if nbytes is None:  # as the stdlib: the buffer's size, 1024 for an empty one
                 with memoryview(buffer) as view:
                     nbytes = view.nbytes or 1024
-            return self._retry(_IN, "recv_into", super().read, nbytes, buffer)  # type: ignore[no-any-return]
+            return self._read(nbytes, buffer, "recv_into")  # type: ignore[no-any-return]
         return self._retry(_IN, "recv_into", super().recv_into, buffer, nbytes, flags)  # type: ignore[no-any-return]
 
     def send(self, data: Any, flags: int = 0) -> int:
@@ -271,6 +304,17 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         sent = 0
         try:
             _checkpoint()
+            if self._pending is None and type(data) is bytes and len(data) <= RECORD_SIZE:
+                try:  # the usual small write: one record, taken at once
+                    return write(data)  # type: ignore[no-any-return]
+                except SSLWantReadError:  # noqa: F405
+                    events = _IN
+                except SSLWantWriteError:  # noqa: F405
+                    events = _OUT
+                self._pending = data  # as below: this call's record now
+                sent = len(data)
+                self._finish_pending(write, call, self._endtime(), events)
+                return sent
             endtime = self._endtime()
             if self._pending is not None:  # an earlier, cut-off write's record
                 self._finish_pending(write, call, endtime, 0)
