@@ -703,3 +703,33 @@ def test_a_tls_socket_as_a_stream(tls_contexts: Any) -> None:
             srv.cancel()
 
     thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_recv_that_waits_first_is_interrupted_and_then_reads(
+    tls_contexts: Any, how: str
+) -> None:
+    """Once a read has waited, the next waits for the socket first: that wait too is a
+    cancellation point and cancellable, and nothing is lost across it."""
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            with tls_connect(port, client_ctx) as c:
+                t = thredo.spawn(c.recv, 10)
+                wait_blocked(t, "recv", c)  # the first read that has to wait
+                c.sendall(b"one")
+                assert t.join() == b"one"
+                assert c._pollfirst  # type: ignore[attr-defined]
+                cut_off(how, lambda: c.recv(10), "recv")  # waits before reading
+                c.sendall(b"two")
+                assert recv_exactly(c, 3) == b"two"
+                c.sendall(b"three")
+                record_waiting(c, 5)
+                at_a_point(how, lambda: c.recv(10))  # data there: still a point first
+                assert recv_exactly(c, 5) == b"three"
+        finally:
+            srv.cancel()
+
+    thredo.run(main)
