@@ -24,10 +24,11 @@ Two other paths share the function:
   call's own timeout: exactly a blocking stdlib call;
 * **past the eventfd budget** (``EVENTFD_SHARE`` of ``RLIMIT_NOFILE`` open
   eventfds, or no descriptor left for one) a thread waits through its run's
-  :class:`_SharedEpoll` (made when the run starts, :func:`start_run`, so
-  that waiting never needs a new descriptor): one epoll for all such threads, watched by one task
-  that the curio kernel hosts (posted through ``RunContext.post``), which
-  releases the waiters' :class:`~thredo._wait.Waiter` locks.  Slower per
+  :class:`_SharedEpoll` (its descriptor reserved when the run starts,
+  :func:`start_run`, so that waiting never needs a new one): one epoll for
+  all such threads, watched by one task that the curio kernel hosts
+  (posted through ``RunContext.post``), which releases the waiters'
+  :class:`~thredo._wait.Waiter` locks.  Slower per
   wake-up, but no descriptor per thread, so a server can hold as many
   connections as descriptors allow (10,000 connections in 20,000 fds).
 
@@ -189,14 +190,18 @@ def wake_closed(waiters: list[ThreadState], fd: int) -> None:
 
 
 def start_run(run: RunContext) -> None:
-    """Make ``run``'s shared epoll now, as the run starts (called by ``run()``).
+    """Reserve ``run``'s shared-epoll descriptor now, as the run starts (called by ``run()``).
 
     So that a thread's first wait never needs a new descriptor: at the
     descriptor limit its eventfd cannot be made, and it waits through the
-    shared epoll, which must exist already (as a stdlib blocking ``recv``
-    waits at the limit).  One descriptor and one idle kernel task per run.
+    shared epoll, whose descriptor exists already (as a stdlib blocking
+    ``recv`` waits at the limit).  The epoll's task is started on first use
+    only (:meth:`_SharedEpoll.of`); until then the run holds one idle fd.
     """
-    _SharedEpoll.of(run)
+    ep = select.epoll()
+    with _SharedEpoll._runs_lock:
+        _SharedEpoll._reserved[run] = ep
+    run.on_close(lambda: _SharedEpoll._forget(run))
 
 
 _plain = threading.local()  # a poll object per plain thread
@@ -333,17 +338,20 @@ class _SharedEpoll:
     """
 
     _runs: dict[RunContext, _SharedEpoll] = {}  # guarded by _runs_lock
+    _reserved: dict[RunContext, select.epoll] = {}  # start_run's epolls not used yet; same lock
     _runs_lock = allocate_lock()
 
     @classmethod
     def of(cls, run: RunContext) -> _SharedEpoll:
-        """The shared epoll of ``run``; made, and its task posted, on first use."""
+        """The shared epoll of ``run``; its task posted on first use (its fd: start_run's)."""
         with cls._runs_lock:
             shared = cls._runs.get(run)
             if shared is None:
-                shared = cls._runs[run] = cls()
+                ep = cls._reserved.pop(run, None)
+                shared = cls._runs[run] = cls(ep)
                 run.post(shared.start)
-                run.on_close(lambda: cls._forget(run))
+                if ep is None:  # a run that start_run did not see
+                    run.on_close(lambda: cls._forget(run))
         return shared
 
     @classmethod
@@ -366,11 +374,14 @@ class _SharedEpoll:
     def _forget(cls, run: RunContext) -> None:
         with cls._runs_lock:
             shared = cls._runs.pop(run, None)
+            ep = cls._reserved.pop(run, None)
         if shared is not None:
             shared._ep.close()
+        if ep is not None:
+            ep.close()
 
-    def __init__(self) -> None:
-        self._ep = select.epoll()
+    def __init__(self, ep: select.epoll | None = None) -> None:
+        self._ep = select.epoll() if ep is None else ep
         self._lock = allocate_lock()  # guards _waiters and the arming of fds
         self._waiters: dict[int, tuple[list[Waiter], list[Waiter]]] = {}  # fd -> (readers, writers)
 
