@@ -1395,3 +1395,173 @@ def test_threads_past_the_eventfd_budget_may_share_a_listener(
                 c.close()
 
     thredo.run(main)
+
+
+# -- exact stdlib behaviour: names, visible mode, odd arguments --------------------
+
+
+def test_every_public_name_of_the_stdlib_module_is_here() -> None:
+    """Beyond ``__all__``: the enums, SocketIO and the errno aliases (not its imports)."""
+    for name in dir(std_socket):
+        value = getattr(std_socket, name)
+        if name.startswith("_") or isinstance(value, type(os)):
+            continue
+        if getattr(value, "__module__", "socket") not in ("socket", "_socket", None):
+            continue  # what the module imported (IntEnum, ...), not its own
+        assert hasattr(tsocket, name), name
+    for name in ("AddressInfo", "MsgFlag", "AddressFamily", "SocketKind", "SocketIO"):
+        assert getattr(tsocket, name) is getattr(std_socket, name), name
+    assert tsocket.MsgFlag.MSG_PEEK == std_socket.MSG_PEEK
+    assert tsocket.AddressInfo.AI_PASSIVE == std_socket.AI_PASSIVE
+
+
+@pytest.mark.parametrize("where", ["plain", "thredo"])
+def test_python_visible_mode_is_the_stdlibs(run: Any, where: str) -> None:
+    """gettimeout, getblocking and type match the stdlib's after every setting;
+    the descriptor's own O_NONBLOCK stays set (by design: see the module docstring)."""
+
+    def scenario() -> None:
+        for setting in (None, 0.0, 2.5, True, False):
+            seen = []
+            for mod in (std_socket, tsocket):
+                with mod.socket() as s:
+                    if isinstance(setting, bool):
+                        s.setblocking(setting)
+                    else:
+                        s.settimeout(setting)
+                    seen.append((s.gettimeout(), s.getblocking(), s.type))
+                    if mod is tsocket:
+                        assert not os.get_blocking(s.fileno())  # the accepted difference
+            assert seen[0] == seen[1], setting
+
+    if where == "plain":
+        PlainThread(scenario).join()
+    else:
+        run(scenario)
+
+
+def test_setblocking_on_an_invalid_descriptor_raises_as_the_stdlib() -> None:
+    """CPython's TestExceptions.test_setblocking_invalidfd, on both modules."""
+    for mod in (std_socket, tsocket):
+        sock0 = mod.socket(mod.AF_INET, mod.SOCK_STREAM, 0)
+        sock = mod.socket(mod.AF_INET, mod.SOCK_STREAM, 0, sock0.fileno())
+        sock0.close()
+        try:
+            with pytest.raises(OSError, match="Bad file descriptor") as info:
+                sock.setblocking(False)
+            assert info.value.errno == errno.EBADF
+        finally:
+            sock.detach()
+
+
+def test_recvmsg_into_takes_any_iterable_even_when_it_has_to_wait(run: Any) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b:
+            bufs = [bytearray(5), bytearray(6)]
+            t = thredo.spawn(a.recvmsg_into, (buf for buf in bufs))  # a generator
+            wait_blocked(t, "recvmsg_into")
+            b.sendall(b"hello world")
+            assert t.join()[0] == 11
+            assert bufs == [bytearray(b"hello"), bytearray(b" world")]
+
+    run(main)
+
+
+# -- descriptors shared or closed under you -------------------------------------------
+
+
+def test_fromfd_gives_the_original_its_blocking_mode_back_when_closed() -> None:
+    a, b = std_socket.socketpair()
+    with a, b:
+        assert os.get_blocking(a.fileno())
+        with tsocket.fromfd(a.fileno(), tsocket.AF_UNIX, tsocket.SOCK_STREAM) as f:
+            f.sendall(b"x")
+        assert os.get_blocking(a.fileno())  # the stdlib socket is blocking again
+        b.sendall(b"y")
+        assert a.recv(1) == b"y"  # ... and waits as one (no BlockingIOError)
+        with tsocket.fromfd(a.fileno(), tsocket.AF_UNIX, tsocket.SOCK_STREAM) as f:
+            os.close(f.detach())
+        assert os.get_blocking(a.fileno())
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_dup_stays_cancellable_after_the_original_is_detached(run: Any, how: str) -> None:
+    """``s2 = s.dup(); s.detach()``: s2 must not block in the OS, out of cancel's reach."""
+
+    def main() -> None:
+        s, peer = tsocket.socketpair()
+        with peer:
+            s2 = s.dup()
+            os.close(s.detach())
+            with s2:
+                assert not os.get_blocking(s2.fileno())
+                interrupted(how, lambda: s2.recv(10), "recv")
+                peer.sendall(b"ok")
+                assert recv_exactly(s2, 2) == b"ok"
+            fd = None
+            s3 = peer.dup()
+            with s3:
+                fd = peer.detach()  # s3 is still open: the flag stays
+                assert not os.get_blocking(fd)
+            os.close(fd)
+
+    run(main)
+
+
+def test_the_last_of_dups_detached_hands_back_a_blocking_descriptor() -> None:
+    a, b = tsocket.socketpair()
+    with b:
+        d = a.dup()
+        d.close()
+        fd = a.detach()
+        try:
+            assert os.get_blocking(fd)
+        finally:
+            os.close(fd)
+
+
+@pytest.mark.parametrize("path", ["eventfd", "shared epoll"])
+@pytest.mark.parametrize("call", ["recv", "accept", "sendall"])
+def test_a_socket_closed_by_another_thread_wakes_its_waiter_with_ebadf(
+    monkeypatch: pytest.MonkeyPatch, path: str, call: str
+) -> None:
+    import thredo._fdwait
+
+    if path == "shared epoll":
+        monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
+
+    def main() -> None:
+        if call == "accept":
+            sock: Any = tsocket.create_server(("127.0.0.1", 0))
+            other = None
+            op: Callable[[], Any] = sock.accept
+        else:
+            sock, other = small_unix_pair()
+            op = (lambda: sock.recv(10)) if call == "recv" else (lambda: sock.sendall(PAYLOAD))
+        t = thredo.spawn(op)
+        wait_blocked(t, call, sock)
+        t0 = time.monotonic()
+        sock.close()  # from this thread: t is blocked on it
+        t.wait()
+        assert time.monotonic() - t0 < WAIT / 2
+        assert isinstance(t.exception, OSError), t.exception
+        assert t.exception.errno == errno.EBADF
+        if other is not None:
+            other.close()
+
+    thredo.run(main)
+
+
+def test_a_socket_closed_in_a_plain_thread_wakes_a_thredo_waiter() -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with b:
+            t = thredo.spawn(a.recv, 10)
+            wait_blocked(t, "recv", a)
+            PlainThread(a.close).join()
+            t.wait()
+            assert isinstance(t.exception, OSError)
+            assert t.exception.errno == errno.EBADF
+
+    thredo.run(main)

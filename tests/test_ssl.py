@@ -12,7 +12,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from helpers import HOWS, PlainThread, at_a_point, stopped_promptly, wait_blocked, wait_until
+from helpers import (
+    HOWS,
+    WAIT,
+    PlainThread,
+    at_a_point,
+    stopped_promptly,
+    tcp_accept_queue,
+    wait_blocked,
+    wait_until,
+)
 
 import thredo
 from thredo import net
@@ -368,3 +377,359 @@ def test_tls_makefile_and_recv_in_a_plain_thread_are_not_affected(tls_contexts: 
                 return recv_exactly(c, 6)
 
         assert PlainThread(client).join() == b"HELLO\n"
+
+
+# -- a cut-off send never corrupts the stream (trio#198/#889) -------------------------
+
+CUT_A = bytes(range(256)) * 16384  # 4 MiB: far more than the small buffers hold
+CUT_B = b"".join(i.to_bytes(4, "big") for i in range(25_000))  # 100 kB, unlike CUT_A
+
+
+class SlowTLSPeer:
+    """A stdlib TLS server in a plain thread: reads nothing until ``go``, then all to EOF.
+
+    Small socket buffers on both ends, so a large send really is cut mid-stream.
+    ``received()`` is every byte it read.
+    """
+
+    def __init__(self, server_ctx: Any) -> None:
+        self.lsock = std_socket.create_server(("127.0.0.1", 0))
+        self.lsock.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_RCVBUF, 4096)
+        self.port = self.lsock.getsockname()[1]
+        self.go = threading.Event()
+        self._ctx = server_ctx
+        self._thread = PlainThread(self._serve)
+
+    def _serve(self) -> bytes:
+        conn, _ = self.lsock.accept()
+        with self._ctx.wrap_socket(conn, server_side=True) as tls:
+            assert self.go.wait(WAIT)
+            chunks = []
+            while data := tls.recv(65536):
+                chunks.append(data)
+            return b"".join(chunks)
+
+    def connect(self, client_ctx: Any) -> Any:
+        raw = net.socket.socket()
+        raw.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_SNDBUF, 4096)
+        raw.connect(("127.0.0.1", self.port))
+        return tssl.wrap(raw, client_ctx, server_hostname="localhost")
+
+    @staticmethod
+    def finish(c: Any) -> None:
+        """Half-close ``c`` and read to the peer's EOF: closing with unread data
+        (session tickets) would reset the connection and lose what is in flight."""
+        c.shutdown(std_socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+
+    def received(self) -> bytes:
+        self.go.set()
+        try:
+            return self._thread.join()  # type: ignore[no-any-return]
+        finally:
+            self.lsock.close()
+
+
+def cut_off(how: str, call: Callable[[], Any], blocked_in: str) -> BaseException:
+    """Run ``call()`` until it blocks, then interrupt it (``how``); return what it raised."""
+    if how == "timeout":
+        with pytest.raises(thredo.ThreadTimeout) as info:
+            with thredo.timeout_after(0.2):
+                call()
+        return info.value
+    t = thredo.spawn(call)
+    wait_blocked(t, blocked_in)
+    t.cancel()
+    assert isinstance(t.exception, thredo.ThreadCancelled), t.exception
+    return t.exception
+
+
+@pytest.mark.parametrize("op", ["sendall", "send", "write"])
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_cut_off_send_reports_exactly_what_the_peer_gets(
+    tls_contexts: Any, how: str, op: str
+) -> None:
+    """bytes_sent is what the peer receives of the call; the next send arrives intact after it."""
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> bytes:
+        with peer.connect(client_ctx) as c:
+            exc = cut_off(how, lambda: getattr(c, op)(CUT_A), op)
+            sent = exc.bytes_sent  # type: ignore[attr-defined]
+            assert 0 < sent < len(CUT_A)
+            peer.go.set()
+            c.sendall(CUT_B)
+            peer.finish(c)
+        return sent  # type: ignore[no-any-return]
+
+    sent = thredo.run(main)
+    got = peer.received()
+    assert len(got) == sent + len(CUT_B)
+    assert got[:sent] == CUT_A[:sent]
+    assert got[sent:] == CUT_B
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_cut_off_send_then_cut_again_while_finishing_the_pending_record(
+    tls_contexts: Any, how: str
+) -> None:
+    """A second send cut while it still finishes the first one's record sent none of its own."""
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> int:
+        with peer.connect(client_ctx) as c:
+            sent = cut_off(how, lambda: c.sendall(CUT_A), "sendall").bytes_sent  # type: ignore[attr-defined]
+            again = cut_off(how, lambda: c.sendall(b"never"), "sendall")
+            assert again.bytes_sent == 0  # type: ignore[attr-defined]
+            peer.go.set()
+            c.sendall(CUT_B)
+            peer.finish(c)
+        return sent  # type: ignore[no-any-return]
+
+    sent = thredo.run(main)
+    got = peer.received()
+    assert got == CUT_A[:sent] + CUT_B
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_cut_off_makefile_write_keeps_the_stream_a_prefix_then_the_next(
+    tls_contexts: Any, how: str
+) -> None:
+    """The io buffer over a TLS socket stays exact: a prefix of the cut write, then the next."""
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> None:
+        with peer.connect(client_ctx) as c, c.makefile("wb") as f:
+
+            def write_a() -> None:
+                f.write(CUT_A)
+                f.flush()
+
+            cut_off(how, write_a, "send")
+            peer.go.set()
+            f.write(CUT_B)
+            f.flush()
+            peer.finish(c)
+
+    thredo.run(main)
+    got = peer.received()
+    assert got.endswith(CUT_B)
+    head = got[: len(got) - len(CUT_B)]
+    assert 0 < len(head) < len(CUT_A)
+    assert head == CUT_A[: len(head)]
+
+
+def test_tls_socket_timeout_on_send_reports_bytes_sent_exactly(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+    peer = SlowTLSPeer(server_ctx)
+
+    def main() -> int:
+        with peer.connect(client_ctx) as c:
+            c.settimeout(0.2)
+            with pytest.raises(TimeoutError) as info:
+                c.sendall(CUT_A)
+            c.settimeout(None)
+            peer.go.set()
+            c.sendall(CUT_B)
+            peer.finish(c)
+        return info.value.bytes_sent  # type: ignore[attr-defined,no-any-return]
+
+    sent = thredo.run(main)
+    assert peer.received() == CUT_A[:sent] + CUT_B
+
+
+# -- handshake, unwrap, accept and connect: cancelled, timed out, or not waiting ------
+
+
+@contextmanager
+def silent_tcp_server() -> Iterator[int]:
+    """A listener that takes connections and never says a word (a stalled TLS peer)."""
+    with std_socket.create_server(("127.0.0.1", 0)) as lsock:
+        yield lsock.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_do_handshake_waiting_for_a_silent_peer_is_interrupted(tls_contexts: Any, how: str) -> None:
+    _, client_ctx = tls_contexts
+
+    def main(port: int) -> None:
+        raw = net.socket.create_connection(("127.0.0.1", port))
+        with tssl.wrap(
+            raw, client_ctx, server_hostname="localhost", do_handshake_on_connect=False
+        ) as c:
+            exc = cut_off(how, c.do_handshake, "do_handshake")
+            assert isinstance(exc, thredo.CancelledError)
+
+    with silent_tcp_server() as port:
+        thredo.run(main, port)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_unwrap_waiting_for_the_peers_close_notify_is_interrupted(
+    tls_contexts: Any, how: str
+) -> None:
+    server_ctx, client_ctx = tls_contexts
+    done = threading.Event()
+
+    def hold(tls: Any) -> None:  # answers the close_notify only when the test is over
+        assert tls.recv(10) == b"hi"
+        assert done.wait(WAIT)
+        tls.close()
+
+    def main(port: int) -> None:
+        raw = net.socket.create_connection(("127.0.0.1", port))
+        with tssl.wrap(raw, client_ctx, server_hostname="localhost") as c:
+            c.sendall(b"hi")
+            cut_off(how, c.unwrap, "unwrap")
+        done.set()
+
+    with stdlib_tls_server(server_ctx, hold) as port:
+        thredo.run(main, port)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_connect_of_a_wrapped_unconnected_socket_is_interrupted(
+    tls_contexts: Any, how: str
+) -> None:
+    """``connect()`` on a wrapped socket does the handshake: interrupted while it waits."""
+    _, client_ctx = tls_contexts
+
+    def main(port: int) -> None:
+        with tssl.wrap(net.socket.socket(), client_ctx, server_hostname="localhost") as c:
+            assert isinstance(c, tssl.SSLSocket)
+            cut_off(how, lambda: c.connect(("127.0.0.1", port)), "do_handshake")
+
+    with silent_tcp_server() as port:
+        thredo.run(main, port)
+
+
+def test_connect_of_a_wrapped_unconnected_socket_talks_tls(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            with tssl.wrap(net.socket.socket(), client_ctx, server_hostname="localhost") as c:
+                assert c.connect_ex(("127.0.0.1", port)) == 0
+                c.sendall(b"over tls")
+                assert recv_exactly(c, 8) == b"over tls"
+        finally:
+            srv.cancel()
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_accept_of_a_wrapped_listening_socket(tls_contexts: Any, how: str) -> None:
+    """Interrupted while no client comes; then accepts one (a thredo TLS socket, handshaken)."""
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        lsock = net.socket.create_server(("127.0.0.1", 0))
+        with tssl.wrap(lsock, server_ctx, server_side=True) as tls_listener:
+            cut_off(how, tls_listener.accept, "accept")
+            port = tls_listener.getsockname()[1]
+
+            def client() -> bytes:
+                with tls_connect(port, client_ctx) as c:
+                    c.sendall(b"hello")
+                    return recv_exactly(c, 5)
+
+            t = thredo.spawn(client)
+            conn, _ = tls_listener.accept()
+            with conn:
+                assert isinstance(conn, tssl.SSLSocket)
+                conn.sendall(recv_exactly(conn, 5).upper())
+            assert t.join() == b"HELLO"
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_accept_of_a_wrapped_listener_with_a_client_queued_is_a_point(
+    tls_contexts: Any, how: str
+) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        lsock = net.socket.create_server(("127.0.0.1", 0))
+        with tssl.wrap(lsock, server_ctx, server_side=True) as tls_listener:
+            port = tls_listener.getsockname()[1]
+            t = thredo.spawn(tls_connect, port, client_ctx)  # waits in its handshake
+            wait_until(lambda: tcp_accept_queue(tls_listener) >= 1, "the client to be queued")
+            at_a_point(how, tls_listener.accept)  # raised before taking the client
+            conn, _ = tls_listener.accept()
+            with conn, t.join() as c:
+                c.sendall(b"queued")
+                assert recv_exactly(conn, 6) == b"queued"
+
+    thredo.run(main)
+
+
+def test_a_tls_socket_closed_by_another_thread_wakes_its_reader(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            c = tls_connect(port, client_ctx)
+            t = thredo.spawn(c.recv, 10)
+            wait_blocked(t, "recv", c)
+            c.close()
+            t.wait()
+            assert isinstance(t.exception, OSError), t.exception
+        finally:
+            srv.cancel()
+
+    thredo.run(main)
+
+
+def test_a_tls_socket_as_a_stream(tls_contexts: Any) -> None:
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            with tls_connect(port, client_ctx).as_stream() as stream:
+                assert isinstance(stream, net.SocketStream)
+                stream.write(b"one\ntwo\n")
+                assert stream.readline() == b"one\n"
+                assert stream.read_exactly(4) == b"two\n"
+        finally:
+            srv.cancel()
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_tls_recv_that_waits_first_is_interrupted_and_then_reads(
+    tls_contexts: Any, how: str
+) -> None:
+    """Once a read has waited, the next waits for the socket first: that wait too is a
+    cancellation point and cancellable, and nothing is lost across it."""
+    server_ctx, client_ctx = tls_contexts
+
+    def main() -> None:
+        srv, port = serve_tls(server_ctx)
+        try:
+            with tls_connect(port, client_ctx) as c:
+                t = thredo.spawn(c.recv, 10)
+                wait_blocked(t, "recv", c)  # the first read that has to wait
+                c.sendall(b"one")
+                assert t.join() == b"one"
+                assert c._pollfirst  # type: ignore[attr-defined]
+                cut_off(how, lambda: c.recv(10), "recv")  # waits before reading
+                c.sendall(b"two")
+                assert recv_exactly(c, 3) == b"two"
+                c.sendall(b"three")
+                record_waiting(c, 5)
+                at_a_point(how, lambda: c.recv(10))  # data there: still a point first
+                assert recv_exactly(c, 5) == b"three"
+        finally:
+            srv.cancel()
+
+    thredo.run(main)

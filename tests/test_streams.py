@@ -25,6 +25,7 @@ from helpers import (
     interrupted,
     read_to_eof,
     stopped_promptly,
+    wait_blocked,
     wait_in_poll,
 )
 
@@ -637,3 +638,39 @@ def test_file_stream_write_into_full_pipe_reports_bytes_written(run: Any, mode: 
             assert t.join() == PAYLOAD[:written] + b"NEXT"
 
     run(main)
+
+
+def test_filestream_gives_the_descriptor_its_blocking_mode_back() -> None:
+    """A descriptor shared with others (a terminal, a pipe) is never left non-blocking."""
+    rfd, wfd = os.pipe()
+    keep = os.dup(rfd)  # shares the open file, as stdin shares it with the shell
+    try:
+        assert os.get_blocking(keep)
+        with FileStream(open(rfd, "rb", buffering=0)) as r:
+            assert not os.get_blocking(keep)  # while the stream is open: by design
+            os.write(wfd, b"x")
+            assert r.read(1) == b"x"
+        assert os.get_blocking(keep)
+        os.set_blocking(keep, False)  # one that was non-blocking stays so
+        with FileStream(open(os.dup(keep), "rb", buffering=0)):
+            pass
+        assert not os.get_blocking(keep)
+    finally:
+        os.close(keep)
+        os.close(wfd)
+
+
+def test_filestream_closed_by_another_thread_wakes_its_reader() -> None:
+    def main() -> None:
+        rfd, wfd = os.pipe()
+        try:
+            r = FileStream(open(rfd, "rb", buffering=0))
+            t = thredo.spawn(r.read, 10)  # closing it below closes rfd
+            wait_blocked(t, "read", r)
+            r.close()
+            t.wait()
+            assert isinstance(t.exception, OSError), t.exception
+        finally:
+            os.close(wfd)
+
+    thredo.run(main)

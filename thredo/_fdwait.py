@@ -24,11 +24,22 @@ Two other paths share the function:
   call's own timeout: exactly a blocking stdlib call;
 * **past the eventfd budget** (``EVENTFD_SHARE`` of ``RLIMIT_NOFILE`` open
   eventfds, or no descriptor left for one) a thread waits through its run's
-  :class:`_SharedEpoll`: one epoll for all such threads, watched by one task
-  that the curio kernel hosts (posted through ``RunContext.post``), which
-  releases the waiters' :class:`~thredo._wait.Waiter` locks.  Slower per
+  :class:`_SharedEpoll` (its descriptor reserved when the run starts,
+  :func:`start_run`, so that waiting never needs a new one): one epoll for
+  all such threads, watched by one task that the curio kernel hosts
+  (posted through ``RunContext.post``), which releases the waiters'
+  :class:`~thredo._wait.Waiter` locks.  Slower per
   wake-up, but no descriptor per thread, so a server can hold as many
   connections as descriptors allow (10,000 connections in 20,000 fds).
+
+Closing under a wait: Linux does not wake a ``poll()`` on a descriptor
+that another thread closes.  So the real waits (never the fast paths)
+register in ``_waiting`` (fd -> ThreadStates), and the closers of thredo's
+sockets and streams take those waiters before the close
+(:func:`closing_waiters`) and wake them after it (:func:`wake_closed`):
+their eventfd is written (it stays readable, so no wake is missed even
+before they poll) and ``wait_fd`` returns True, so the retried call raises
+``OSError(EBADF)``; waiters in a shared epoll are woken the same way.
 
 Layering: this module uses ``_wait`` (state, parking) and ``_runctx`` (the
 run, to host the shared epoll); nothing here knows about threads, groups or
@@ -51,7 +62,17 @@ from curio.traps import _read_wait
 from ._runctx import RunContext
 from ._wait import BlockedOn, ThreadState, Waiter, current_state, park
 
-__all__ = ("POLLIN", "POLLOUT", "wait_fd", "eventfd_budget", "EVENTFD_SHARE")
+__all__ = (
+    "POLLIN",
+    "POLLOUT",
+    "wait_fd",
+    "notify_closing",
+    "closing_waiters",
+    "wake_closed",
+    "start_run",
+    "eventfd_budget",
+    "EVENTFD_SHARE",
+)
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
@@ -128,6 +149,61 @@ def _poll_wait(st: ThreadState) -> _PollWait | None:
     return fdw
 
 
+# Who waits on which descriptor, so that closing it can wake them (the
+# stdlib on Linux leaves a thread blocked in poll() on a descriptor another
+# thread closed).  Kept only for the real wait (after EAGAIN), never on a
+# fast path.  fd -> the ThreadStates waiting on it; guarded by _waiting_lock.
+_waiting: dict[int, list[ThreadState]] = {}
+_waiting_lock = allocate_lock()
+# ThreadState -> the fd it was waiting on when notify_closing() closed it
+# under it: its wait returns "ready" and the retried call sees EBADF.
+_closed_under: dict[ThreadState, int] = {}
+
+
+def notify_closing(fd: int) -> None:
+    """Wake every thredo thread waiting on ``fd``: it is being closed (trio's name).
+
+    Call it just *after* closing the descriptor (with the waiters taken by
+    :func:`closing_waiters` just before).  Each woken ``wait_fd`` returns
+    True, so its caller retries its call on the closed socket and raises
+    ``OSError(EBADF)``.
+    """
+    wake_closed(closing_waiters(fd), fd)
+
+
+def closing_waiters(fd: int) -> list[ThreadState]:
+    """Take the threads waiting on ``fd`` now (before it is closed: its number may be reused)."""
+    if not _waiting:
+        return []
+    with _waiting_lock:
+        return _waiting.pop(fd, [])
+
+
+def wake_closed(waiters: list[ThreadState], fd: int) -> None:
+    for st in waiters:
+        _closed_under[st] = fd
+        fdw = st.fdwait
+        if fdw:  # its own eventfd: stays readable until read, so no wake is missed
+            fdw.interrupt()
+    for shared in _SharedEpoll.all():
+        shared.closing(fd)
+
+
+def start_run(run: RunContext) -> None:
+    """Reserve ``run``'s shared-epoll descriptor now, as the run starts (called by ``run()``).
+
+    So that a thread's first wait never needs a new descriptor: at the
+    descriptor limit its eventfd cannot be made, and it waits through the
+    shared epoll, whose descriptor exists already (as a stdlib blocking
+    ``recv`` waits at the limit).  The epoll's task is started on first use
+    only (:meth:`_SharedEpoll.of`); until then the run holds one idle fd.
+    """
+    ep = select.epoll()
+    with _SharedEpoll._runs_lock:
+        _SharedEpoll._reserved[run] = ep
+    run.on_close(lambda: _SharedEpoll._forget(run))
+
+
 _plain = threading.local()  # a poll object per plain thread
 
 
@@ -196,6 +272,8 @@ def wait_fd(
         fdw.fd = fd
         fdw.events = events
     st.blocked = BlockedOn(call, obj, monotonic(), endtime)
+    with _waiting_lock:
+        _waiting.setdefault(fd, []).append(st)
     try:
         while True:
             limit = st.deadline
@@ -225,6 +303,9 @@ def wait_fd(
                             pass
                 if hit:
                     return True
+                if _closed_under and _closed_under.get(st) == fd:
+                    del _closed_under[st]
+                    return True  # closed under it: the caller's retry raises EBADF
             else:
                 st.parked = None
             exc = st.pending()
@@ -234,6 +315,14 @@ def wait_fd(
                 return False
     finally:
         st.blocked = None
+        if _closed_under:
+            _closed_under.pop(st, None)
+        with _waiting_lock:
+            sts = _waiting.get(fd)
+            if sts is not None and st in sts:
+                sts.remove(st)
+                if not sts:
+                    del _waiting[fd]
 
 
 class _SharedEpoll:
@@ -249,28 +338,50 @@ class _SharedEpoll:
     """
 
     _runs: dict[RunContext, _SharedEpoll] = {}  # guarded by _runs_lock
+    _reserved: dict[RunContext, select.epoll] = {}  # start_run's epolls not used yet; same lock
     _runs_lock = allocate_lock()
 
     @classmethod
     def of(cls, run: RunContext) -> _SharedEpoll:
-        """The shared epoll of ``run``; made, and its task posted, on first use."""
+        """The shared epoll of ``run``; its task posted on first use (its fd: start_run's)."""
         with cls._runs_lock:
             shared = cls._runs.get(run)
             if shared is None:
-                shared = cls._runs[run] = cls()
+                ep = cls._reserved.pop(run, None)
+                shared = cls._runs[run] = cls(ep)
                 run.post(shared.start)
-                run.on_close(lambda: cls._forget(run))
+                if ep is None:  # a run that start_run did not see
+                    run.on_close(lambda: cls._forget(run))
         return shared
+
+    @classmethod
+    def all(cls) -> list[_SharedEpoll]:
+        """The shared epolls of the runs in progress."""
+        if not cls._runs:
+            return []
+        with cls._runs_lock:
+            return list(cls._runs.values())
+
+    def closing(self, fd: int) -> None:
+        """``fd`` is closed: wake its waiters (their retried call raises EBADF)."""
+        with self._lock:
+            slot = self._waiters.pop(fd, None)
+        if slot is not None:
+            for w in (*slot[0], *slot[1]):
+                w.wake()
 
     @classmethod
     def _forget(cls, run: RunContext) -> None:
         with cls._runs_lock:
             shared = cls._runs.pop(run, None)
+            ep = cls._reserved.pop(run, None)
         if shared is not None:
             shared._ep.close()
+        if ep is not None:
+            ep.close()
 
-    def __init__(self) -> None:
-        self._ep = select.epoll()
+    def __init__(self, ep: select.epoll | None = None) -> None:
+        self._ep = select.epoll() if ep is None else ep
         self._lock = allocate_lock()  # guards _waiters and the arming of fds
         self._waiters: dict[int, tuple[list[Waiter], list[Waiter]]] = {}  # fd -> (readers, writers)
 

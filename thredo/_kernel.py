@@ -45,6 +45,7 @@ from curio import Kernel
 from curio.traps import _read_wait
 
 from . import _monitor
+from ._fdwait import start_run
 from ._runctx import RunContext
 from ._thread import Thread
 from ._wait import current_state
@@ -155,6 +156,7 @@ def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any
     main: Thread[T] = Thread(target=func, name="thredo-main", args=args, kwargs=kwargs)
     main._retrieved = True  # run() re-raises it
     rt = RunContext()
+    start_run(rt)  # the shared fd-wait epoll exists before any thread waits (_fdwait)
     sup = _Supervisor(rt, main)
     previous: Any = None
     previous_fd = -1

@@ -40,11 +40,12 @@ call (``"recv"``, ``"sendall"``) and the socket, or for a FileStream
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from typing import Any
 
-from .._fdwait import POLLIN, POLLOUT, wait_fd
+from .._fdwait import POLLIN, POLLOUT, closing_waiters, wait_fd, wake_closed
 from .._wait import checkpoint
 
 __all__ = ("SocketStream", "FileStream")
@@ -285,7 +286,10 @@ class FileStream(_Stream):
 
     The descriptor is put in non-blocking mode; reads and writes go straight
     to it (the file object's own buffer is bypassed).  Closing the stream
-    closes the file object.
+    gives the descriptor its blocking mode back (a terminal or a pipe shared
+    with other processes is never left non-blocking) and closes the file
+    object.  Closing it from another thread wakes a thread blocked in it
+    (``OSError(EBADF)``).
     """
 
     def __init__(self, fileobj: Any) -> None:
@@ -294,6 +298,7 @@ class FileStream(_Stream):
         super().__init__()
         self._file = fileobj
         self._fd = fileobj.fileno()
+        self._was_blocking = os.get_blocking(self._fd)
         os.set_blocking(self._fd, False)
 
     def __repr__(self) -> str:
@@ -312,6 +317,8 @@ class FileStream(_Stream):
                 return os.read(self._fd, maxbytes)
             except BlockingIOError:
                 wait_fd(self._fd, POLLIN, None, self, "read")
+            if self._file is None:  # closed while it waited
+                raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
     def _write(self, data: memoryview) -> None:
         if self._file is None:
@@ -324,12 +331,25 @@ class FileStream(_Stream):
                     written += os.write(self._fd, data[written:])
                 except BlockingIOError:
                     wait_fd(self._fd, POLLOUT, None, self, "write")
+                if self._file is None:  # closed while it waited
+                    raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         except BaseException as e:
             e.bytes_written = written  # type: ignore[attr-defined]
             raise
 
     def close(self) -> None:
-        """Close the stream and its file object (again: nothing)."""
-        if self._file is not None:
-            self._file.close()
+        """Restore the descriptor's blocking mode, close the file object (again: nothing)."""
+        f = self._file
+        if f is not None:
             self._file = None
+            fd = self._fd
+            if self._was_blocking:
+                try:
+                    os.set_blocking(fd, True)
+                except OSError:  # already closed under us
+                    pass
+            waiters = closing_waiters(fd)
+            try:
+                f.close()
+            finally:
+                wake_closed(waiters, fd)

@@ -18,6 +18,7 @@ never blocks and is not a point.
 from __future__ import annotations
 
 import _socket
+import errno
 from time import monotonic
 
 from .._fdwait import wait_fd
@@ -71,7 +72,11 @@ class UserTimeout:
         fd = self.fileno()  # type: ignore[attr-defined]
         if endtime is None:
             wait_fd(fd, events, None, self, call)
-            return
-        remaining = endtime - monotonic()
-        if remaining <= 0 or not wait_fd(fd, events, remaining, self, call):
-            raise TimeoutError("timed out")
+        else:
+            remaining = endtime - monotonic()
+            if remaining <= 0 or not wait_fd(fd, events, remaining, self, call):
+                raise TimeoutError("timed out")
+        if self.fileno() < 0:  # type: ignore[attr-defined]
+            # Closed by another thread while this one waited (it woke us): the
+            # stdlib's TLS code would say ValueError; a socket says this.
+            raise OSError(errno.EBADF, "Bad file descriptor")

@@ -44,6 +44,19 @@ a ``BlockingIOError`` per message (``docs/design.md``, "Skipping the doomed
 ``recv``": 6.8 -> 3 system calls per round trip on the echo benchmark).
 When data is flowing, the extra ``poll`` returns at once.
 
+The descriptor itself is always in non-blocking mode (``O_NONBLOCK``), by
+design: a system call that blocks in the operating system could not be
+cancelled.  Everything Python shows is the stdlib's -- ``gettimeout()``,
+``getblocking()``, ``type`` (no ``SOCK_NONBLOCK`` bit) -- but code that
+reads the flag with ``fcntl`` sees it set.  Those are the known, accepted
+differences from CPython's own socket tests
+(``NonblockConstantTest.test_SOCK_NONBLOCK``,
+``NonBlockingTCPTests.testSetBlocking``).  ``detach()`` hands a blocking
+socket's descriptor back blocking, as the stdlib would have it; a
+descriptor shared with another socket (``fromfd``, ``dup``) is shared
+open-file state, so each thredo socket sets the flag before it waits and a
+closed one gives the flag back (below).
+
 What a blocked thread shows in ``Thread.blocked_on``: the method's name
 (``"recv"``, ``"sendall"``, ``"accept"``, ``"connect"`` ...) and the socket.
 """
@@ -62,7 +75,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._fdwait import POLLIN as _IN
 from .._fdwait import POLLOUT as _OUT
+from .._fdwait import closing_waiters as _closing_waiters
 from .._fdwait import wait_fd as _wait_fd
+from .._fdwait import wake_closed
 from .._wait import checkpoint as _checkpoint
 from .._wait import current_state as _current_state
 from ._streams import SocketStream as _SocketStream
@@ -77,6 +92,15 @@ if not TYPE_CHECKING:
 
 __all__ = [*_stdsocket.__all__, "getaddrinfo", "getnameinfo", "gethostbyname"]
 __all__ = sorted(set(__all__))
+
+# The stdlib module's public names that its __all__ leaves out (so the star
+# import above does not bring them): its enums, SocketIO and errno aliases.
+from socket import EAGAIN as EAGAIN  # noqa: E402
+from socket import EBADF as EBADF  # noqa: E402
+from socket import EWOULDBLOCK as EWOULDBLOCK  # noqa: E402
+from socket import AddressInfo as AddressInfo  # noqa: E402
+from socket import MsgFlag as MsgFlag  # noqa: E402
+from socket import SocketIO as SocketIO  # noqa: E402
 
 _base = _stdsocket.socket
 _recv = _socket.socket.recv
@@ -107,7 +131,8 @@ class socket(UserTimeout, _base):
     timeout; ``detach`` hands back a blocking descriptor).
     """
 
-    __slots__ = ("_tmo", "_nb", "_pollfirst")
+    __slots__ = ("_tmo", "_nb", "_pollfirst", "_share")
+    _RawIO: Any = _stdsocket.SocketIO  # makefile()'s raw layer (thredo.net.ssl has its own)
 
     def __init__(
         self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
@@ -116,6 +141,10 @@ class socket(UserTimeout, _base):
         self._tmo: float | None = _get_os_timeout(self)
         self._nb = self._tmo == 0.0
         self._pollfirst = False  # a recv had to wait: wait before trying the next
+        # Shared open file (fromfd, dup): [thredo sockets on it, the blocking
+        # mode to give back when the last goes, None: not ours to give].  One
+        # list shared by those sockets; updated under the GIL in close/detach.
+        self._share: list[Any] | None = None
         _set_os_timeout(self, 0.0)
 
     # -- the wait (timeout semantics: _usertimeout.UserTimeout) -------------------
@@ -208,11 +237,13 @@ class socket(UserTimeout, _base):
 
         def recvmsg_into(self, buffers: Any, ancbufsize: int = 0, flags: int = 0) -> Any:
             """As ``socket.recvmsg_into``; a cancellation point; consumes nothing if it raises."""
+            # Any iterable, as the stdlib's: taken once here, since a try that
+            # must wait and go again would find a generator already spent.
             return self._retry(
                 _socket.socket.recvmsg_into,
                 _IN,
                 "recvmsg_into",
-                buffers,
+                list(buffers),
                 ancbufsize,
                 flags,
                 flags=flags,
@@ -407,7 +438,7 @@ class socket(UserTimeout, _base):
         reading = "r" in mode or not writing
         binary = "b" in mode
         rawmode: Any = ("r" if reading else "") + ("w" if writing else "")
-        raw = _stdsocket.SocketIO(self, rawmode)  # its reads/writes are our recv_into/send
+        raw = self._RawIO(self, rawmode)  # its reads/writes are our recv_into/send
         self._io_refs += 1  # type: ignore[attr-defined]
         if buffering is None:
             buffering = -1
@@ -431,16 +462,63 @@ class socket(UserTimeout, _base):
         return text
 
     def dup(self) -> socket:
-        """As ``socket.dup``, returning a thredo socket with the same timeout."""
+        """As ``socket.dup``, returning a thredo socket with the same timeout.
+
+        The two share the open file, so its ``O_NONBLOCK`` flag stays set
+        until the last of them is closed or detached.
+        """
         sock = socket(self.family, self.type, self.proto, fileno=_os.dup(self.fileno()))
         sock.settimeout(self._tmo)
+        share = self._share
+        if share is None:
+            share = self._share = [1, None]
+        share[0] += 1
+        sock._share = share
         return sock
 
     def detach(self) -> int:
-        """As ``socket.detach``; a blocking socket's descriptor is handed back blocking."""
-        if self._tmo != 0.0 and self.fileno() >= 0:
-            _os.set_blocking(self.fileno(), True)  # hand back a plain blocking fd
+        """As ``socket.detach``; a blocking socket's descriptor is handed back blocking.
+
+        Except while another thredo socket shares the open file (made by
+        :meth:`dup`): the flag is the file's, and that socket needs it set,
+        so the descriptor is handed back as it is (non-blocking).
+        """
+        fd = self.fileno()
+        share = self._share
+        if share is not None:
+            share[0] -= 1
+            self._share = None
+            if share[0] > 0:
+                return super().detach()  # another thredo socket still relies on O_NONBLOCK
+            if share[1] is not None:
+                self._give_mode_back(fd, share[1])  # fromfd: the mode the descriptor had
+                return super().detach()
+        if self._tmo != 0.0 and fd >= 0:
+            self._give_mode_back(fd, True)  # hand back a plain blocking fd
         return super().detach()
+
+    @staticmethod
+    def _give_mode_back(fd: int, blocking: bool) -> None:
+        try:
+            _os.set_blocking(fd, blocking)
+        except OSError:  # not a descriptor any more (closed under us): as the stdlib, quiet
+            pass
+
+    def _real_close(self, _ss: Any = _socket.socket) -> None:
+        # Threads blocked on this socket are woken (their call raises EBADF):
+        # taken before the close (after it the number may be reused), woken after.
+        fd = self.fileno()
+        share = self._share
+        if share is not None:
+            share[0] -= 1
+            self._share = None
+            if share[0] == 0 and share[1] is not None and fd >= 0:
+                # fromfd: the original descriptor shares the flag; give its mode back.
+                self._give_mode_back(fd, share[1])
+        waiters = _closing_waiters(fd) if fd >= 0 else None
+        _ss.close(self)
+        if fd >= 0:
+            wake_closed(waiters or [], fd)
 
     def as_stream(self) -> _SocketStream:
         """This socket as a :class:`thredo.net.SocketStream` (no stdlib namesake)."""
@@ -485,8 +563,18 @@ SocketType = socket
 
 
 def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
-    """As ``socket.fromfd`` (the descriptor is duplicated), returning a thredo socket."""
-    return socket(family, type, proto, _os.dup(fd))
+    """As ``socket.fromfd`` (the descriptor is duplicated), returning a thredo socket.
+
+    The duplicate shares the open file, and so its ``O_NONBLOCK`` flag, with
+    ``fd``: while the thredo socket is open ``fd`` is non-blocking too (a
+    stdlib socket on it keeps its own timeout, but a plain ``os.read``
+    would see ``EAGAIN``); when it is closed or detached, ``fd``'s own
+    mode comes back.
+    """
+    blocking = _os.get_blocking(fd)
+    sock = socket(family, type, proto, _os.dup(fd))
+    sock._share = [1, blocking]
+    return sock
 
 
 def socketpair(
