@@ -376,3 +376,85 @@ def test_sendall_in_a_plain_thread_uses_the_same_path(nogil: str) -> None:
     with c, s:
         s.sendall(b"plain")
         assert c.recv(100) == b"plain"
+
+
+# -- Lock: the attention set in front of the per-thread lookup ---------------------------------
+
+
+def test_attention_set_holds_exactly_the_states_with_something_pending(run: Any) -> None:
+    from thredo import _wait
+
+    def main() -> None:
+        st = _wait.current_state()
+        assert st is not None
+        assert st not in _wait._attention
+        with thredo.timeout_after(WAIT):
+            assert st in _wait._attention
+        assert st not in _wait._attention
+        with thredo.timeout_after(None):  # no deadline: not pending
+            assert st not in _wait._attention
+        with thredo.ignore_after(0):
+            thredo.sleep(1)
+        assert st not in _wait._attention
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_lock_fast_path_is_a_cancellation_point(run: Any, mode: str) -> None:
+    def main() -> None:
+        lock = thredo.Lock()
+        exc = at_a_point(mode, lock.acquire)
+        assert isinstance(exc, ThreadCancelled if mode == "cancel" else ThreadTimeout)
+        assert not lock.locked()
+
+        def with_block() -> None:
+            with lock:
+                raise AssertionError("entered")
+
+        at_a_point(mode, with_block)
+        assert not lock.locked()
+        assert lock.acquire(False)  # not a point: works with anything pending
+        lock.release()
+
+    run(main)
+
+
+def test_lock_fast_path_sees_a_cancel_delivered_to_another_thread_only_there(run: Any) -> None:
+    # Another thread's pending cancel fills the attention set; this thread
+    # then takes the full check, which finds nothing of its own.
+    def main() -> None:
+        lock = thredo.Lock()
+        hold = threading.Event()
+        other = thredo.spawn(hold.wait, WAIT)  # a threading wait: the cancel stays pending
+        try:
+            time.sleep(SHORT)
+            other.cancel(blocking=False)
+            for _ in range(100):
+                with lock:
+                    pass
+        finally:
+            hold.set()
+            other.wait()
+
+    run(main)
+
+
+def test_a_thread_exiting_with_a_cancel_pending_leaves_the_attention_set(run: Any) -> None:
+    from thredo import _wait
+
+    def main() -> None:
+        hold = threading.Event()
+        t = thredo.spawn(hold.wait, WAIT)
+        time.sleep(SHORT)
+        t.cancel(blocking=False)
+        st = t._state
+        assert st in _wait._attention
+        hold.set()
+        t.wait()
+        assert st not in _wait._attention
+        assert st is not None
+        st.deliver(ThreadCancelled("late"))  # a cancel racing the exit
+        assert st not in _wait._attention
+
+    run(main)
