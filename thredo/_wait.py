@@ -303,6 +303,8 @@ class ThreadState:
 
 def checkpoint() -> None:
     """Raise a pending cancellation or expired deadline of the calling thread."""
+    if not _attention:  # nothing pending in any thread (see _attention)
+        return
     st = _local.state
     if st is not None and (st.cancel_pending is not None or st.deadline is not None):
         exc = st.pending()
