@@ -25,13 +25,18 @@ import thredo
 import thredo.net.socket as tsocket
 from thredo import ThreadCancelled, ThreadTimeout
 
+MADE = tsocket._nogil_make()  # the GIL-keeping (recv, send), opt-in in the library
+needs_made = pytest.mark.skipif(MADE is None, reason="no ctypes or libc recv/send")
+
 
 @pytest.fixture(params=["nogil", "gil"])
 def nogil(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with the GIL-keeping recv/send and with the ordinary calls."""
+    """Run the test with the GIL-keeping recv/send (THREDO_NOGIL=1) and with the ordinary calls."""
     if request.param == "nogil":
-        if tsocket._nogil_recv is None:
-            pytest.skip("GIL-keeping recv/send not in use (one CPU, no ctypes, THREDO_NOGIL=0)")
+        if MADE is None:
+            pytest.skip("no ctypes or libc recv/send")
+        monkeypatch.setattr(tsocket, "_nogil_recv", MADE[0])
+        monkeypatch.setattr(tsocket, "_nogil_send", MADE[1])
     else:
         monkeypatch.setattr(tsocket, "_nogil_recv", None)
         monkeypatch.setattr(tsocket, "_nogil_send", None)
@@ -83,39 +88,37 @@ def send_step_name(nogil: str) -> str:
 # -- the helpers themselves ----------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2 or os.environ.get("THREDO_NOGIL") == "0",
-    reason="only used when the process may run on two CPUs",
-)
-def test_gil_keeping_calls_are_in_use_on_several_cpus() -> None:
-    assert tsocket._nogil_recv is not None
-    assert tsocket._nogil_send is not None
+def test_gil_keeping_calls_are_opt_in() -> None:
+    on = os.environ.get("THREDO_NOGIL") == "1" and MADE is not None
+    assert (tsocket._nogil_recv is not None) == on
+    assert (tsocket._nogil_send is not None) == on
 
 
+@needs_made
 def test_gil_keeping_calls_report_eagain_as_none_and_errors_as_oserror() -> None:
-    if tsocket._nogil_recv is None or tsocket._nogil_send is None:
-        pytest.skip("GIL-keeping recv/send not in use")
+    assert MADE is not None
+    recv, send = MADE
     a, b = std_socket.socketpair()
     with a, b:
-        assert tsocket._nogil_recv(a.fileno(), 100, 0) is None  # nothing there: EAGAIN
-        assert tsocket._nogil_send(b.fileno(), b"hello", 0) == 5
-        assert tsocket._nogil_recv(a.fileno(), 100, 0) == b"hello"
-        assert tsocket._nogil_recv(a.fileno(), 100, 0) is None
+        assert recv(a.fileno(), 100, 0) is None  # nothing there: EAGAIN
+        assert send(b.fileno(), b"hello", 0) == 5
+        assert recv(a.fileno(), 100, 0) == b"hello"
+        assert recv(a.fileno(), 100, 0) is None
         b.close()
-        assert tsocket._nogil_recv(a.fileno(), 100, 0) == b""  # EOF
+        assert recv(a.fileno(), 100, 0) == b""  # EOF
         with pytest.raises(BrokenPipeError):
-            tsocket._nogil_send(a.fileno(), b"x", 0)
+            send(a.fileno(), b"x", 0)
     with pytest.raises(OSError, match="Bad file descriptor") as info:
-        tsocket._nogil_recv(-1, 100, 0)
+        recv(-1, 100, 0)
     assert info.value.errno == 9  # EBADF
 
 
+@needs_made
 def test_gil_keeping_recv_never_mixes_up_threads_buffers() -> None:
     # The receive buffers come from a pool: threads switching between the
     # recv and the copy out must each get their own bytes.
-    if tsocket._nogil_recv is None:
-        pytest.skip("GIL-keeping recv/send not in use")
-    recv = tsocket._nogil_recv
+    assert MADE is not None
+    recv = MADE[0]
     errors: list[str] = []
 
     def worker(k: int) -> None:

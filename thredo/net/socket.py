@@ -104,11 +104,15 @@ _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 #
 # How: the libc functions through ``ctypes.PyDLL``, whose calls do not release
 # the GIL.  Only used with ``MSG_DONTWAIT`` (so the call never blocks while
-# holding the GIL) and only when the process may run on more than one CPU: on
-# one CPU the woken thread cannot run meanwhile, a released GIL costs no
-# hand-off, and ctypes' call overhead (~1 us) would be pure loss.  Without
-# ctypes (or libc symbols) ``recv``/``send`` are None and callers take the
-# ordinary path; ``THREDO_NOGIL=0`` in the environment switches it off.
+# holding the GIL).  Without ctypes (or libc symbols) ``_nogil_recv``/
+# ``_nogil_send`` stay None and callers take the ordinary path.
+#
+# Off by default, on with ``THREDO_NOGIL=1``: measured unpinned on the loaded
+# 2-core machines (docs/design.md, section 9) it removes the bad regime (5.6-7.8
+# context switches per round trip with the ordinary calls, 1.7-2.9 with
+# these), but ctypes' call overhead (~1.3 us a call, twice per message) caps
+# the good regime: three alternated A/B runs gave medians of 23/18/20k rt/s
+# against 17/30/17k with the ordinary calls.  Not a clear win: opt-in.
 #
 # Thread safety: received bytes go through buffers taken from a pool with
 # ``list.pop`` (atomic under the GIL), so two threads never share one between
@@ -122,16 +126,14 @@ _nogil_send: Callable[[int, bytes, int], int | None] | None = None
 
 
 def _nogil_enabled() -> bool:
-    if _os.environ.get("THREDO_NOGIL", "") == "0":
-        return False
-    try:
-        return len(_os.sched_getaffinity(0)) > 1
-    except (AttributeError, OSError):
-        return False
+    """Opt-in (``THREDO_NOGIL=1``): the measurements were mixed (see above)."""
+    return _os.environ.get("THREDO_NOGIL", "") == "1"
 
 
-def _nogil_load() -> None:
-    global _nogil_recv, _nogil_send
+def _nogil_make() -> (
+    tuple[Callable[[int, int, int], bytes | None], Callable[[int, bytes, int], int | None]] | None
+):
+    """The GIL-keeping (recv, send), or None where ctypes or the libc symbols are missing."""
     try:
         import ctypes
         from ctypes import c_char, c_int, c_size_t, c_ssize_t, c_void_p
@@ -140,7 +142,7 @@ def _nogil_load() -> None:
         c_recv = libc.recv
         c_send = libc.send
     except (ImportError, OSError, AttributeError):
-        return
+        return None
     c_recv.restype = c_ssize_t
     c_recv.argtypes = (c_int, c_void_p, c_size_t, c_int)
     c_send.restype = c_ssize_t
@@ -151,7 +153,7 @@ def _nogil_load() -> None:
     pool: list[ctypes.Array[c_char]] = []
     dontwait = _DONTWAIT
     if not dontwait:
-        return
+        return None
 
     def _recv(fd: int, bufsize: int, flags: int) -> bytes | None:
         """``recv(fd, bufsize, flags | MSG_DONTWAIT)``; None on EAGAIN."""
@@ -180,11 +182,13 @@ def _nogil_load() -> None:
             return None
         raise OSError(e, _os.strerror(e))
 
-    _nogil_recv, _nogil_send = _recv, _send
+    return _recv, _send
 
 
 if _nogil_enabled():
-    _nogil_load()
+    _made = _nogil_make()
+    if _made is not None:
+        _nogil_recv, _nogil_send = _made
 
 
 def _sent_nothing(e: BaseException) -> BaseException:
