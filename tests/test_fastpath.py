@@ -19,7 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import HOWS, LOCAL, PAYLOAD, SHORT, WAIT, at_a_point, drain, interrupted
+from helpers import (
+    HOWS,
+    LOCAL,
+    PAYLOAD,
+    SHORT,
+    WAIT,
+    at_a_point,
+    drain,
+    interrupted,
+    wait_blocked,
+)
 
 import thredo
 import thredo.net.socket as tsocket
@@ -68,7 +78,7 @@ def primed_pair() -> tuple[Any, Any]:
     c, s = tcp_pair()
     got: list[bytes] = []
     t = thredo.spawn(lambda: got.append(s.recv(100)))
-    time.sleep(SHORT)  # an upper bound: the recv is (very likely) waiting by now
+    wait_blocked(t, "recv")  # the recv had to wait: the socket now polls first
     c.sendall(b"prime")
     t.join()
     assert got == [b"prime"]
