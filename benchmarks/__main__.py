@@ -90,10 +90,24 @@ def ratio(r: Row) -> float:
 
 
 def met(r: Row) -> str:
-    """'yes', 'NO', '-' (no target) or '?' (target not understood)."""
+    """'yes', 'NO', '-' (no target) or '?' (target not understood).
+
+    A target may join several bounds with ``,`` (``">= 1.0x, < 200 ms"``):
+    met when every one is.
+    """
     target = r.get("target")
     if not target:
         return "-"
+    if r.get("note"):
+        return "-"
+    verdicts = [_met_one(r, t) for t in target.split(",")]
+    for v in ("?", "NO"):
+        if v in verdicts:
+            return v
+    return "yes"
+
+
+def _met_one(r: Row, target: str) -> str:
     m = _TARGET.match(target)
     if m is None:
         return "?"
@@ -123,14 +137,20 @@ def fmt(v: float) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    head = ["benchmark", "baseline", "baseline value", "thredo value", "ratio", "target", "met?"]
+    # A peer row (another library's figure against the same baseline) puts
+    # its value in the "thredo value" column; a row with a "note" (a peer
+    # that is not installed) shows the note there instead.
+    head = ["benchmark", "baseline", "baseline value", "thredo/peer value", "ratio"]
+    head += ["target", "met?"]
     body = [
         [
             r["benchmark"],
             r["baseline"],
             f"{fmt(r['baseline_value'])} {r['unit']}",
-            f"{fmt(r['thredo_value'])} {r['unit']}",
-            f"{ratio(r):.2f}x" if math.isfinite(ratio(r)) else str(ratio(r)),
+            r.get("note") or f"{fmt(r['thredo_value'])} {r['unit']}",
+            "-"
+            if r.get("note")
+            else (f"{ratio(r):.2f}x" if math.isfinite(ratio(r)) else str(ratio(r))),
             r.get("target") or "-",
             met(r),
         ]

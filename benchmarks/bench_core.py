@@ -59,7 +59,7 @@ def bench_spawn_join(quick: bool) -> list[dict[str, Any]]:
         lambda: in_thredo(rate, _thredo_spawn_join, n),
         _rounds(quick),
     )
-    return [row("spawn_join", "threading.Thread", b, t, "threads/s", True, ">= 0.8x")]
+    return [row("spawn_join", "threading.Thread", b, t, "threads/s", True, ">= 0.95x")]
 
 
 # -- (2) sleep(0) ----------------------------------------------------------------

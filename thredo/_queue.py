@@ -48,7 +48,7 @@ from heapq import heappop, heappush
 from typing import Any, Generic, TypeVar
 
 from ._sync import Condition, _nan_is_zero
-from ._wait import WaitQueue, _local, checkpoint
+from ._wait import WaitQueue, _attention, _local, checkpoint
 
 __all__ = (
     "Queue",
@@ -188,8 +188,8 @@ class Queue(Generic[T]):
             ShutDown: the queue is shut down.
             ValueError: a negative ``timeout`` (bounded queue, ``block``).
         """
-        if block:
-            st = _local.state  # checkpoint(), inlined
+        if block and _attention:  # checkpoint(), inlined (_wait._attention: usually empty)
+            st = _local.state
             if st is not None and (st.cancel_pending is not None or st.deadline is not None):
                 checkpoint()
         with self.mutex:
@@ -222,8 +222,8 @@ class Queue(Generic[T]):
             ShutDown: the queue is shut down and empty.
             ValueError: a negative ``timeout`` (with ``block``).
         """
-        if block:
-            st = _local.state  # checkpoint(), inlined
+        if block and _attention:  # checkpoint(), inlined (_wait._attention: usually empty)
+            st = _local.state
             if st is not None and (st.cancel_pending is not None or st.deadline is not None):
                 checkpoint()
         with self.mutex:
@@ -380,7 +380,7 @@ class SimpleQueue(Generic[T]):
             ValueError: a negative or NaN ``timeout`` (with ``block``), as the stdlib.
         """
         if block:
-            st = _local.state  # checkpoint(), inlined
+            st = _local.state if _attention else None  # checkpoint(), inlined
             if st is not None and (st.cancel_pending is not None or st.deadline is not None):
                 checkpoint()
             if timeout is not None:

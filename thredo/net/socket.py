@@ -113,6 +113,108 @@ _DONTWAIT = int(getattr(_stdsocket, "MSG_DONTWAIT", 0))
 _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 
 
+# -- recv/send that keep the GIL ------------------------------------------------
+#
+# recv/send that keep the GIL, for calls that cannot block (``MSG_DONTWAIT``).
+#
+# Why: ``socket.recv``/``send`` release the GIL around the system call even
+# when it cannot block.  A thredo socket's recv has already waited in
+# ``poll()`` (the wait every cancellable call needs), so the recv itself is a
+# few microseconds of kernel work; releasing the GIL around it lets another
+# runnable thread take the GIL, and getting it back costs a futex sleep and a
+# context switch, often a hand-off to the other core.  Measured on the echo
+# benchmark (docs/design.md, "Where the time goes per round trip"), that is
+# one extra GIL hand-off per message compared with a plain blocking recv.
+#
+# How: the libc functions through ``ctypes.PyDLL``, whose calls do not release
+# the GIL.  Only used with ``MSG_DONTWAIT`` (so the call never blocks while
+# holding the GIL).  Without ctypes (or libc symbols) ``_nogil_recv``/
+# ``_nogil_send`` stay None and callers take the ordinary path.
+#
+# Off by default, on with ``THREDO_NOGIL=1``: measured unpinned on the loaded
+# 2-core machines (docs/design.md, section 9) it removes the bad regime (5.6-7.8
+# context switches per round trip with the ordinary calls, 1.7-2.9 with
+# these), but ctypes' call overhead (~1.3 us a call, twice per message) caps
+# the good regime: three alternated A/B runs gave medians of 23/18/20k rt/s
+# against 17/30/17k with the ordinary calls.  Not a clear win: opt-in.
+#
+# Thread safety: received bytes go through buffers taken from a pool with
+# ``list.pop`` (atomic under the GIL), so two threads never share one between
+# the recv and the copy out (a thread switch may come between them).
+
+_NOGIL_BUFSIZE = 65536  # largest recv served here; larger ones take the ordinary path
+_NOGIL_AGAIN = (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.EINTR)
+
+_nogil_recv: Callable[[int, int, int], bytes | None] | None = None
+_nogil_send: Callable[[int, bytes, int], int | None] | None = None
+
+
+def _nogil_enabled() -> bool:
+    """Opt-in (``THREDO_NOGIL=1``): the measurements were mixed (see above)."""
+    return _os.environ.get("THREDO_NOGIL", "") == "1"
+
+
+def _nogil_make() -> (
+    tuple[Callable[[int, int, int], bytes | None], Callable[[int, bytes, int], int | None]] | None
+):
+    """The GIL-keeping (recv, send), or None where ctypes or the libc symbols are missing."""
+    try:
+        import ctypes
+        from ctypes import c_char, c_int, c_size_t, c_ssize_t, c_void_p
+
+        libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the GIL is kept
+        c_recv = libc.recv
+        c_send = libc.send
+    except (ImportError, OSError, AttributeError):
+        return None
+    c_recv.restype = c_ssize_t
+    c_recv.argtypes = (c_int, c_void_p, c_size_t, c_int)
+    c_send.restype = c_ssize_t
+    c_send.argtypes = (c_int, ctypes.c_char_p, c_size_t, c_int)
+    get_errno = ctypes.get_errno
+    string_at = ctypes.string_at
+    buftype = c_char * _NOGIL_BUFSIZE
+    pool: list[ctypes.Array[c_char]] = []
+    dontwait = _DONTWAIT
+    if not dontwait:
+        return None
+
+    def _recv(fd: int, bufsize: int, flags: int) -> bytes | None:
+        """``recv(fd, bufsize, flags | MSG_DONTWAIT)``; None on EAGAIN."""
+        try:
+            buf = pool.pop()
+        except IndexError:
+            buf = buftype()
+        try:
+            n = c_recv(fd, buf, bufsize, flags | dontwait)
+            if n >= 0:
+                return string_at(buf, n)
+        finally:
+            pool.append(buf)
+        e = get_errno()
+        if e in _NOGIL_AGAIN:
+            return None
+        raise OSError(e, _os.strerror(e))
+
+    def _send(fd: int, data: bytes, flags: int) -> int | None:
+        """``send(fd, data, flags | MSG_DONTWAIT)``; None on EAGAIN."""
+        n = c_send(fd, data, len(data), flags | dontwait)
+        if n >= 0:
+            return n  # type: ignore[no-any-return]
+        e = get_errno()
+        if e in _NOGIL_AGAIN:
+            return None
+        raise OSError(e, _os.strerror(e))
+
+    return _recv, _send
+
+
+if _nogil_enabled():
+    _made = _nogil_make()
+    if _made is not None:
+        _nogil_recv, _nogil_send = _made
+
+
 def _sent_nothing(e: BaseException) -> BaseException:
     e.bytes_sent = 0  # type: ignore[attr-defined]
     return e
@@ -192,6 +294,10 @@ class socket(UserTimeout, _base):
         _checkpoint()
         if self._pollfirst and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN, None, self, "recv")
+            if _nogil_recv is not None and type(bufsize) is int and 0 < bufsize <= _NOGIL_BUFSIZE:
+                data = _nogil_recv(self.fileno(), bufsize, 0)  # readable: keep the GIL
+                if data is not None:
+                    return data
         try:
             return _recv(self, bufsize, flags)
         except BlockingIOError:
@@ -294,11 +400,17 @@ class socket(UserTimeout, _base):
             except BaseException as e:
                 raise _sent_nothing(e)
         if type(data) is bytes:  # fast path: it usually all fits in the send buffer
-            try:
-                sent = _send(self, data, flags)
-            except BlockingIOError:
-                if nowait:
-                    raise
+            n = None
+            if _nogil_send is not None and not flags and not nowait:
+                n = _nogil_send(self.fileno(), data, 0)  # cannot block: keep the GIL
+            if n is not None:
+                sent = n
+            else:
+                try:
+                    sent = _send(self, data, flags)
+                except BlockingIOError:
+                    if nowait:
+                        raise
             if sent == len(data):
                 return
         with memoryview(data) as view, view.cast("B") as mv:
