@@ -1565,3 +1565,24 @@ def test_a_socket_closed_in_a_plain_thread_wakes_a_thredo_waiter() -> None:
             assert t.exception.errno == errno.EBADF
 
     thredo.run(main)
+
+
+def _getnameinfo_refcount_kept() -> bool:
+    """CPython's testRefCountGetNameInfo: the failing call keeps no reference to its argument."""
+    import sys
+
+    arg = "not an address"
+    orig = sys.getrefcount(arg)
+    try:
+        tsocket.getnameinfo(arg, 0)
+    except TypeError:
+        return sys.getrefcount(arg) == orig
+    raise AssertionError("getnameinfo accepted a str")
+
+
+def test_getnameinfo_failure_keeps_no_reference_plain_thread() -> None:
+    assert _getnameinfo_refcount_kept()
+
+
+def test_getnameinfo_failure_keeps_no_reference_thredo_thread(run: Any) -> None:
+    assert run(_getnameinfo_refcount_kept)

@@ -35,18 +35,23 @@ def run_in_worker(call: str, func: Callable[..., Any], *args: Any) -> Any:
     checkpoint()
     w = Waiter()
 
-    def work() -> None:
+    def work(func: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
             outcome = (True, func(*args))
         except BaseException as e:  # handed to the caller
             outcome = (False, e)
         w.wake(outcome)
 
-    threading.Thread(target=work, name=f"thredo-worker ({call})", daemon=True).start()
+    threading.Thread(
+        target=work, args=(func, args), name=f"thredo-worker ({call})", daemon=True
+    ).start()
     exc = park(w, None, None, call, args[0] if args else None)
     if exc is not None:  # raised even if the worker finished meanwhile
         raise exc
     ok, value = w.value
     if ok:
         return value
-    raise value
+    # The worker's frame (whose closure holds the arguments) is not part of
+    # the story: the caller's frames are, and they drop their arguments.
+    del args
+    raise value.with_traceback(None)

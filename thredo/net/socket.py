@@ -734,9 +734,15 @@ def _resolver(name: str) -> Any:
     func = getattr(_stdsocket, name)
 
     def call(*args: Any) -> Any:
-        if _current_state() is None:
-            return func(*args)
-        return _run_in_worker(name, func, *args)
+        try:
+            if _current_state() is None:
+                return func(*args)
+            return _run_in_worker(name, func, *args)
+        except BaseException:
+            # As the stdlib's C functions: the exception's traceback must not
+            # keep the arguments alive (CPython's testRefCountGetNameInfo).
+            del args
+            raise
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = (
