@@ -1571,7 +1571,7 @@ def _getnameinfo_refcount_kept() -> bool:
     """CPython's testRefCountGetNameInfo: the failing call keeps no reference to its argument."""
     import sys
 
-    arg = "not an address"
+    arg = "".join(["not an ", "address"])  # made here: a constant is shared with other code
     orig = sys.getrefcount(arg)
     try:
         tsocket.getnameinfo(arg, 0)

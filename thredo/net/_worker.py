@@ -35,15 +35,21 @@ def run_in_worker(call: str, func: Callable[..., Any], *args: Any) -> Any:
     checkpoint()
     w = Waiter()
 
-    def work(func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def work(job: list[Any]) -> None:
+        # The job is taken out of the list, so the worker's Thread object
+        # (which keeps its args until the thread ends) holds no reference to
+        # the arguments once the caller is woken.
+        func, args = job
+        job.clear()
         try:
             outcome = (True, func(*args))
         except BaseException as e:  # handed to the caller
             outcome = (False, e)
+        del func, args
         w.wake(outcome)
 
     threading.Thread(
-        target=work, args=(func, args), name=f"thredo-worker ({call})", daemon=True
+        target=work, args=([func, args],), name=f"thredo-worker ({call})", daemon=True
     ).start()
     exc = park(w, None, None, call, args[0] if args else None)
     if exc is not None:  # raised even if the worker finished meanwhile
@@ -51,7 +57,7 @@ def run_in_worker(call: str, func: Callable[..., Any], *args: Any) -> Any:
     ok, value = w.value
     if ok:
         return value
-    # The worker's frame (whose closure holds the arguments) is not part of
-    # the story: the caller's frames are, and they drop their arguments.
+    # The worker's frame is not part of the story: the caller's frames are,
+    # and they drop their arguments (CPython's testRefCountGetNameInfo).
     del args
     raise value.with_traceback(None)
