@@ -59,3 +59,40 @@ def test_first_wait_at_the_descriptor_limit_waits_and_returns_the_data() -> None
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "data\n"
+
+
+def test_closing_wakes_every_waiter_of_the_descriptor_and_forgets_it() -> None:
+    """Many threads waiting on one socket, another on its own: close wakes exactly the first."""
+    import errno
+
+    from helpers import wait_blocked
+
+    import thredo
+    import thredo._fdwait as fdwait
+    from thredo.net import socket
+
+    def main() -> None:
+        a, b = socket.socketpair()
+        c, d = socket.socketpair()
+        fd = a.fileno()
+        readers = [thredo.spawn(a.recv, 10) for _ in range(20)]
+        other = thredo.spawn(c.recv, 10)
+        for t in (*readers, other):
+            wait_blocked(t, "recv")
+        assert len(fdwait._waiting[fd]) == 20
+        a.close()
+        for t in readers:
+            t.wait()
+            assert isinstance(t.exception, OSError), t.exception
+            assert t.exception.errno == errno.EBADF
+        assert fd not in fdwait._waiting  # the closer took the list
+        assert other.is_alive()
+        assert fdwait._waiting[c.fileno()] == [other._state]
+        d.sendall(b"x")
+        assert other.join() == b"x"
+        assert fdwait._waiting[c.fileno()] == []  # left empty, reused by the next wait
+        for s in (b, c, d):
+            s.close()
+        assert c.fileno() == -1
+
+    thredo.run(main)

@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 
 Nothing here records anything.  The wait mechanism already keeps, per
-thread, the record a person needs (``ThreadState.blocked``, a
-:class:`~thredo._wait.BlockedOn`: the call, the object, since when, until
-when), set only while the thread really waits; the thread's state holds its
+thread, the record a person needs (``ThreadState.blocked``, the fields of
+a :class:`~thredo._wait.BlockedOn` in a plain tuple: the call, the object,
+since when, until when), set only while the thread really waits; the thread's state holds its
 pending cancel and its ``timeout_after`` stack; the :class:`~thredo.Thread`
 knows its group and (weakly) the thread that started it.  :func:`ps` reads
 those fields -- each one a single reference read, so no lock of the thread
@@ -15,8 +15,8 @@ and turns the waited-on object into words (:func:`_describe`)::
 
     thread X (waiting)             caller of ps() (any thread, the monitor's too)
     ------------------             ----------------------------------------------
-    st.blocked = BlockedOn(...)    for t in run.live():
-    lock.acquire() ......              b = t._state.blocked     (one read)
+    st.blocked = (call, obj, ...)  for t in run.live():
+    lock.acquire() ......              b = blocked_on(t._state) (one read)
          :                             words = _describe(b.call, b.obj)
     st.blocked = None                  -> ThreadInfo(...)
 
@@ -56,7 +56,7 @@ from typing import IO, Any, Literal
 
 from ._runctx import RunContext
 from ._thread import Thread, ThreadGroup
-from ._wait import current_state
+from ._wait import blocked_on, current_state
 
 __all__ = ("ThreadInfo", "BlockedInfo", "FrameInfo", "ps", "dump", "snapshot", "JSON_VERSION")
 
@@ -382,7 +382,7 @@ def _live(runs: Iterable[RunContext]) -> list[Thread[Any]]:
 
 def _info(t: Thread[Any], now: float, by_ident: dict[int, Thread[Any]]) -> ThreadInfo:
     st = t._state
-    rec = None if st is None else st.blocked  # one read: the record is immutable
+    rec = None if st is None else blocked_on(st)  # one read: the record is immutable
     blocked = None
     if rec is not None:
         kind, words, facts = _describe(rec.call, rec.obj, by_ident)

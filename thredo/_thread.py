@@ -63,7 +63,15 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from ._errors import CancelledError, ThreadCancelled, ThreadError
 from ._runctx import RunContext
 from ._timeouts import disable_cancellation
-from ._wait import BlockedOn, ThreadState, WaitQueue, checkpoint, current_state, set_state
+from ._wait import (
+    BlockedOn,
+    ThreadState,
+    WaitQueue,
+    blocked_on,
+    checkpoint,
+    current_state,
+    set_state,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -261,7 +269,7 @@ class Thread(Generic[T]):
         a diagnostic.
         """
         st = self._state
-        return None if st is None else st.blocked
+        return None if st is None else blocked_on(st)
 
     @property
     def parent(self) -> Thread[Any] | None:

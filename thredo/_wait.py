@@ -86,6 +86,7 @@ from ._runctx import RunContext
 
 __all__ = (
     "BlockedOn",
+    "blocked_on",
     "ThreadState",
     "Waiter",
     "WaitQueue",
@@ -217,7 +218,10 @@ class ThreadState:
         self.floor = 0  # deadlines below this index are deferred (nocancel)
         self.fired = 0  # how many deadlines have been delivered (UncancellableWarning)
         self.parked: Interruptible | None = None  # while blocked
-        self.blocked: BlockedOn | None = None  # while blocked, for people
+        # While blocked, for people: (call, obj, since, until), the fields of
+        # BlockedOn as a plain tuple (made at every wait: a NamedTuple's
+        # constructor costs ~0.4 us more); read it with blocked_on().
+        self.blocked: tuple[str, object, float, float | None] | None = None
         self.fdwait: Any = None  # None, a Resource, or False (past the eventfd budget)
         self.thread = thread
         self.run = run
@@ -305,6 +309,12 @@ class ThreadState:
             fdwait.close()
 
 
+def blocked_on(st: ThreadState) -> BlockedOn | None:
+    """What ``st``'s thread is blocked in now, as a :class:`BlockedOn` (one read)."""
+    rec = st.blocked
+    return None if rec is None else BlockedOn._make(rec)
+
+
 def checkpoint() -> None:
     """Raise a pending cancellation or expired deadline of the calling thread."""
     if not _attention:  # nothing pending in any thread (see _attention)
@@ -354,7 +364,7 @@ def park(
     now = monotonic()
     endtime = None if timeout is None else now + timeout
     lock = w.lock
-    st.blocked = BlockedOn(call, obj, now, endtime)
+    st.blocked = (call, obj, now, endtime)
     try:
         while True:
             limit = st.deadline
