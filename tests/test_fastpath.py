@@ -6,7 +6,8 @@ is a cancellation point and does nothing), while it waits (the wait is
 cancellable and leaves the object usable), and between the wait and the
 work that completes the call (the work is done, nothing is lost, and the
 cancel is raised by the next point).  Socket tests run with the GIL-keeping
-recv/send (``thredo.net.socket._nogil_recv``/``_nogil_send``) on and off.
+recv/send (``thredo.net.socket._nogil_recv``/``_nogil_send``, the C
+accelerator) on and off.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import thredo
 import thredo.net.socket as tsocket
 from thredo import ThreadCancelled, ThreadTimeout
 
-MADE = tsocket._nogil_make()  # the GIL-keeping (recv, send), opt-in in the library
-needs_made = pytest.mark.skipif(MADE is None, reason="no ctypes or libc recv/send")
+MADE = tsocket._nogil_make()  # the GIL-keeping (recv, send): thredo._speedups, if built
+needs_made = pytest.mark.skipif(MADE is None, reason="the C accelerator is not built")
 
 
 @pytest.fixture(params=["nogil", "gil"])
@@ -44,7 +45,7 @@ def nogil(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
     """Run the test with the GIL-keeping recv/send (THREDO_NOGIL=1) and with the ordinary calls."""
     if request.param == "nogil":
         if MADE is None:
-            pytest.skip("no ctypes or libc recv/send")
+            pytest.skip("the C accelerator is not built")
         monkeypatch.setattr(tsocket, "_nogil_recv", MADE[0])
         monkeypatch.setattr(tsocket, "_nogil_send", MADE[1])
     else:
@@ -98,10 +99,51 @@ def send_step_name(nogil: str) -> str:
 # -- the helpers themselves ----------------------------------------------------------------
 
 
-def test_gil_keeping_calls_are_opt_in() -> None:
-    on = os.environ.get("THREDO_NOGIL") == "1" and MADE is not None
+def test_gil_keeping_calls_are_on_where_built_and_more_than_one_cpu() -> None:
+    setting = os.environ.get("THREDO_NOGIL", "")
+    wanted = setting == "1" if setting in ("0", "1") else len(os.sched_getaffinity(0)) > 1
+    on = wanted and MADE is not None
     assert (tsocket._nogil_recv is not None) == on
     assert (tsocket._nogil_send is not None) == on
+
+
+@pytest.mark.parametrize(
+    ("setting", "cpus", "expected"),
+    [("", {0}, False), ("", {0, 1}, True), ("0", {0, 1}, False), ("1", {0}, True)],
+)
+def test_gil_keeping_rule(
+    monkeypatch: pytest.MonkeyPatch, setting: str, cpus: set[int], expected: bool
+) -> None:
+    """One CPU: release the GIL (a woken thread runs meanwhile); more: keep it; env overrides."""
+    monkeypatch.setenv("THREDO_NOGIL", setting)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus)
+    assert tsocket._nogil_enabled() is expected
+
+
+def test_the_pure_python_path_is_complete_without_the_accelerator() -> None:
+    """A process where thredo._speedups cannot be imported: sockets work, on the stdlib calls."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['thredo._speedups'] = None\n"  # import fails: not built
+        "import thredo, thredo.net.socket as s\n"
+        "assert s._nogil_make() is None and s._nogil_recv is None and s._nogil_send is None\n"
+        "def main():\n"
+        "    a, b = s.socketpair()\n"
+        "    t = thredo.spawn(a.recv, 10)\n"
+        "    b.sendall(b'ping')\n"
+        "    assert t.join() == b'ping'\n"
+        "    a.sendall(b'pong'); assert b.recv(10) == b'pong'\n"
+        "    a.close(); b.close()\n"
+        "thredo.run(main); print('ok')\n"
+    )
+    env = {**os.environ, "THREDO_NOGIL": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT * 3, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "ok\n"
 
 
 @needs_made
@@ -125,8 +167,7 @@ def test_gil_keeping_calls_report_eagain_as_none_and_errors_as_oserror() -> None
 
 @needs_made
 def test_gil_keeping_recv_never_mixes_up_threads_buffers() -> None:
-    # The receive buffers come from a pool: threads switching between the
-    # recv and the copy out must each get their own bytes.
+    # Threads switching around the recv must each get their own bytes.
     assert MADE is not None
     recv = MADE[0]
     errors: list[str] = []

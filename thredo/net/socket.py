@@ -115,98 +115,51 @@ _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 
 # -- recv/send that keep the GIL ------------------------------------------------
 #
-# recv/send that keep the GIL, for calls that cannot block (``MSG_DONTWAIT``).
-#
 # Why: ``socket.recv``/``send`` release the GIL around the system call even
 # when it cannot block.  A thredo socket's recv has already waited in
 # ``poll()`` (the wait every cancellable call needs), so the recv itself is a
-# few microseconds of kernel work; releasing the GIL around it lets another
-# runnable thread take the GIL, and getting it back costs a futex sleep and a
-# context switch, often a hand-off to the other core.  Measured on the echo
-# benchmark (docs/design.md, "Where the time goes per round trip"), that is
-# one extra GIL hand-off per message compared with a plain blocking recv.
+# few microseconds of kernel work.  With two or more CPUs, releasing the GIL
+# around it lets a thread on another core take it, and getting it back costs
+# a futex sleep and a context switch: one extra GIL hand-off per message
+# compared with a plain blocking recv.  Measured on the echo benchmark
+# unpinned (docs/design.md, section 9): server CPU per round trip 122 -> 62
+# us, context switches 9.7 -> 3.2, 0.50x -> 0.79x of plain threads.  On one
+# CPU it is the other way round (0.75x -> 0.39x pinned): there a thread the
+# kernel wakes runs while the caller sits in its system call, which only a
+# released GIL allows.
 #
-# How: the libc functions through ``ctypes.PyDLL``, whose calls do not release
-# the GIL.  Only used with ``MSG_DONTWAIT`` (so the call never blocks while
-# holding the GIL).  Without ctypes (or libc symbols) ``_nogil_recv``/
-# ``_nogil_send`` stay None and callers take the ordinary path.
-#
-# Off by default, on with ``THREDO_NOGIL=1``: measured unpinned on the loaded
-# 2-core machines (docs/design.md, section 9) it removes the bad regime (5.6-7.8
-# context switches per round trip with the ordinary calls, 1.7-2.9 with
-# these), but ctypes' call overhead (~1.3 us a call, twice per message) caps
-# the good regime: three alternated A/B runs gave medians of 23/18/20k rt/s
-# against 17/30/17k with the ordinary calls.  Not a clear win: opt-in.
-#
-# Thread safety: received bytes go through buffers taken from a pool with
-# ``list.pop`` (atomic under the GIL), so two threads never share one between
-# the recv and the copy out (a thread switch may come between them).
+# How: ``thredo._speedups`` (C, optional: built by hatch_build.py where a
+# compiler exists), whose ``recv``/``send`` pass ``MSG_DONTWAIT`` (so they
+# never block while holding the GIL) and return None when the call would
+# block.  Used after the readiness wait and for sendall's first send, when
+# the process may run on more than one CPU (checked at import).
+# ``THREDO_NOGIL=0`` never uses them, ``THREDO_NOGIL=1`` always does (where
+# built).  Without them ``_nogil_recv``/``_nogil_send`` stay None and every
+# call takes the stdlib's path, which is complete on its own.
 
 _NOGIL_BUFSIZE = 65536  # largest recv served here; larger ones take the ordinary path
-_NOGIL_AGAIN = (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.EINTR)
 
 _nogil_recv: Callable[[int, int, int], bytes | None] | None = None
-_nogil_send: Callable[[int, bytes, int], int | None] | None = None
+_nogil_send: Callable[[int, Any, int], int | None] | None = None
 
 
 def _nogil_enabled() -> bool:
-    """Opt-in (``THREDO_NOGIL=1``): the measurements were mixed (see above)."""
-    return _os.environ.get("THREDO_NOGIL", "") == "1"
+    """Whether to keep the GIL: ``THREDO_NOGIL`` if set, else more than one CPU."""
+    setting = _os.environ.get("THREDO_NOGIL", "")
+    if setting in ("0", "1"):
+        return setting == "1"
+    return len(_os.sched_getaffinity(0)) > 1
 
 
 def _nogil_make() -> (
-    tuple[Callable[[int, int, int], bytes | None], Callable[[int, bytes, int], int | None]] | None
+    tuple[Callable[[int, int, int], bytes | None], Callable[[int, Any, int], int | None]] | None
 ):
-    """The GIL-keeping (recv, send), or None where ctypes or the libc symbols are missing."""
+    """The GIL-keeping (recv, send) of the C accelerator, or None where it was not built."""
     try:
-        import ctypes
-        from ctypes import c_char, c_int, c_size_t, c_ssize_t, c_void_p
-
-        libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the GIL is kept
-        c_recv = libc.recv
-        c_send = libc.send
-    except (ImportError, OSError, AttributeError):
+        from .. import _speedups
+    except ImportError:
         return None
-    c_recv.restype = c_ssize_t
-    c_recv.argtypes = (c_int, c_void_p, c_size_t, c_int)
-    c_send.restype = c_ssize_t
-    c_send.argtypes = (c_int, ctypes.c_char_p, c_size_t, c_int)
-    get_errno = ctypes.get_errno
-    string_at = ctypes.string_at
-    buftype = c_char * _NOGIL_BUFSIZE
-    pool: list[ctypes.Array[c_char]] = []
-    dontwait = _DONTWAIT
-    if not dontwait:
-        return None
-
-    def _recv(fd: int, bufsize: int, flags: int) -> bytes | None:
-        """``recv(fd, bufsize, flags | MSG_DONTWAIT)``; None on EAGAIN."""
-        try:
-            buf = pool.pop()
-        except IndexError:
-            buf = buftype()
-        try:
-            n = c_recv(fd, buf, bufsize, flags | dontwait)
-            if n >= 0:
-                return string_at(buf, n)
-        finally:
-            pool.append(buf)
-        e = get_errno()
-        if e in _NOGIL_AGAIN:
-            return None
-        raise OSError(e, _os.strerror(e))
-
-    def _send(fd: int, data: bytes, flags: int) -> int | None:
-        """``send(fd, data, flags | MSG_DONTWAIT)``; None on EAGAIN."""
-        n = c_send(fd, data, len(data), flags | dontwait)
-        if n >= 0:
-            return n  # type: ignore[no-any-return]
-        e = get_errno()
-        if e in _NOGIL_AGAIN:
-            return None
-        raise OSError(e, _os.strerror(e))
-
-    return _recv, _send
+    return _speedups.recv, _speedups.send
 
 
 if _nogil_enabled():

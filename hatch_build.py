@@ -1,0 +1,64 @@
+"""Build hook: compile the optional C accelerator ``thredo/_speedups.c``.
+
+hatchling runs this for every wheel, the editable one of the README's
+``pip install -e`` included.  The extension is compiled in place, beside its
+source (``thredo/_speedups.<EXT_SUFFIX>``: one file per Python version, so
+the CI's several virtual environments share the checkout), and shipped as
+a build artifact.  Where there is no C compiler or no ``Python.h`` the build
+says so and goes on: thredo is complete without the accelerator (the
+sockets then take the stdlib's recv/send; ``thredo.net.socket``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+from typing import Any
+
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ImportError:  # imported by the tests (compile_speedups), where hatchling may be absent
+    BuildHookInterface = object
+
+SOURCE = os.path.join("thredo", "_speedups.c")
+
+
+def _say(why: str) -> None:
+    print(f"thredo: {why}: pure-Python sockets", file=sys.stderr, flush=True)
+
+
+def compile_speedups(root: str) -> str | None:
+    """Compile the accelerator in place; its path relative to ``root``, or None."""
+    if os.environ.get("THREDO_NO_COMPILE", "") not in ("", "0"):
+        return None
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    target = os.path.join("thredo", "_speedups" + suffix)
+    include = sysconfig.get_paths()["include"]
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    if shutil.which(cc[0]) is None:
+        cc = ["cc"]
+    if shutil.which(cc[0]) is None or not os.path.exists(os.path.join(include, "Python.h")):
+        _say("no C compiler or no Python.h")
+        return None
+    cmd = [*cc, "-O2", "-fPIC", "-shared", "-I", include, SOURCE, "-o", target + ".tmp"]
+    try:
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as e:
+        err = getattr(e, "stderr", "") or e
+        _say(f"the C accelerator did not build ({err})")
+        return None
+    os.replace(os.path.join(root, target + ".tmp"), os.path.join(root, target))
+    return target
+
+
+class CustomBuildHook(BuildHookInterface):  # type: ignore[misc]
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        target = compile_speedups(self.root)
+        if target is not None:
+            build_data["artifacts"].append(target.replace(os.sep, "/"))
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True
