@@ -10,8 +10,11 @@ import pytest
 from helpers import wait_blocked, wait_until
 
 import thredo
+import thredo._fdwait
 from thredo import ThreadCancelled
-from thredo._wait import current_state
+from thredo._fdwait import _poll_wait, start_run
+from thredo._runctx import RunContext
+from thredo._wait import ThreadState, current_state
 from thredo.net import socket as tsocket
 
 
@@ -155,3 +158,18 @@ def test_cancel_of_many_idle_handlers_leaves_nothing(run: Any) -> None:
                 c.close()
 
     run(main)
+
+
+def test_an_eventfd_let_go_after_its_run_ended_is_closed() -> None:
+    # A thread abandoned by a second Ctrl-C may exit after its run closed the pool.
+    rc = RunContext()
+    start_run(rc)
+    st = ThreadState(None, rc)
+    before = thredo._fdwait._eventfds
+    fdw = _poll_wait(st)
+    assert fdw is not None
+    assert thredo._fdwait._eventfds == before + 1
+    rc.close()  # closes the (empty) pool
+    fdw.close()
+    assert thredo._fdwait._eventfds == before
+    assert rc not in thredo._fdwait._pools
