@@ -400,9 +400,10 @@ class TestWaitFd:
 
         run(main)
 
-    def test_eventfd_made_on_first_wait_and_closed_on_thread_exit(self, run: Any) -> None:
+    def test_eventfd_made_on_first_wait_pooled_on_exit_closed_with_the_run(self, run: Any) -> None:
+        before = eventfds()
+
         def main() -> None:
-            before = eventfds()
             a, b = tsocket.socketpair()
             with a, b:
                 t = thredo.spawn(a.recv, 10)
@@ -410,9 +411,15 @@ class TestWaitFd:
                 assert eventfds() == before + 1  # the thread's cancel bell
                 b.sendall(b"x")
                 assert t.join() == b"x"
-                assert eventfds() == before  # closed as the thread exited
+                assert eventfds() == before + 1  # back in the run's pool
+                t = thredo.spawn(a.recv, 10)
+                wait_blocked(t, "recv", a)
+                assert eventfds() == before + 1  # the next thread reuses it
+                b.sendall(b"y")
+                assert t.join() == b"y"
 
         run(main)
+        assert eventfds() == before  # the pool is closed when the run ends
 
 
 class TestPastTheEventfdBudget:

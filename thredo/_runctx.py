@@ -24,8 +24,8 @@ of the run that the layers *below* the kernel may use:
   wake-up and overflowed its socket with 1,000 threads (``docs/design.md``).
 
 * ``add(t)``/``exited(t)`` -- the registry of live threads, so that nothing
-  started under ``run()`` outlives it.  ``exited`` is an exit observer
-  (``Thread._on_exit``, the one thread-exit protocol).
+  started under ``run()`` outlives it.  Every exiting thread calls
+  ``exited`` directly, before its exit observers (``Thread._finish``).
 
 Thread safety: every method may be called from any thread; ``_lock``
 guards ``threads`` and ``nondaemon``.  The flags ``closing``, ``watch`` and
@@ -145,7 +145,7 @@ class RunContext:
             t.cancel(blocking=False)
 
     def exited(self, t: Member) -> None:
-        """Exit observer: ``t`` finished (called in ``t``'s own thread)."""
+        """``t`` finished (called in ``t``'s own thread, before its exit observers)."""
         with self._lock:
             self.threads.discard(t)
             if not t.daemon:

@@ -11,16 +11,23 @@ Life of a thread::
 
     Thread(target=f) -> start(): RunContext.add, OS thread starts -> _bootstrap:
         result = self.run()          (f(*args, **kwargs) by default)
-        terminated = True; wake joiners            (under _mutex)
-        for each exit observer: observer(self)     (no thredo lock held)
+        terminated = True                          (under _mutex)
+        RunContext.exited(self); each exit observer: observer(self)
+                                                   (no thredo lock held)
+        wake joiners                               (under _mutex)
+
+Joiners are woken last, so that a joiner does not wake up only to wait for
+the GIL while the exiting thread runs its observers (and then once more for
+the OS thread's end).
 
 The thread-exit protocol
 ------------------------
 
-Whoever supervises a thread -- its run's registry
-(``RunContext.exited``), its :class:`ThreadGroup`, a server's set of live
-handlers -- registers an *exit observer* with :meth:`Thread._on_exit` and
-is called once, in the exiting thread, after ``terminated`` is set.
+Whoever supervises a thread -- its :class:`ThreadGroup`, a server's set of
+live handlers -- registers an *exit observer* with :meth:`Thread._on_exit`
+and is called once, in the exiting thread, after ``terminated`` is set
+(the run's registry, ``RunContext.exited``, which every thread has, is
+called the same way but directly, without a registration).
 ``_on_exit`` returns False (and registers nothing) if the thread has
 already terminated, so a supervisor never misses an exit and never hears
 of one twice.  Lock order: ``ThreadGroup._mutex`` before ``Thread._mutex``;
@@ -107,18 +114,16 @@ def _is_failure(e: BaseException | None) -> bool:
     return e is not None and not isinstance(e, (CancelledError, SystemExit))
 
 
-def _report_at_close(t: Thread[Any]) -> None:
-    """Exit observer: a failure still unretrieved when the run ends is logged then."""
-    st = t._state
-    if st is not None and _is_failure(t._exception):
-        ref = weakref.ref(t)
+def _report_at_close(t: Thread[Any], run: RunContext) -> None:
+    """A failure still unretrieved when the run ends is logged then."""
+    ref = weakref.ref(t)
 
-        def report() -> None:
-            t = ref()
-            if t is not None:
-                t._report()
+    def report() -> None:
+        t = ref()
+        if t is not None:
+            t._report()
 
-        st.run.on_close(report)
+    run.on_close(report)
 
 
 class Thread(Generic[T]):
@@ -317,7 +322,6 @@ class Thread(Generic[T]):
         if isinstance(parent, Thread):
             self._parent = weakref.ref(parent)  # a weak one: a chain of spawners is not kept
         self._state = ThreadState(self, run)
-        self._observers = (run.exited, _report_at_close)
         run.add(self)
         try:
             self._thread.start()
@@ -354,10 +358,16 @@ class Thread(Generic[T]):
             self.terminated = True
             observers = self._observers
             self._observers = ()
-            if self._joiners is not None:
-                self._joiners.notify_all()
+        st = self._state
+        if st is not None:
+            st.run.exited(self)
+            if _is_failure(self._exception):
+                _report_at_close(self, st.run)
         for observer in observers:
             observer(self)
+        if self._joiners is not None:  # set under _mutex, before terminated was read
+            with self._mutex:
+                self._joiners.notify_all()
 
     def os_thread(self) -> threading.Thread:
         """The underlying ``threading.Thread``.

@@ -1,0 +1,175 @@
+"""The thread-exit path: joiners, observers, the run's eventfd pool, cancels racing an exit."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import pytest
+from helpers import wait_blocked, wait_until
+
+import thredo
+import thredo._fdwait
+from thredo import ThreadCancelled
+from thredo._fdwait import _poll_wait, start_run
+from thredo._runctx import RunContext
+from thredo._wait import ThreadState, current_state
+from thredo.net import socket as tsocket
+
+
+def _fdwait(t: thredo.Thread[Any]) -> Any:
+    st = t._state
+    assert st is not None
+    assert st.fdwait
+    return st.fdwait
+
+
+def _assert_unrung(efd: int) -> None:
+    with pytest.raises(BlockingIOError):  # counter 0: nothing would wake its poll
+        os.eventfd_read(efd)
+
+
+def test_join_returns_after_the_exit_observers(run: Any) -> None:
+    def main() -> None:
+        for _ in range(50):
+            seen: list[str] = []
+            gate = thredo.Event()
+            t = thredo.spawn(gate.wait)
+            assert t._on_exit(lambda t, seen=seen: seen.append("observer"))
+            gate.set()
+            t.join()
+            assert seen == ["observer"]
+            assert t not in current_state().run.live()  # type: ignore[union-attr]
+
+    run(main)
+
+
+def test_a_rung_eventfd_is_drained_before_its_next_owner_waits(run: Any) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b:
+            t = thredo.spawn(a.recv, 10)
+            wait_blocked(t, "recv", a)
+            old = _fdwait(t)
+            efd = old.efd
+            t.cancel()  # rings the eventfd; the thread exits without reading it
+            assert old.rung
+            assert old.efd is None
+            u = thredo.spawn(a.recv, 10)
+            wait_blocked(u, "recv", a)
+            assert _fdwait(u).efd == efd  # the same eventfd, from the pool
+            _assert_unrung(efd)
+            assert u.blocked_on is not None  # still waiting: no wake-up crossed over
+            b.sendall(b"x")
+            assert u.join() == b"x"
+
+    run(main)
+
+
+def test_a_late_interrupt_never_reaches_the_next_owner(run: Any) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b:
+            t = thredo.spawn(a.recv, 10)
+            wait_blocked(t, "recv", a)
+            old = _fdwait(t)
+            b.sendall(b"x")
+            assert t.join() == b"x"
+            u = thredo.spawn(a.recv, 10)
+            wait_blocked(u, "recv", a)
+            new = _fdwait(u)
+            assert new is not old
+            old.interrupt()  # e.g. a canceller that read t's parked wait before it exited
+            t._state.deliver(ThreadCancelled("late"))  # type: ignore[union-attr]
+            _assert_unrung(new.efd)
+            assert u.blocked_on is not None
+            b.sendall(b"y")
+            assert u.join() == b"y"
+
+    run(main)
+
+
+def test_cancels_racing_the_exit(run: Any) -> None:
+    def main() -> None:
+        for i in range(100):
+            a, b = tsocket.socketpair()
+            with a, b:
+                t = thredo.spawn(a.recv, 10)
+                wait_blocked(t, "recv", a)
+                go = threading.Event()
+
+                def canceller(t: thredo.Thread[Any] = t, go: threading.Event = go) -> None:
+                    go.wait()
+                    while not t.terminated:
+                        t.cancel(blocking=False)
+
+                c = threading.Thread(target=canceller)
+                c.start()
+                go.set()
+                if i % 2:
+                    b.sendall(b"x")  # it may return the byte or be cancelled
+                t.wait()
+                assert t._exception is None or isinstance(t._exception, ThreadCancelled)
+                c.join()
+        a, b = tsocket.socketpair()
+        with a, b:
+            u = thredo.spawn(a.recv, 10)  # the pooled eventfds carry no stale wake-up
+            wait_blocked(u, "recv", a)
+            _assert_unrung(_fdwait(u).efd)
+            b.sendall(b"z")
+            assert u.join() == b"z"
+
+    run(main)
+
+
+def test_cancel_of_many_idle_handlers_leaves_nothing(run: Any) -> None:
+    n = 50
+
+    def main() -> None:
+        ready = thredo.Event()
+        port: list[int] = []
+
+        def serve() -> None:
+            def on_ready(sock: Any) -> None:
+                port.append(sock.getsockname()[1])
+                ready.set()
+
+            thredo.net.tcp_server("127.0.0.1", 0, lambda c, a: c.recv(1), ready=on_ready)
+
+        srv = thredo.spawn(serve)
+        ready.wait()
+        clients = [tsocket.create_connection(("127.0.0.1", port[0])) for _ in range(n)]
+        try:
+            run_ = current_state().run  # type: ignore[union-attr]
+
+            def handlers() -> list[Any]:
+                return [t for t in run_.live() if t.name.startswith("thredo handler")]
+
+            wait_until(lambda: len(handlers()) == n, "every handler started")
+            for t in handlers():
+                wait_blocked(t, "recv")
+            srv.cancel()
+            assert handlers() == []
+            for c in clients:
+                assert c.recv(1) == b""
+        finally:
+            for c in clients:
+                c.close()
+
+    run(main)
+
+
+def test_an_eventfd_let_go_after_its_run_ended_is_closed() -> None:
+    # A thread abandoned by a second Ctrl-C may exit after its run closed the pool.
+    rc = RunContext()
+    start_run(rc)
+    st = ThreadState(None, rc)
+    before = thredo._fdwait._eventfds
+    fdw = _poll_wait(st)
+    assert fdw is not None
+    assert thredo._fdwait._eventfds == before + 1
+    rc.close()  # closes the (empty) pool
+    fdw.close()
+    assert thredo._fdwait._eventfds == before
+    assert rc not in thredo._fdwait._pools
