@@ -315,7 +315,7 @@ def test_recv_fast_path_on_a_closed_socket_raises_ebadf(run: Any, nogil: str) ->
     run(main)
 
 
-def test_recv_larger_than_the_pool_buffers_takes_the_ordinary_path(run: Any, nogil: str) -> None:
+def test_recv_past_the_gil_keeping_limit_takes_the_ordinary_path(run: Any, nogil: str) -> None:
     def main() -> None:
         c, s = primed_pair()
         with c, s:

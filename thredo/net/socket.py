@@ -137,7 +137,10 @@ _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 # built).  Without them ``_nogil_recv``/``_nogil_send`` stay None and every
 # call takes the stdlib's path, which is complete on its own.
 
-_NOGIL_BUFSIZE = 65536  # largest recv served here; larger ones take the ordinary path
+# Largest recv served with the GIL kept: the kernel's copy into the buffer
+# happens under the GIL, so a bigger one would hold up every other thread;
+# larger receives take the stdlib's path (the same result).
+_NOGIL_BUFSIZE = 65536
 
 _nogil_recv: Callable[[int, int, int], bytes | None] | None = None
 _nogil_send: Callable[[int, Any, int], int | None] | None = None
