@@ -66,10 +66,12 @@ def main(host, port, ctx):
         if serving:
             raise
         # A busy port (or a bad address): one line on stderr, exit status 1.
-        raise SystemExit(f"echo TLS server: cannot listen on {host}:{port}: {exc.strerror}") from None
+        message = f"echo TLS server: cannot listen on {host}:{port}: {exc.strerror}"
+        raise SystemExit(message) from None
     finally:
         if serving:
-            print(f"echo TLS server stopped: closed {len(closed_at_shutdown)} connections", flush=True)
+            closed = len(closed_at_shutdown)
+            print(f"echo TLS server stopped: closed {closed} connections", flush=True)
 
 
 if __name__ == "__main__":
