@@ -1,11 +1,12 @@
-"""thredo.run(): the curio kernel that owns a run, and Ctrl-C.
+"""The curio kernel that owns a run, and Ctrl-C (``thredo.run()`` wraps it: ``thredo._run``).
 
 Theory of operation
 -------------------
 
-``run(func)`` makes a :class:`~thredo._runctx.RunContext`, starts a curio
+:func:`run_kernel` makes a :class:`~thredo._core.RunContext`, starts a curio
 kernel in the calling thread and runs one supervising task in it.  That
-task starts the main thredo thread, then serves the run's inbox: it sleeps
+task starts the main thredo thread (any :class:`MainThread`: the core
+knows threads only by that protocol), then serves the run's inbox: it sleeps
 until a thread (or the SIGINT handler) posts a callback, and calls each
 callback in the kernel thread (see ``_runctx`` for the picture).  The
 kernel hosts what needs it -- ``AWAIT`` coroutines, the shared epoll task of
@@ -28,11 +29,11 @@ all have exited.  A thread the cancel cannot reach (a ``threading`` lock,
 ``KeyboardInterrupt`` at once, leaving the (daemonic at the OS level)
 threads to die with the process -- and the process ends even if plain
 threads would be joined at exit (``_end_now_at_exit``).  Ctrl-C is
-handled only when ``run()`` is called in the main thread.
+handled only when ``run()`` is called in the main
+thread.
 
-The monitor (``monitor=True`` or ``THREDO_MONITOR=1``) is started before the
-kernel and removed after it: it lives in its own plain OS threads
-(``thredo._monitor``) and needs nothing from the kernel.
+The monitor lives above the core (``thredo._run`` starts it before the
+kernel and removes it after): it needs nothing from the kernel.
 """
 
 from __future__ import annotations
@@ -47,19 +48,17 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import curio
 from curio import Kernel
 from curio.traps import _read_wait
 
-from . import _monitor
 from ._fdwait import start_run
-from ._runctx import RunContext
-from ._thread import Thread
+from ._runctx import Member, RunContext
 from ._wait import current_state
 
-__all__ = ("run",)
+__all__ = ("run_kernel", "MainThread")
 
 CTRL_C_HINT_DELAY = 0.25  # seconds a first Ctrl-C may take to reach a thread
 SECOND_CTRL_C_GRACE = 0.5  # seconds plain threads get to end after a second Ctrl-C
@@ -68,10 +67,39 @@ _end_registered = False  # _end_now_at_exit is registered (once per process)
 T = TypeVar("T")
 
 
+class MainThread(Member, Protocol):
+    """What the kernel needs of the main thread of a run (``thredo._threads`` makes one).
+
+    ``member`` is the thread as the run's registry knows it (the object
+    that calls ``RunContext.exited``).
+    """
+
+    @property
+    def member(self) -> Member: ...
+
+    @property
+    def cancel_pending(self) -> bool: ...
+
+    @property
+    def blocked_on(self) -> object: ...
+
+    def start_in(self, run: RunContext) -> None:
+        """Start the thread as a thread of ``run``."""
+        ...
+
+    def deferring(self) -> bool:
+        """True while the thread has cancellation disabled (``disable_cancellation``)."""
+        ...
+
+    def outcome(self) -> Any:
+        """The thread's result; raises its exception (once it has terminated)."""
+        ...
+
+
 class _Supervisor:
     """The kernel side of one run: its phases and Ctrl-C."""
 
-    def __init__(self, run: RunContext, main: Thread[Any]) -> None:
+    def __init__(self, run: RunContext, main: MainThread) -> None:
         self.run = run
         self.main = main
         self.interrupted = 0  # Ctrl-C count
@@ -80,8 +108,8 @@ class _Supervisor:
     async def supervise(self) -> None:
         run = self.run
         main = self.main
-        run.main = main
-        main._start_in(run)
+        run.main = main.member
+        main.start_in(run)
         await self._serve(lambda: main.terminated)
         run.watch = True
         if self.interrupted:  # Ctrl-C: what main left behind goes too
@@ -130,7 +158,7 @@ class _Supervisor:
         self._cancel_all()
         return None
 
-    async def _hint_later(self, main: Thread[Any]) -> None:
+    async def _hint_later(self, main: MainThread) -> None:
         await curio.spawn(self._hint, daemon=True)
 
     async def _hint(self) -> None:
@@ -146,15 +174,14 @@ class _Supervisor:
             await curio.sleep(CTRL_C_HINT_DELAY)
             if self.interrupted != 1:
                 return
-            stuck = [
-                t
-                for t in self.run.live()
-                if isinstance(t, Thread) and id(t) not in named and _unreachable(t)
-            ]
+            stuck = [t for t in self.run.live() if id(t) not in named and _unreachable(t)]
             if not stuck:
                 continue
             frames = sys._current_frames()
-            lines = [f"  {t.name!r}: {_where(frames.get(t.ident or -1))}" for t in stuck]
+            lines = [
+                f"  {t.os_thread().name!r}: {_where(frames.get(t.os_thread().ident or -1))}"
+                for t in stuck
+            ]
             named.update(id(t) for t in stuck)
             sys.stderr.write(
                 "thredo: Ctrl-C: run() is waiting for threads in a call thredo cannot "
@@ -165,12 +192,19 @@ class _Supervisor:
             sys.stderr.flush()
 
 
-def _unreachable(t: Thread[Any]) -> bool:
-    """A cancel is pending on ``t`` and it sits where thredo cannot deliver it."""
-    if not t.cancel_pending or t.blocked_on is not None or t.terminated:
+def _unreachable(t: Member) -> bool:
+    """A cancel is pending on ``t`` and it sits where thredo cannot deliver it.
+
+    Read by duck typing: the registry's ``Member`` promises less than a
+    thredo ``Thread`` offers (``cancel_pending``, ``blocked_on``,
+    ``deferring``); a member without them is never named.
+    """
+    if t.terminated or not getattr(t, "cancel_pending", False):
         return False
-    st = t._state
-    return not (st is not None and st.nocancel)
+    if getattr(t, "blocked_on", None) is not None:
+        return False
+    deferring = getattr(t, "deferring", None)
+    return not (callable(deferring) and deferring())
 
 
 _STDLIB_DIRS = tuple(
@@ -241,30 +275,20 @@ def _end_now_at_exit() -> None:
     os._exit(130)
 
 
-def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any) -> T:
-    """Run ``func(*args, **kwargs)`` in a thredo thread under a new curio kernel.
+def run_kernel(main: MainThread) -> Any:
+    """Run ``main`` under a new curio kernel until the run is over; its outcome.
 
-    With ``monitor=True`` (or ``THREDO_MONITOR=1`` in the environment) the
-    process serves a monitor while the run lasts (``python -m thredo.monitor
-    PID``; ``docs/monitor.md``), on a Unix socket only the same user can
-    open.  ``monitor`` is therefore the one keyword not passed on to ``func``.
-
-    Returns its result or re-raises its exception unchanged, after every
+    Returns ``main``'s result or re-raises its exception unchanged, after every
     non-daemon thread it started has exited and every daemon thread has been
-    cancelled and has exited.  Ctrl-C (in the main thread) cancels the main
-    thredo thread, lets it unwind, then raises ``KeyboardInterrupt``; a
-    second Ctrl-C raises it at once.  May be called again after it returns,
-    and from any plain thread (without Ctrl-C handling there).
+    cancelled and has exited.  Ctrl-C (in the main thread) cancels ``main``,
+    lets it unwind, then raises ``KeyboardInterrupt``; a second Ctrl-C raises
+    it at once.
 
     Raises:
         RuntimeError: called from inside a thredo thread.
-        TypeError: ``func`` is an async function (use :func:`thredo.AWAIT`
-            inside a plain one).
     """
     if current_state() is not None:
         raise RuntimeError("thredo.run() cannot be called from inside a thredo thread")
-    main: Thread[T] = Thread(target=func, name="thredo-main", args=args, kwargs=kwargs)
-    main._retrieved = True  # run() re-raises it
     rt = RunContext()
     start_run(rt)  # the shared fd-wait epoll exists before any thread waits (_fdwait)
     sup = _Supervisor(rt, main)
@@ -281,14 +305,10 @@ def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any
         # main thread at its next bytecode.  The kernel may be asleep in
         # epoll, so the C-level handler must wake it: through the inbox.
         previous_fd = signal.set_wakeup_fd(rt.wakeup_fileno(), warn_on_full_buffer=False)
-    monitored = False
     try:
-        monitored = _monitor.wanted(monitor) and _monitor.acquire()
         with Kernel() as kernel:
             kernel.run(sup.supervise)
     finally:
-        if monitored:
-            _monitor.release()
         if in_main:
             signal.set_wakeup_fd(previous_fd)
         if handle_sigint:
@@ -296,6 +316,4 @@ def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any
         rt.close()
     if sup.interrupted:
         raise KeyboardInterrupt
-    if main._exception is not None:
-        raise main._exception
-    return main._result  # type: ignore[no-any-return]
+    return main.outcome()
