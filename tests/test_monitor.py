@@ -311,3 +311,76 @@ class TestOtherUser:
         finally:
             m.close()
             os.rmdir(d)
+
+
+class TestCannotHurtTheProgram:
+    """Issue 22.3: the monitor never holds run(), nor fails a client at once."""
+
+    def test_thread_ids_are_ascii_digits_only(self) -> None:
+        m = _monitor.Monitor("/nonexistent/unused.sock")
+        try:
+            for word in ("\u0662", "#\u0662", "1\u0662", "+1", "1_0"):
+                reply = m.command(f"where {word}")
+                assert not reply["ok"]
+                assert "not a thread id" in reply["text"]
+        finally:
+            m._close_pipe()
+
+    def test_pid_is_ascii_digits_only(self) -> None:
+        r = monitor_cmd("\u0662", "ps")
+        assert r.returncode == 2
+        assert "not a process id" in r.stderr
+
+    def test_run_does_not_wait_on_a_client_that_stops_reading(self) -> None:
+        path = _monitor.socket_path(os.getpid())
+        held: list[std_socket.socket] = []
+
+        def main() -> None:
+            s = std_socket.socket(std_socket.AF_UNIX)
+            held.append(s)
+            s.connect(path)
+            s.sendall(b"help\n" * 4000)  # ~2 MB of replies, never read
+            with Client(path) as c:  # the monitor is still serving others
+                assert c.call("ps")["ok"]
+
+        import time
+
+        t0 = time.monotonic()
+        try:
+            thredo.run(main, monitor=True)
+            took = time.monotonic() - t0
+        finally:
+            for s in held:
+                s.close()
+        assert took < 5.0, f"run() waited {took:.1f}s on a client that does not read"
+        assert not os.path.exists(path)
+
+    def test_many_concurrent_clients_all_served(self) -> None:
+        import threading
+
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "m.sock")
+        m = _monitor.Monitor(path)
+        m.start()
+        errors: list[BaseException] = []
+        start = threading.Event()
+
+        def one() -> None:
+            start.wait()
+            try:
+                with Client(path) as c:
+                    assert c.call("ps")["ok"]
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=one) for _ in range(150)]
+        try:
+            for t in threads:
+                t.start()
+            start.set()
+            for t in threads:
+                t.join(WAIT * 3)
+        finally:
+            m.close()
+            os.rmdir(d)
+        assert errors == []
