@@ -384,3 +384,69 @@ class TestCannotHurtTheProgram:
             m.close()
             os.rmdir(d)
         assert errors == []
+
+    def test_at_the_descriptor_limit_no_spin_and_no_theft(self, tmp_path: Path) -> None:
+        sock_path = str(tmp_path / "m.sock")
+        script = tmp_path / "fdlimit.py"
+        script.write_text(
+            textwrap.dedent(
+                f"""
+                import errno, os, resource, sys
+                from thredo import _monitor
+                resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+                m = _monitor.Monitor({sock_path!r})
+                m.start()
+                fds = []
+                while True:
+                    try:
+                        fds.extend(os.pipe())
+                    except OSError as e:
+                        assert e.errno == errno.EMFILE
+                        break
+                try:
+                    fds.append(os.open(os.devnull, os.O_RDONLY))  # the last odd one
+                except OSError:
+                    pass
+                print("full", flush=True)
+                sys.stdin.readline()  # the client is in the backlog now
+                t0 = sum(os.times()[:2])
+                import select
+                select.select([], [], [], 1.5)  # idle
+                cpu = sum(os.times()[:2]) - t0
+                os.close(fds.pop())
+                os.close(fds.pop())
+                try:
+                    r, w = os.pipe()
+                    ok = "pipe ok"
+                except OSError as e:
+                    ok = "pipe " + errno.errorcode[e.errno]
+                for fd in fds:
+                    os.close(fd)
+                m.close()
+                print(f"{{cpu:.3f}} {{ok}}", flush=True)
+                """
+            )
+        )
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        client = std_socket.socket(std_socket.AF_UNIX)
+        try:
+            assert proc.stdout.readline().strip() == "full"
+            client.connect(sock_path)
+            client.sendall(b"ps\n")
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            cpu, ok = proc.stdout.readline().split(maxsplit=1)
+            assert proc.wait(WAIT * 3) == 0
+        finally:
+            client.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+        assert ok.strip() == "pipe ok", f"cpu {cpu}s"
+        assert float(cpu) < 0.5, f"the accept loop used {cpu}s of CPU in 1.5 s idle"
