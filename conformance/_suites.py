@@ -49,6 +49,9 @@ class Suite:
     why_not: str = ""
     #: names set on the test module after import (thredo modes): name -> maker
     extra: tuple[tuple[str, str], ...] = field(default=())
+    #: private names the test modules' fixtures read from the substituted
+    #: module that thredo's lacks: taken from the stdlib's (name -> why)
+    borrow: tuple[tuple[str, str], ...] = ()
     #: how many shards each mode is cut into (the slow suites: more)
     shards: int = 1
 
@@ -63,8 +66,23 @@ SUITES: tuple[Suite, ...] = (
     Suite("poll", ("test.test_poll",), subs=("select",)),
     Suite("epoll", ("test.test_epoll",), subs=("select",)),
     Suite("selectors", ("test.test_selectors",), subs=("select", "selectors"), shards=2),
-    Suite("subprocess", ("test.test_subprocess",), subs=("subprocess",), shards=8),
-    Suite("socket", ("test.test_socket",), subs=("socket",), shards=6),
+    Suite(
+        "subprocess",
+        ("test.test_subprocess",),
+        subs=("subprocess",),
+        borrow=(
+            ("_active", "BaseTestCase.tearDown waits for and asserts empty subprocess._active"),
+            ("_cleanup", "BaseTestCase.tearDown calls subprocess._cleanup()"),
+        ),
+        shards=8,
+    ),
+    Suite(
+        "socket",
+        ("test.test_socket",),
+        subs=("socket",),
+        borrow=(("_LOCALHOST", "an address constant the tests bind to"),),
+        shards=6,
+    ),
     Suite(
         "socketserver",
         ("test.test_socketserver",),
@@ -85,7 +103,17 @@ SUITES: tuple[Suite, ...] = (
     ),
     Suite("http.client", ("test.test_httplib",), patch=True, shards=2),
     Suite("urllib", ("test.test_urllib2_localnet",), patch=True, shards=2),
-    Suite("ssl", ("test.test_ssl",), patch=True, classes=("ThreadedTests",), shards=4),
+    # test_ssl imports ssl with import_helper.import_module (importlib: past
+    # patch()'s hook), so ssl is also bound directly.
+    Suite(
+        "ssl",
+        ("test.test_ssl",),
+        subs=("ssl",),
+        patch=True,
+        classes=("ThreadedTests",),
+        borrow=(("_PROTOCOL_NAMES", "read at import: the protocols the tests loop over"),),
+        shards=4,
+    ),
     Suite(
         "threading",
         ("test.test_threading",),
@@ -165,6 +193,62 @@ def substitutes(thredo_mode: bool) -> dict[str, Callable[[], Any]]:
     }
 
 
+def _overlay(ours: types.ModuleType, std: types.ModuleType, names: list[str]) -> types.ModuleType:
+    """``ours`` plus the stdlib's ``names`` (a new module object; ``ours`` is not touched)."""
+    m = types.ModuleType(ours.__name__, ours.__doc__)
+    m.__dict__.update(vars(ours))
+    for n in names:
+        setattr(m, n, getattr(std, n))
+    return m
+
+
+def _verify(suite: Suite, mod: types.ModuleType) -> None:
+    """Refuse to run a thredo mode whose substitution did not take (it would test the stdlib)."""
+    import select
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    probes = {
+        "select": ("select", select.select),
+        "selectors": ("DefaultSelector", importlib.import_module("selectors").DefaultSelector),
+        "socket": ("socket", socket.socket),
+        "ssl": ("SSLContext", ssl.SSLContext),
+        "subprocess": ("Popen", subprocess.Popen),
+        "threading": ("Thread", threading.Thread),
+        "socketserver": ("ThreadingMixIn", importlib.import_module("socketserver").ThreadingMixIn),
+    }
+    checked = 0
+    for n in suite.subs:
+        attr, std = probes[n]
+        if n in vars(mod):  # a test module that names the module itself
+            checked += 1
+            if getattr(vars(mod)[n], attr, None) in (None, std):
+                raise RuntimeError(f"{mod.__name__}: {n}.{attr} is not thredo's")
+    if suite.patch:
+        # every stdlib network client the test module names (http.client,
+        # urllib.request ...: a global, or one level under one) is a copy on
+        # thredo's socket, and so is a ``socket`` global
+        for k, v in vars(mod).items():
+            if not isinstance(v, types.ModuleType):
+                continue
+            subs = [v, *(x for x in vars(v).values() if isinstance(x, types.ModuleType))]
+            for sub in subs:
+                name = getattr(sub, "__name__", "")
+                if k == "socket" and sub is v:
+                    sock: Any = v
+                elif name.startswith(("http.", "urllib.")) and hasattr(sub, "socket"):
+                    sock = sub.socket
+                else:
+                    continue
+                checked += 1
+                if getattr(sock, "socket", None) is socket.socket:
+                    raise RuntimeError(f"{mod.__name__}: {k} ({name}) is on the stdlib's socket")
+    if not checked:
+        raise RuntimeError(f"{mod.__name__}: no substitution found to check")
+
+
 def _extra(name: str, mod: types.ModuleType, thredo_mode: bool) -> Any:
     if name == "mixin_http_server":
         import socketserver
@@ -192,6 +276,11 @@ def load(suite: Suite, mode: str) -> dict[str, types.ModuleType]:
         importlib.import_module(name)  # its dependencies, with the stdlib
         del sys.modules[name]
         subs = {n: makers[n]() for n in suite.subs}
+        if thredo_mode:
+            for n in suite.subs:
+                missing = [b for b, _ in suite.borrow if not hasattr(subs[n], b)]
+                if missing:
+                    subs[n] = _overlay(subs[n], importlib.import_module(n), missing)
         saved = {n: sys.modules.get(n) for n in subs}
         sys.modules.update(subs)
         try:
@@ -210,6 +299,8 @@ def load(suite: Suite, mode: str) -> dict[str, types.ModuleType]:
                     sys.modules[n] = old
         for attr, maker in suite.extra:
             setattr(mod, attr, _extra(maker, mod, thredo_mode))
+        if thredo_mode:
+            _verify(suite, mod)
         sys.modules[name] = mod
         out[name] = mod
     return out
