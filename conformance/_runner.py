@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ TEST_LIMIT = 30.0
 #: outside any test, a worker stuck at exit).
 GRACE = 15.0
 
-VERSION = "%d.%d" % sys.version_info[:2]
+VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,9 @@ def main(argv: list[str]) -> int:
     expected = read_rules(EXPECTED)
 
     with ThreadPoolExecutor(opts.jobs) as ex:
-        listed = dict(zip([s.name for s in suites], ex.map(lambda s: list_suite(s.name), suites)))
+        listed = dict(
+            zip([s.name for s in suites], ex.map(lambda s: list_suite(s.name), suites), strict=True)
+        )
         counts: dict[tuple[str, str], collections.Counter[str]] = {}
         tasks = []
         for s in suites:

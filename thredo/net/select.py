@@ -124,7 +124,9 @@ def select(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> 
     # Lists and tuples are handed to the stdlib as they are, so one that a
     # ``fileno()`` call mutates is read as the stdlib reads it (bpo-16230,
     # CPython's test_select_mutated); other iterables are read once.
-    rlist, wlist, xlist = (x if type(x) in (list, tuple) else list(x) for x in (rlist, wlist, xlist))
+    rlist, wlist, xlist = (
+        x if type(x) in (list, tuple) else list(x) for x in (rlist, wlist, xlist)
+    )
 
     def fds() -> dict[int, int]:
         want: dict[int, int] = {}
@@ -223,7 +225,7 @@ class _Poll:
     def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
         """As ``poll.poll`` (``timeout`` in milliseconds); cancellable in a thredo thread."""
         if _current_state() is None or timeout == 0:
-            return self._p.poll(timeout)
+            return self._p.poll(timeout)  # type: ignore[no-any-return]
         return _until(  # type: ignore[no-any-return]
             lambda: self._p.poll(0),
             lambda: self._fds,
