@@ -674,3 +674,27 @@ def test_lines_never_interleave(name: str) -> None:
         assert out.endswith("\n")
         bad = [line for line in out.splitlines() if not re.fullmatch(pattern, line)]
         assert not bad, f"garbled lines: {bad}"
+
+
+@pytest.mark.parametrize("script", ["echo/echo_server.py", "echo/echo_tls_server.py"])
+def test_echo_server_says_a_busy_port_once_and_fails(script: str) -> None:
+    """A port already taken: one clear line on stderr, a non-zero exit, no "stopped" line."""
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        taken.close()
+    assert proc.returncode != 0
+    assert "stopped" not in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "in use" in lines[0]

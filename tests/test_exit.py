@@ -10,11 +10,11 @@ import pytest
 from helpers import wait_blocked, wait_until
 
 import thredo
-import thredo._fdwait
+import thredo._core._fdwait
 from thredo import ThreadCancelled
-from thredo._fdwait import _poll_wait, start_run
-from thredo._runctx import RunContext
-from thredo._wait import ThreadState, current_state
+from thredo._core._fdwait import _poll_wait, start_run
+from thredo._core._runctx import RunContext
+from thredo._core._wait import ThreadState, current_state
 from thredo.net import socket as tsocket
 
 
@@ -165,11 +165,11 @@ def test_an_eventfd_let_go_after_its_run_ended_is_closed() -> None:
     rc = RunContext()
     start_run(rc)
     st = ThreadState(None, rc)
-    before = thredo._fdwait._eventfds
+    before = thredo._core._fdwait._eventfds
     fdw = _poll_wait(st)
     assert fdw is not None
-    assert thredo._fdwait._eventfds == before + 1
+    assert thredo._core._fdwait._eventfds == before + 1
     rc.close()  # closes the (empty) pool
     fdw.close()
-    assert thredo._fdwait._eventfds == before
-    assert rc not in thredo._fdwait._pools
+    assert thredo._core._fdwait._eventfds == before
+    assert rc not in thredo._core._fdwait._pools

@@ -436,20 +436,20 @@ def test_sendall_in_a_plain_thread_uses_the_same_path(nogil: str) -> None:
 
 
 def test_attention_set_holds_exactly_the_states_with_something_pending(run: Any) -> None:
-    from thredo import _wait
+    from thredo import _core
 
     def main() -> None:
-        st = _wait.current_state()
+        st = _core.current_state()
         assert st is not None
-        assert st not in _wait._attention
+        assert st not in _core.attention
         with thredo.timeout_after(WAIT):
-            assert st in _wait._attention
-        assert st not in _wait._attention
+            assert st in _core.attention
+        assert st not in _core.attention
         with thredo.timeout_after(None):  # no deadline: not pending
-            assert st not in _wait._attention
+            assert st not in _core.attention
         with thredo.ignore_after(0):
             thredo.sleep(1)
-        assert st not in _wait._attention
+        assert st not in _core.attention
 
     run(main)
 
@@ -495,7 +495,7 @@ def test_lock_fast_path_sees_a_cancel_delivered_to_another_thread_only_there(run
 
 
 def test_a_thread_exiting_with_a_cancel_pending_leaves_the_attention_set(run: Any) -> None:
-    from thredo import _wait
+    from thredo import _core
 
     def main() -> None:
         hold = threading.Event()
@@ -503,12 +503,12 @@ def test_a_thread_exiting_with_a_cancel_pending_leaves_the_attention_set(run: An
         time.sleep(SHORT)
         t.cancel(blocking=False)
         st = t._state
-        assert st in _wait._attention
+        assert st in _core.attention
         hold.set()
         t.wait()
-        assert st not in _wait._attention
+        assert st not in _core.attention
         assert st is not None
         st.deliver(ThreadCancelled("late"))  # a cancel racing the exit
-        assert st not in _wait._attention
+        assert st not in _core.attention
 
     run(main)

@@ -1,4 +1,4 @@
-"""thredo._fdwait: descriptor waits at the descriptor limit, and descriptors closed under a wait.
+"""thredo._core._fdwait: fd waits at the descriptor limit, and descriptors closed under a wait.
 
 Cases that need their own descriptor limit run in a child process.
 """
@@ -68,7 +68,7 @@ def test_closing_wakes_every_waiter_of_the_descriptor_and_forgets_it() -> None:
     from helpers import wait_blocked
 
     import thredo
-    import thredo._fdwait as fdwait
+    import thredo._core._fdwait as fdwait
     from thredo.net import socket
 
     def main() -> None:

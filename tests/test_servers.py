@@ -902,16 +902,16 @@ class TestPastTheEventfdBudget:
 
     @pytest.fixture(autouse=True)
     def no_eventfds(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import thredo._fdwait
+        import thredo._core._fdwait
 
-        monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
+        monkeypatch.setattr(thredo._core._fdwait, "EVENTFD_SHARE", 0.0)
 
     def test_echo_timeouts_and_cancel(self) -> None:
-        import thredo._fdwait
+        import thredo._core._fdwait
         from thredo import net
         from thredo.net import socket as tsocket
 
-        shared = thredo._fdwait._SharedEpoll._runs
+        shared = thredo._core._fdwait._SharedEpoll._runs
         finals: list[str] = []
 
         def handler(client: Any, address: Any) -> None:

@@ -1372,10 +1372,10 @@ def test_recv_on_a_closed_socket_raises_oserror_even_after_waiting() -> None:
 def test_threads_past_the_eventfd_budget_may_share_a_listener(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import thredo._fdwait
+    import thredo._core._fdwait
 
-    monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
-    shared = thredo._fdwait._SharedEpoll._runs
+    monkeypatch.setattr(thredo._core._fdwait, "EVENTFD_SHARE", 0.0)
+    shared = thredo._core._fdwait._SharedEpoll._runs
 
     def main() -> None:
         with tsocket.create_server(("127.0.0.1", 0)) as lsock:
@@ -1526,10 +1526,10 @@ def test_the_last_of_dups_detached_hands_back_a_blocking_descriptor() -> None:
 def test_a_socket_closed_by_another_thread_wakes_its_waiter_with_ebadf(
     monkeypatch: pytest.MonkeyPatch, path: str, call: str
 ) -> None:
-    import thredo._fdwait
+    import thredo._core._fdwait
 
     if path == "shared epoll":
-        monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
+        monkeypatch.setattr(thredo._core._fdwait, "EVENTFD_SHARE", 0.0)
 
     def main() -> None:
         if call == "accept":

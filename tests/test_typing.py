@@ -119,7 +119,7 @@ def _expected(path: Path) -> tuple[dict[int, set[str]], set[tuple[int, str]]]:
 
 
 def _short(type_text: str) -> str:
-    """``thredo._thread.Thread[builtins.int]`` -> ``Thread[int]``."""
+    """``thredo._threads.Thread[builtins.int]`` -> ``Thread[int]``."""
     return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", type_text)
 
 

@@ -1,6 +1,6 @@
 """The wait mechanism itself: park, Waiter, WaitQueue, checkpoint, wait_fd.
 
-These live in ``thredo._wait`` and ``thredo._fdwait``.  Every blocking call
+These live in ``thredo._core._wait`` and ``thredo._core._fdwait``.  Every blocking call
 of thredo ends in one of them, so their rules are checked here once,
 directly: a notified waiter completes even when a cancel arrives at the
 same time (nothing is lost); a cancel or a deadline interrupts a parked
@@ -24,10 +24,10 @@ import pytest
 from helpers import SHORT, WAIT, wait_blocked, wait_in_poll, wait_until
 
 import thredo
-import thredo._fdwait
+import thredo._core._fdwait
 from thredo import ThreadCancelled, ThreadTimeout
-from thredo._fdwait import POLLIN, POLLOUT, wait_fd
-from thredo._wait import Waiter, WaitQueue, checkpoint, current_state, park
+from thredo._core._fdwait import POLLIN, POLLOUT, wait_fd
+from thredo._core._wait import Waiter, WaitQueue, checkpoint, current_state, park
 from thredo.net import socket as tsocket
 
 CALL = "test.wait"  # the call name the tests' own waits record in blocked_on
@@ -427,10 +427,10 @@ class TestPastTheEventfdBudget:
 
     @pytest.fixture(autouse=True)
     def no_eventfds(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(thredo._fdwait, "EVENTFD_SHARE", 0.0)
+        monkeypatch.setattr(thredo._core._fdwait, "EVENTFD_SHARE", 0.0)
 
     def test_waits_use_the_shared_epoll(self, run: Any) -> None:
-        shared = thredo._fdwait._SharedEpoll._runs
+        shared = thredo._core._fdwait._SharedEpoll._runs
 
         def main() -> None:
             before = eventfds()

@@ -3,62 +3,72 @@
 Real OS threads whose blocking calls are cancellable, obey ``timeout_after``
 and run under thread groups, on a curio kernel started by :func:`run`.
 
-Layout -- each module imports only modules on lower lines (checked by
+Layout -- each module uses only modules on lower lines (checked by
 ``tests/test_layers.py``, which reads this table)::
 
     # layer  module               job
-    # 0      _errors              every exception
+    # 0      _core._errors        every exception
+    # 0      _core._runctx        one run: its thread registry and its kernel inbox (post)
     # 0      _meta                exported objects report their public home
-    # 1      _runctx              one run: its thread registry and its kernel inbox (post)
-    # 2      _wait                the wait mechanism: per-thread state, Waiter, WaitQueue, park
-    # 3      _fdwait              waits on file descriptors (eventfd, budget, shared epoll)
-    # 3      _timeouts            sleep, timeout_after, ignore_after, disable_cancellation
-    # 3      _await               AWAIT: curio coroutines run by the kernel for a thread
-    # 4      _thread              Thread, ThreadGroup, spawn; the thread-exit protocol
-    # 4      _sync                Lock, RLock, Condition, Semaphore, Event, Barrier
-    # 5      _queue               Queue, LifoQueue, PriorityQueue, SimpleQueue
-    # 5      _signals             SignalEvent
-    # 5      _introspect          ps(), dump(): what every live thread is doing
-    # 6      _monitor             the monitor server of a live process (its own OS thread)
-    # 6      net._usertimeout     the user-visible timeout of thredo sockets
-    # 6      net._worker          blocking calls with no cancellable form (DNS), in a worker
-    # 6      net._streams         SocketStream, FileStream
-    # 6      net._pipes           cancellable pipe file objects (Popen's stdin/stdout/stderr)
-    # 6      net.select           the stdlib select module, cancellable
-    # 7      net.socket           the stdlib socket module, cancellable
-    # 7      net.subprocess       the stdlib subprocess module, cancellable; child reaping on cancel
-    # 7      net.selectors        the stdlib selectors module, cancellable
-    # 8      net.ssl              the stdlib ssl module, cancellable
-    # 9      net._servers         tcp_server, unix_server, open_connection
-    # 9      _mixin               ThredoMixIn: socketserver servers on thredo threads
-    # 10     net                  the public networking namespace
+    # 0      _speedups            the optional C accelerator of socket recv/send (no Python)
+    # 1      _core._wait          the wait mechanism: per-thread state, Waiter, WaitQueue, park
+    # 2      _core._await         AWAIT: curio coroutines run by the kernel for a thread
+    # 2      _core._fdwait        waits on file descriptors (eventfd, budget, shared epoll)
+    # 2      _core._timeouts      sleep, timeout_after, ignore_after, disable_cancellation
+    # 3      _core._kernel        run_kernel(): the curio kernel that owns a run, Ctrl-C
+    # 4      _core                the core's one surface: re-exports only (its docstring: rules)
+    # 5      _sync                Lock, RLock, Condition, Semaphore, Event, Barrier
+    # 5      _threads             Thread, ThreadGroup, spawn; the thread-exit protocol
+    # 5      net._pipes           cancellable pipe file objects (Popen's stdin/stdout/stderr)
+    # 5      net._streams         SocketStream, FileStream
+    # 5      net._usertimeout     the user-visible timeout of thredo sockets
+    # 5      net._worker          blocking calls with no cancellable form (DNS), in a worker
+    # 5      net.select           the stdlib select module, cancellable
+    # 6      _introspect          ps(), dump(): what every live thread is doing
+    # 6      _queue               Queue, LifoQueue, PriorityQueue, SimpleQueue
+    # 6      _signals             SignalEvent
+    # 6      net.selectors        the stdlib selectors module, cancellable
+    # 6      net.socket           the stdlib socket module, cancellable
+    # 6      net.subprocess       the stdlib subprocess module, cancellable; child reaping on cancel
+    # 7      _monitor             the monitor server of a live process (its own OS thread)
+    # 7      net.ssl              the stdlib ssl module, cancellable
+    # 8      _run                 run(): the main thread, the monitor, the core's kernel
+    # 8      monitor              python -m thredo.monitor PID: the monitor's client
+    # 8      net._servers         tcp_server, unix_server, open_connection
+    # 9      net                  the public networking namespace
+    # 10     _mixin               ThredoMixIn: socketserver servers on thredo threads
     # 10     _patch               patch()/more_magic(): modules imported on thredo's stdlib
-    # 10     _kernel              run(): the curio kernel that owns a run, Ctrl-C, the monitor
+    # 10     requests             get_session(): a requests.Session whose requests cancel
     # 11     thredo               this public namespace: re-exports only
-    # 12     requests             get_session(): a requests.Session whose requests cancel
-    # 12     monitor              python -m thredo.monitor PID: the monitor's client
 
-A module may import modules of a lower layer only (same-layer modules do
-not import each other).  The public namespaces only re-export.
+A module uses modules of a lower layer only, and its number is exactly one
+more than the highest it needs (importing ``thredo.net.x`` runs ``net``'s
+``__init__`` too, so it counts as needing ``net``).  Outside ``_core`` only the
+names of the core's surface are used (``from ._core import ...``), and only
+the core imports curio.  The public namespaces only re-export.
 """
 
 import sys as _sys
 import threading as _threading
 
 from . import net as net
-from ._await import AWAIT as AWAIT
-from ._errors import CancelledError as CancelledError
-from ._errors import ThreadCancelled as ThreadCancelled
-from ._errors import ThreadError as ThreadError
-from ._errors import ThreadTimeout as ThreadTimeout
-from ._errors import TimeoutCancellationError as TimeoutCancellationError
-from ._errors import UncancellableWarning as UncancellableWarning
-from ._errors import UncaughtTimeoutError as UncaughtTimeoutError
+from ._core import AWAIT as AWAIT
+from ._core import BlockedOn as BlockedOn
+from ._core import CancelledError as CancelledError
+from ._core import ThreadCancelled as ThreadCancelled
+from ._core import ThreadError as ThreadError
+from ._core import ThreadTimeout as ThreadTimeout
+from ._core import TimeoutCancellationError as TimeoutCancellationError
+from ._core import UncancellableWarning as UncancellableWarning
+from ._core import UncaughtTimeoutError as UncaughtTimeoutError
+from ._core import disable_cancellation as disable_cancellation
+from ._core import ignore_after as ignore_after
+from ._core import sleep as sleep
+from ._core import timeout_after as timeout_after
 from ._introspect import BlockedInfo as BlockedInfo
 from ._introspect import ThreadInfo as ThreadInfo
 from ._introspect import dump as dump
 from ._introspect import ps as ps
-from ._kernel import run as run
 from ._meta import fixup_module_metadata as _fixup_module_metadata
 from ._mixin import ThreadingHTTPServer as ThreadingHTTPServer
 from ._mixin import ThreadingTCPServer as ThreadingTCPServer
@@ -72,6 +82,7 @@ from ._queue import QueueStatistics as QueueStatistics
 from ._queue import ShutDown as QueueShutDown
 from ._queue import SimpleQueue as SimpleQueue
 from ._queue import SimpleQueueStatistics as SimpleQueueStatistics
+from ._run import run as run
 from ._signals import SignalEvent as SignalEvent
 from ._sync import Barrier as Barrier
 from ._sync import BarrierStatistics as BarrierStatistics
@@ -86,18 +97,13 @@ from ._sync import LockStatistics as LockStatistics
 from ._sync import RLock as RLock
 from ._sync import Semaphore as Semaphore
 from ._sync import SemaphoreStatistics as SemaphoreStatistics
-from ._thread import Thread as Thread
-from ._thread import ThreadGroup as ThreadGroup
-from ._thread import ThreadGroupStatistics as ThreadGroupStatistics
-from ._thread import active_count as active_count
-from ._thread import current_thread as current_thread
-from ._thread import enumerate as enumerate
-from ._thread import spawn as spawn
-from ._timeouts import disable_cancellation as disable_cancellation
-from ._timeouts import ignore_after as ignore_after
-from ._timeouts import sleep as sleep
-from ._timeouts import timeout_after as timeout_after
-from ._wait import BlockedOn as BlockedOn
+from ._threads import Thread as Thread
+from ._threads import ThreadGroup as ThreadGroup
+from ._threads import ThreadGroupStatistics as ThreadGroupStatistics
+from ._threads import active_count as active_count
+from ._threads import current_thread as current_thread
+from ._threads import enumerate as enumerate
+from ._threads import spawn as spawn
 from .net import socket as socket
 
 local = _threading.local  # thredo threads are real threads: threading.local is theirs

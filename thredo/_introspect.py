@@ -5,7 +5,7 @@ Theory of operation
 
 Nothing here records anything.  The wait mechanism already keeps, per
 thread, the record a person needs (``ThreadState.blocked``, the fields of
-a :class:`~thredo._wait.BlockedOn` in a plain tuple: the call, the object,
+a :class:`~thredo._core.BlockedOn` in a plain tuple: the call, the object,
 since when, until when), set only while the thread really waits; the thread's state holds its
 pending cancel and its ``timeout_after`` stack; the :class:`~thredo.Thread`
 knows its group and (weakly) the thread that started it.  :func:`ps` reads
@@ -54,11 +54,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
-from ._runctx import RunContext
-from ._thread import Thread, ThreadGroup
-from ._wait import blocked_on, current_state
+from ._core import RunContext, blocked_on, current_state
+from ._threads import Thread, ThreadGroup
 
-__all__ = ("ThreadInfo", "BlockedInfo", "FrameInfo", "ps", "dump", "snapshot", "JSON_VERSION")
+__all__ = (
+    "ThreadInfo",
+    "BlockedInfo",
+    "FrameInfo",
+    "ps",
+    "dump",
+    "snapshot",
+    "live_threads",
+    "stack_of",
+    "JSON_VERSION",
+)
 
 #: The ``"version"`` of :func:`dump`'s JSON (``docs/monitor.md``); raised
 #: only when a field changes meaning or goes away (new fields may appear).
@@ -372,7 +381,8 @@ def _runs() -> list[RunContext]:
     return [st.run] if st is not None else RunContext.running()
 
 
-def _live(runs: Iterable[RunContext]) -> list[Thread[Any]]:
+def live_threads(runs: Iterable[RunContext]) -> list[Thread[Any]]:
+    """The live thredo threads of ``runs``, oldest first (the monitor's view too)."""
     live: list[Thread[Any]] = []
     for run in runs:
         live.extend(t for t in run.live() if isinstance(t, Thread) and t.is_alive())
@@ -419,7 +429,7 @@ def _info(t: Thread[Any], now: float, by_ident: dict[int, Thread[Any]]) -> Threa
 
 
 def _snapshot_threads(runs: Iterable[RunContext]) -> tuple[list[Thread[Any]], list[ThreadInfo]]:
-    live = _live(runs)
+    live = live_threads(runs)
     by_ident = {t.ident: t for t in live if t.ident is not None}
     now = time.monotonic()
     return live, [_info(t, now, by_ident) for t in live]
@@ -446,7 +456,8 @@ def _policy(g: ThreadGroup) -> str:
     return next((n for p, n in names.items() if wait is p), "None")
 
 
-def _stack(ident: int | None, frames: dict[int, Any]) -> list[FrameInfo]:
+def stack_of(ident: int | None, frames: dict[int, Any]) -> list[FrameInfo]:
+    """The stack of the OS thread ``ident`` in ``frames`` (``sys._current_frames()``)."""
     frame = frames.get(ident) if ident is not None else None
     if frame is None:
         return []
@@ -478,7 +489,7 @@ def snapshot(*, stacks: bool = False, runs: Iterable[RunContext] | None = None) 
     for t, info in zip(live, infos, strict=True):
         d = info.to_json()
         if stacks:
-            d["stack"] = [f.to_json() for f in _stack(t.ident, frames)]
+            d["stack"] = [f.to_json() for f in stack_of(t.ident, frames)]
         threads.append(d)
     return {
         "version": JSON_VERSION,

@@ -11,7 +11,7 @@ def fixup_module_metadata(
     """Make exported objects report their public home (trio's ``fixup_module_metadata``).
 
     So tracebacks and reprs say ``thredo.ThreadTimeout``, not
-    ``thredo._errors.ThreadTimeout``.  Objects from outside thredo (the
+    ``thredo._core.ThreadTimeout``.  Objects from outside thredo (the
     stdlib's ``queue.ShutDown``, curio's ``CancelledError``) keep theirs.
     """
     seen: set[int] = set()
@@ -23,7 +23,8 @@ def fixup_module_metadata(
         module = getattr(obj, "__module__", None)
         if not isinstance(module, str) or not module.startswith("thredo."):
             return
-        if module.startswith(public + ".") and module.count(".") > public.count(".") + 1:
+        inner = module[len(public) + 1 :].split(".") if module.startswith(public + ".") else []
+        if any(not part.startswith("_") for part in inner):
             return  # lives in a public submodule of its own (thredo.net.socket)
         if not module.split(".")[-1].startswith("_"):
             return  # already public

@@ -60,9 +60,9 @@ import thredo.net.select as _tselect
 import thredo.net.selectors as _tselectors
 import thredo.net.socket as _tsocket
 
+from ._core import disable_cancellation
 from ._sync import Event
-from ._thread import Thread, current_thread, spawn
-from ._timeouts import disable_cancellation
+from ._threads import Thread, current_thread, spawn
 
 __all__ = ("ThredoMixIn", "ThreadingTCPServer", "ThreadingHTTPServer")
 

@@ -50,8 +50,8 @@ import warnings
 from _thread import allocate_lock
 from typing import Any
 
-from ._introspect import _live, _stack, format_text, ps, snapshot
-from ._runctx import RunContext
+from ._core import RunContext
+from ._introspect import format_text, live_threads, ps, snapshot, stack_of
 
 __all__ = (
     "Monitor",
@@ -270,7 +270,7 @@ class Monitor:
             tid = int(arg.lstrip("#"))
         except ValueError:
             return {"ok": False, "text": f"not a thread id: {arg!r}", "data": None}
-        t = next((t for t in _live(RunContext.running()) if t.id == tid), None)
+        t = next((t for t in live_threads(RunContext.running()) if t.id == tid), None)
         if t is None:
             return {"ok": False, "text": f"no live thredo thread #{tid}", "data": None}
         if cmd == "cancel":
@@ -281,7 +281,7 @@ class Monitor:
                 "data": {"id": tid, "cancelled": True},
             }
         frames = sys._current_frames()
-        stack = _stack(t.ident, frames)
+        stack = stack_of(t.ident, frames)
         lines = [f"#{tid} {t.name}"]
         for f in stack:
             lines.append(f'  File "{f.file}", line {f.line}, in {f.function}')

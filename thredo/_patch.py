@@ -89,7 +89,7 @@ import thredo.net.selectors as _tselectors
 import thredo.net.socket as _tsocket
 import thredo.net.ssl as _tssl
 
-from ._timeouts import sleep
+from ._core import sleep
 
 __all__ = ("patch", "more_magic", "STDLIB_CLIENTS", "NEVER")
 

@@ -34,7 +34,7 @@ items and ``unfinished_tasks``; ``not_empty``, ``not_full`` and
 ``all_tasks_done`` are :class:`thredo.Condition` objects over it.  The hot
 paths use the conditions' wait queues directly (one fewer layer than the
 stdlib), and skip ``notify`` when nobody waits.  The cancellation check on
-``put``/``get`` is :func:`~thredo._wait.checkpoint` inlined, as in ``_sync``.
+``put``/``get`` is ``if attention: checkpoint()``, as in ``_sync``.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any, Generic, TypeVar
 
-from ._sync import Condition, _nan_is_zero
-from ._wait import WaitQueue, _attention, _local, checkpoint
+from ._core import WaitQueue, attention, checkpoint, nan_is_zero
+from ._sync import Condition
 
 __all__ = (
     "Queue",
@@ -188,10 +188,8 @@ class Queue(Generic[T]):
             ShutDown: the queue is shut down.
             ValueError: a negative ``timeout`` (bounded queue, ``block``).
         """
-        if block and _attention:  # checkpoint(), inlined (_wait._attention: usually empty)
-            st = _local.state
-            if st is not None and (st.cancel_pending is not None or st.deadline is not None):
-                checkpoint()
+        if block and attention:  # checkpoint() when something may be pending (_core)
+            checkpoint()
         with self.mutex:
             if self.is_shutdown:
                 raise ShutDown
@@ -201,7 +199,7 @@ class Queue(Generic[T]):
                 if not block:
                     raise Full
                 if not self._putters.wait_until(
-                    self.mutex, self._can_put, _nan_is_zero(timeout), "Queue.put", self
+                    self.mutex, self._can_put, nan_is_zero(timeout), "Queue.put", self
                 ):
                     raise Full
                 if self.is_shutdown:
@@ -222,10 +220,8 @@ class Queue(Generic[T]):
             ShutDown: the queue is shut down and empty.
             ValueError: a negative ``timeout`` (with ``block``).
         """
-        if block and _attention:  # checkpoint(), inlined (_wait._attention: usually empty)
-            st = _local.state
-            if st is not None and (st.cancel_pending is not None or st.deadline is not None):
-                checkpoint()
+        if block and attention:  # checkpoint() when something may be pending (_core)
+            checkpoint()
         with self.mutex:
             if self.is_shutdown and not self._qsize():
                 raise ShutDown
@@ -235,7 +231,7 @@ class Queue(Generic[T]):
                 if not block:
                     raise Empty
                 if not self._getters.wait_until(
-                    self.mutex, self._can_get, _nan_is_zero(timeout), "Queue.get", self
+                    self.mutex, self._can_get, nan_is_zero(timeout), "Queue.get", self
                 ):
                     raise Empty
                 if not self._qsize():
@@ -380,8 +376,7 @@ class SimpleQueue(Generic[T]):
             ValueError: a negative or NaN ``timeout`` (with ``block``), as the stdlib.
         """
         if block:
-            st = _local.state if _attention else None  # checkpoint(), inlined
-            if st is not None and (st.cancel_pending is not None or st.deadline is not None):
+            if attention:  # checkpoint() when something may be pending (_core)
                 checkpoint()
             if timeout is not None:
                 if timeout != timeout:

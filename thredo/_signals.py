@@ -23,9 +23,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar
 
-from ._await import AWAIT
+from ._core import AWAIT, current_state
 from ._sync import Event
-from ._wait import current_state
 
 __all__ = ("SignalEvent",)
 

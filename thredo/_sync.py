@@ -35,15 +35,12 @@ return values and errors.  Differences, all from the wait mechanism (``_wait.py`
   and monitoring), and the curio names the original thredo's code uses:
   ``Semaphore.value``, ``Semaphore.locked()``, ``Condition.locked()``.
 
-Each primitive is a state plus a :class:`~thredo._wait.WaitQueue` guarded by
+Each primitive is a state plus a :class:`~thredo._core.WaitQueue` guarded by
 a raw ``_thread`` lock (``_mutex``), never held across a wait.
 
-The cancellation check on the hot paths is :func:`~thredo._wait.checkpoint`
-inlined (``_local.state`` read, two attribute tests): measured 67 ns against
-100 ns for the call on CPython 3.11, of an uncontended acquire + release of
-about 250 ns.  ``Lock`` first tests ``_wait._attention`` (the states with a
-cancel pending or a deadline armed, usually none): one global read instead
-of the thread-local lookup.  Off the hot paths ``checkpoint()`` itself is called.
+The cancellation check on the hot paths is ``if attention: checkpoint()``
+(``thredo._core``): one global read when nothing is pending in any thread,
+the full check only when something may be (docs/design.md, "Where the time goes").
 """
 
 from __future__ import annotations
@@ -57,7 +54,15 @@ from time import monotonic
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._wait import Waiter, WaitQueue, _attention, _local, checkpoint, current_state, park
+from ._core import (
+    Waiter,
+    WaitQueue,
+    attention,
+    checkpoint,
+    disable_cancellation,
+    nan_is_zero,
+    park,
+)
 
 __all__ = (
     "Lock",
@@ -173,28 +178,6 @@ def _check_lock_args(blocking: bool, timeout: float) -> None:
         raise ValueError("timeout value must be positive")
 
 
-def _nan_is_zero(timeout: float | None) -> float | None:
-    """A NaN timeout times out at once (as ``threading.Condition.wait(nan)``), never spins."""
-    if timeout is not None and timeout != timeout:
-        return 0.0
-    return timeout
-
-
-class _Uncancellable:
-    """Defer the calling thread's cancellation (used to re-take a lock)."""
-
-    __slots__ = ("_st",)
-
-    def __enter__(self) -> None:
-        self._st = current_state()
-        if self._st is not None:
-            self._st.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._st is not None:
-            self._st.enable()
-
-
 # -- Lock, RLock -----------------------------------------------------------------------
 
 
@@ -232,10 +215,8 @@ class Lock:
                 than -1) or NaN.
             OverflowError: ``timeout`` above ``threading.TIMEOUT_MAX``.
         """
-        if blocking and _attention:  # checkpoint(), inlined (see the module docstring)
-            st = _local.state
-            if st is not None and (st.cancel_pending is not None or st.deadline is not None):
-                checkpoint()
+        if blocking and attention:  # checkpoint() when something may be pending (_core)
+            checkpoint()
         if timeout != -1:
             _check_lock_args(blocking, timeout)
         if self._lock.acquire(False):
@@ -288,10 +269,8 @@ class Lock:
     def __enter__(self) -> bool:
         """``acquire()``: a cancellation point."""
         # acquire() with its defaults, spelled out (one call fewer on `with`).
-        if _attention:
-            st = _local.state
-            if st is not None and (st.cancel_pending is not None or st.deadline is not None):
-                checkpoint()
+        if attention:  # checkpoint() when something may be pending (_core)
+            checkpoint()
         if self._lock.acquire(False):
             return True
         return self._wait(None)
@@ -317,7 +296,7 @@ class Lock:
         self.release()
 
     def _acquire_restore(self, state: None) -> None:
-        with _Uncancellable():
+        with disable_cancellation():
             self.acquire()
 
 
@@ -354,8 +333,7 @@ class RLock:
             ValueError, OverflowError: as :meth:`Lock.acquire`.
         """
         if blocking:
-            st = _local.state  # checkpoint(), inlined
-            if st is not None and (st.cancel_pending is not None or st.deadline is not None):
+            if attention:  # checkpoint() when something may be pending (_core)
                 checkpoint()
         if timeout != -1:
             _check_lock_args(blocking, timeout)
@@ -423,7 +401,7 @@ class RLock:
         return state
 
     def _acquire_restore(self, state: tuple[int, int | None]) -> None:
-        with _Uncancellable():
+        with disable_cancellation():
             self._block.acquire()
         self._count, self._owner = state
 
@@ -492,7 +470,7 @@ class Condition:
         self._lock.release()
 
     def _acquire_restore(self, state: Any) -> None:
-        with _Uncancellable():
+        with disable_cancellation():
             self._lock.acquire()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -557,7 +535,7 @@ class Condition:
     ) -> R:
         """:meth:`wait_for` after its cancellation point (``call``/``obj``: BlockedOn)."""
         endtime = None
-        waittime = _nan_is_zero(timeout)
+        waittime = nan_is_zero(timeout)
         result = predicate()
         while not result:
             if waittime is not None:
@@ -616,8 +594,7 @@ class Semaphore:
             ValueError: a timeout with ``blocking=False``.
         """
         if blocking:
-            st = _local.state  # checkpoint(), inlined
-            if st is not None and (st.cancel_pending is not None or st.deadline is not None):
+            if attention:  # checkpoint() when something may be pending (_core)
                 checkpoint()
         elif timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
@@ -628,7 +605,7 @@ class Semaphore:
             if not blocking:
                 return False
             if not self._waiters.wait_until(
-                self._mutex, self._available, _nan_is_zero(timeout), "Semaphore.acquire", self
+                self._mutex, self._available, nan_is_zero(timeout), "Semaphore.acquire", self
             ):
                 return False
             self._value -= 1
@@ -744,8 +721,7 @@ class Event:
         A timeout above ``TIMEOUT_MAX`` (or ``inf``) never overflows; NaN
         returns False at once (if the event is not set), as in the stdlib.
         """
-        st = _local.state  # checkpoint(), inlined
-        if st is not None and (st.cancel_pending is not None or st.deadline is not None):
+        if attention:  # checkpoint() when something may be pending (_core)
             checkpoint()
         if self._flag:
             return True
@@ -861,7 +837,7 @@ class Barrier:
 
     def reset(self) -> None:
         """As ``threading.Barrier.reset``.  Not a cancellation point (see :meth:`abort`)."""
-        with _Uncancellable(), self._cond:
+        with disable_cancellation(), self._cond:
             if self._count > 0:
                 if self._state == 0:
                     self._state = -1
@@ -878,7 +854,7 @@ class Barrier:
         parties), and the barrier's lock is only ever held for a moment: so
         taking it is not cancellable.
         """
-        with _Uncancellable(), self._cond:
+        with disable_cancellation(), self._cond:
             self._break()
 
     def _break(self) -> None:

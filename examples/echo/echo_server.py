@@ -32,13 +32,23 @@ def echo(client, address):
 
 
 def main(host, port):
+    serving = False  # the "stopped" line only after a "listening" one
+
     def ready(sock):
+        nonlocal serving
+        serving = True
         print(f"echo server listening on {host}:{sock.getsockname()[1]}", flush=True)
 
     try:
         net.tcp_server(host, port, echo, ready=ready)
+    except OSError as exc:
+        if serving:
+            raise
+        # A busy port (or a bad address): one line on stderr, exit status 1.
+        raise SystemExit(f"echo server: cannot listen on {host}:{port}: {exc.strerror}") from None
     finally:
-        print(f"echo server stopped: closed {len(closed_at_shutdown)} connections", flush=True)
+        if serving:
+            print(f"echo server stopped: closed {len(closed_at_shutdown)} connections", flush=True)
 
 
 if __name__ == "__main__":

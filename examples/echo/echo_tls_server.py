@@ -53,13 +53,25 @@ def make_context(certfile, keyfile, cafile, ca_out):
 
 
 def main(host, port, ctx):
+    serving = False  # the "stopped" line only after a "listening" one
+
     def ready(sock):
+        nonlocal serving
+        serving = True
         print(f"echo TLS server listening on {host}:{sock.getsockname()[1]}", flush=True)
 
     try:
         net.tcp_server(host, port, echo, ssl=ctx, ready=ready)
+    except OSError as exc:
+        if serving:
+            raise
+        # A busy port (or a bad address): one line on stderr, exit status 1.
+        message = f"echo TLS server: cannot listen on {host}:{port}: {exc.strerror}"
+        raise SystemExit(message) from None
     finally:
-        print(f"echo TLS server stopped: closed {len(closed_at_shutdown)} connections", flush=True)
+        if serving:
+            closed = len(closed_at_shutdown)
+            print(f"echo TLS server stopped: closed {closed} connections", flush=True)
 
 
 if __name__ == "__main__":

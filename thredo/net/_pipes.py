@@ -8,7 +8,7 @@ A pipe's descriptor is put in non-blocking mode; :class:`PipeReader` and
 ``io.TextIOWrapper`` wraps them for text mode, exactly as the stdlib wraps
 its ``BufferedReader``/``BufferedWriter``).  A read or write first tries the
 system call in the calling thread; only on ``EAGAIN`` does it wait, in
-:func:`thredo._fdwait.wait_fd`, the one fd wait::
+:func:`thredo._core.wait_fd`, the one fd wait::
 
     thread                                    kernel pipe
     ------                                    -----------
@@ -48,17 +48,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from curio.errors import CancelledError
+from .._core import POLLIN, POLLOUT, CancelledError, checkpoint, wait_fd
 
-from .._fdwait import POLLIN, POLLOUT, wait_fd
-from .._wait import checkpoint
-
-__all__ = ("PipeReader", "PipeWriter", "READ_CHUNK")
+__all__ = ("Pipe", "PipeReader", "PipeWriter", "READ_CHUNK")
 
 READ_CHUNK = 65536  # bytes asked of the OS per read: a Linux pipe holds 64 KiB
 
 
-class _Pipe(io.BufferedIOBase):
+class Pipe(io.BufferedIOBase):
     """What both ends share: the raw file object that owns the fd, and closing."""
 
     def __init__(self, raw: io.RawIOBase, name: str) -> None:
@@ -66,7 +63,7 @@ class _Pipe(io.BufferedIOBase):
         self._raw: io.RawIOBase | None = raw
         self._fd = raw.fileno()
         self._name = name
-        self.on_cancel: Callable[[BaseException, _Pipe], None] | None = None
+        self.on_cancel: Callable[[BaseException, Pipe], None] | None = None
         os.set_blocking(self._fd, False)
 
     def __repr__(self) -> str:
@@ -111,7 +108,7 @@ class _Pipe(io.BufferedIOBase):
             self.on_cancel(e, self)
 
 
-class PipeReader(_Pipe):
+class PipeReader(Pipe):
     """The read end of a pipe, as ``io.BufferedReader``; every read is a cancellation point.
 
     ``read()`` reads to end of file, ``read(n)`` until ``n`` bytes or end of
@@ -272,7 +269,7 @@ class PipeReader(_Pipe):
         return line
 
 
-class PipeWriter(_Pipe):
+class PipeWriter(Pipe):
     """The write end of a pipe, as an unbuffered ``io.BufferedWriter``; writes are points.
 
     ``write(b)`` returns when all of ``b`` is in the pipe; a cancelled or

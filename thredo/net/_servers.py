@@ -45,11 +45,9 @@ from _thread import allocate_lock
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
-from .._errors import CancelledError
+from .._core import CancelledError, WaitQueue, disable_cancellation, ignore_after, sleep
 from .._sync import Semaphore
-from .._thread import Thread, spawn
-from .._timeouts import disable_cancellation, ignore_after, sleep
-from .._wait import WaitQueue
+from .._threads import Thread, spawn
 from . import socket as tsocket
 from . import ssl as tssl
 

@@ -45,8 +45,7 @@ import io
 import os
 from typing import Any
 
-from .._fdwait import POLLIN, POLLOUT, closing_waiters, wait_fd, wake_closed
-from .._wait import checkpoint
+from .._core import POLLIN, POLLOUT, checkpoint, closing_waiters, wait_fd, wake_closed
 
 __all__ = ("SocketStream", "FileStream")
 

@@ -4,7 +4,7 @@ The OS socket (and the C-level timeout CPython's socket and TLS code look
 at) stays non-blocking, so no system call ever sleeps where a cancel could
 not reach it.  The timeout the user set with ``settimeout``/``setblocking``
 is kept in ``_tmo`` and applied by :meth:`UserTimeout._wait`, which sleeps
-in :func:`thredo._fdwait.wait_fd` (cancellable, obeys ``timeout_after``) and
+in :func:`thredo._core.wait_fd` (cancellable, obeys ``timeout_after``) and
 raises ``TimeoutError`` when the socket's own timeout passes -- the
 stdlib's semantics: ``None`` blocks, ``0.0`` never waits.
 
@@ -21,7 +21,7 @@ import _socket
 import errno
 from time import monotonic
 
-from .._fdwait import wait_fd
+from .._core import wait_fd
 
 __all__ = ("UserTimeout",)
 

@@ -1,6 +1,6 @@
 """Run a blocking call that has no cancellable form (DNS) in a worker thread.
 
-The calling thredo thread parks on a :class:`~thredo._wait.Waiter` until the
+The calling thredo thread parks on a :class:`~thredo._core.Waiter` until the
 worker hands back the outcome.  If the caller is cancelled (or its deadline
 passes) it is released at once; the worker finishes the call on its own and
 its result is dropped.  One short-lived daemon thread per call: lookups are
@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .._wait import Waiter, checkpoint, park
+from .._core import Waiter, checkpoint, park
 
 __all__ = ("run_in_worker",)
 

@@ -1,7 +1,7 @@
 """Cancellable readiness waits: the stdlib ``select`` module with its waits swapped.
 
 Every name of the stdlib module is here.  ``select()``, ``poll`` objects and
-``epoll`` objects wait through :func:`thredo._fdwait.wait_fd`, so in a thredo
+``epoll`` objects wait through :func:`thredo._core.wait_fd`, so in a thredo
 thread a wait with a timeout other than zero is a cancellation point, is
 cancellable while it waits and obeys ``timeout_after``.  In a plain thread
 they *are* the stdlib calls (``select`` is called straight through; the
@@ -39,11 +39,11 @@ import select as _stdselect
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
-from .._fdwait import POLLIN as _IN
-from .._fdwait import POLLOUT as _OUT
-from .._fdwait import wait_fd as _wait_fd
-from .._wait import checkpoint as _checkpoint
-from .._wait import current_state as _current_state
+from .._core import POLLIN as _IN
+from .._core import POLLOUT as _OUT
+from .._core import checkpoint as _checkpoint
+from .._core import current_state as _current_state
+from .._core import wait_fd as _wait_fd
 
 if not TYPE_CHECKING:
     from select import *  # noqa: F403  # every name of the stdlib module, then ours

@@ -9,7 +9,7 @@ this class; ``getaddrinfo`` and the other resolver calls are cancellable.
 Mechanism: the OS socket is always non-blocking.  A call first tries the
 system call in the calling thread (the fast path: data already there, room
 in the send buffer).  Only on ``EAGAIN`` does it wait, in
-:func:`thredo._fdwait.wait_fd`, for readiness, the socket's own timeout, or
+:func:`thredo._core.wait_fd`, for readiness, the socket's own timeout, or
 the thread's cancellation or ``timeout_after`` deadline.  The user-visible
 timeout (``settimeout``/``setblocking``/``gettimeout``) is kept apart and
 behaves as the stdlib's: ``None`` blocks, ``0.0`` raises
@@ -73,13 +73,13 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._fdwait import POLLIN as _IN
-from .._fdwait import POLLOUT as _OUT
-from .._fdwait import closing_waiters as _closing_waiters
-from .._fdwait import wait_fd as _wait_fd
-from .._fdwait import wake_closed
-from .._wait import checkpoint as _checkpoint
-from .._wait import current_state as _current_state
+from .._core import POLLIN as _IN
+from .._core import POLLOUT as _OUT
+from .._core import checkpoint as _checkpoint
+from .._core import closing_waiters as _closing_waiters
+from .._core import current_state as _current_state
+from .._core import wait_fd as _wait_fd
+from .._core import wake_closed
 from ._streams import SocketStream as _SocketStream
 from ._usertimeout import UserTimeout
 from ._worker import run_in_worker as _run_in_worker

@@ -5,7 +5,7 @@ Every name of the stdlib module is here.  :class:`SSLSocket` subclasses
 engine looks at) stays non-blocking, and each handshake, read, write,
 ``sendall`` and ``unwrap`` retries on ``SSLWantReadError`` /
 ``SSLWantWriteError`` after waiting for the socket in
-:func:`thredo._fdwait.wait_fd` -- so it is cancellable and obeys
+:func:`thredo._core.wait_fd` -- so it is cancellable and obeys
 ``timeout_after`` in a thredo thread, while the user-visible timeout
 (``settimeout``) behaves as the stdlib's.  A peer that stalls the handshake
 blocks only its own thread, and that thread can be cancelled.
@@ -77,15 +77,15 @@ from socket import SO_ERROR as _SO_ERROR
 from socket import SOL_SOCKET as _SOL_SOCKET
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CancelledError as _CancelledError
-from .._errors import ThreadTimeout as _ThreadTimeout
-from .._fdwait import POLLIN as _IN
-from .._fdwait import POLLOUT as _OUT
-from .._fdwait import closing_waiters as _closing_waiters
-from .._fdwait import wait_fd as _wait_fd
-from .._fdwait import wake_closed
-from .._wait import checkpoint as _checkpoint
-from .._wait import current_state as _current_state
+from .._core import POLLIN as _IN
+from .._core import POLLOUT as _OUT
+from .._core import CancelledError as _CancelledError
+from .._core import ThreadTimeout as _ThreadTimeout
+from .._core import checkpoint as _checkpoint
+from .._core import closing_waiters as _closing_waiters
+from .._core import current_state as _current_state
+from .._core import wait_fd as _wait_fd
+from .._core import wake_closed
 from . import socket as _tsocket
 from ._usertimeout import UserTimeout
 

@@ -97,13 +97,19 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from curio.errors import CancelledError
-
-from .._fdwait import POLLIN, POLLOUT, wait_fd
-from .._thread import ThreadGroup
-from .._timeouts import disable_cancellation
-from .._wait import Waiter, checkpoint, current_state, park
-from ._pipes import READ_CHUNK, PipeReader, PipeWriter, _Pipe
+from .._core import (
+    POLLIN,
+    POLLOUT,
+    CancelledError,
+    Waiter,
+    checkpoint,
+    current_state,
+    disable_cancellation,
+    park,
+    wait_fd,
+)
+from .._threads import ThreadGroup
+from ._pipes import READ_CHUNK, Pipe, PipeReader, PipeWriter
 
 if not TYPE_CHECKING:
     from subprocess import *  # noqa: F403  (every stdlib name; ours follow)
@@ -227,7 +233,7 @@ class Popen(_sp.Popen[Any]):
 
     # -- the cancellation policy -------------------------------------------
 
-    def _pipe_cancelled(self, e: BaseException, pipe: _Pipe) -> None:
+    def _pipe_cancelled(self, e: BaseException, pipe: Pipe) -> None:
         data = getattr(e, "bytes_read", None)
         out = data if self.stdout is not None and _raw_of(self.stdout) is pipe else None
         err = data if self.stderr is not None and _raw_of(self.stderr) is pipe else None

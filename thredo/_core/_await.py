@@ -2,7 +2,7 @@
 
 The calling thread posts a callback to its run's kernel
 (``RunContext.post``) that starts the coroutine as a curio task, then
-parks on a :class:`~thredo._wait.Waiter` until the task hands back its
+parks on a :class:`~thredo._core.Waiter` until the task hands back its
 outcome::
 
     thredo thread                         kernel thread

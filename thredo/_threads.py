@@ -2,7 +2,7 @@
 
 A :class:`Thread` is a real ``threading.Thread`` (it shows in
 ``threading.enumerate()``, has a ``threading`` name, ident and native id)
-carrying a :class:`~thredo._wait.ThreadState`, which makes every thredo
+carrying a :class:`~thredo._core.ThreadState`, which makes every thredo
 blocking call it makes cancellable.  It is built and used like a
 ``threading.Thread`` (``target``/``args``/``kwargs``, ``start()``, a
 subclass overriding ``run()``), or started in one call by :func:`spawn`.
@@ -67,16 +67,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from ._errors import CancelledError, ThreadCancelled, ThreadError
-from ._runctx import RunContext
-from ._timeouts import disable_cancellation
-from ._wait import (
+from ._core import (
     BlockedOn,
+    CancelledError,
+    Member,
+    RunContext,
+    ThreadCancelled,
+    ThreadError,
     ThreadState,
     WaitQueue,
     blocked_on,
     checkpoint,
     current_state,
+    disable_cancellation,
     set_state,
 )
 
@@ -549,6 +552,65 @@ def current_thread() -> Thread[Any] | None:
     """The calling thredo :class:`Thread`, or None in any other thread."""
     st = current_state()
     return None if st is None else st.thread  # type: ignore[return-value]
+
+
+class _MainHandle:
+    """The main thread of a run as the core's kernel sees it (``thredo._core.MainThread``).
+
+    The kernel reaches a :class:`Thread` only through these few methods, so
+    the thread's own fields stay this module's business.
+    """
+
+    __slots__ = ("_t",)
+
+    def __init__(self, t: Thread[Any]) -> None:
+        self._t = t
+
+    @property
+    def member(self) -> Member:
+        return self._t
+
+    @property
+    def daemon(self) -> bool:
+        return self._t.daemon
+
+    @property
+    def terminated(self) -> bool:
+        return self._t.terminated
+
+    @property
+    def cancel_pending(self) -> bool:
+        return self._t.cancel_pending
+
+    @property
+    def blocked_on(self) -> BlockedOn | None:
+        return self._t.blocked_on
+
+    def cancel(self, *, blocking: bool = True) -> None:
+        self._t.cancel(blocking=blocking)
+
+    def os_thread(self) -> threading.Thread:
+        return self._t.os_thread()
+
+    def start_in(self, run: RunContext) -> None:
+        self._t._start_in(run)
+
+    def deferring(self) -> bool:
+        st = self._t._state
+        return st is not None and st.nocancel > 0
+
+    def outcome(self) -> Any:
+        t = self._t
+        if t._exception is not None:
+            raise t._exception
+        return t._result
+
+
+def main_thread(func: Callable[..., Any], args: Any, kwargs: Any) -> _MainHandle:
+    """The main thread of a new run (not started), as the kernel takes it."""
+    t: Thread[Any] = Thread(target=func, name="thredo-main", args=args, kwargs=kwargs)
+    t._retrieved = True  # run() re-raises its exception
+    return _MainHandle(t)
 
 
 def enumerate() -> list[Thread[Any]]:

@@ -1,11 +1,12 @@
-"""thredo.run(): the curio kernel that owns a run, and Ctrl-C.
+"""The curio kernel that owns a run, and Ctrl-C (``thredo.run()`` wraps it: ``thredo._run``).
 
 Theory of operation
 -------------------
 
-``run(func)`` makes a :class:`~thredo._runctx.RunContext`, starts a curio
+:func:`run_kernel` makes a :class:`~thredo._core.RunContext`, starts a curio
 kernel in the calling thread and runs one supervising task in it.  That
-task starts the main thredo thread, then serves the run's inbox: it sleeps
+task starts the main thredo thread (any :class:`MainThread`: the core
+knows threads only by that protocol), then serves the run's inbox: it sleeps
 until a thread (or the SIGINT handler) posts a callback, and calls each
 callback in the kernel thread (see ``_runctx`` for the picture).  The
 kernel hosts what needs it -- ``AWAIT`` coroutines, the shared epoll task of
@@ -27,9 +28,8 @@ once, leaving the (daemonic at the OS level) threads to die with the
 process.  Ctrl-C is handled only when ``run()`` is called in the main
 thread.
 
-The monitor (``monitor=True`` or ``THREDO_MONITOR=1``) is started before the
-kernel and removed after it: it lives in its own plain OS threads
-(``thredo._monitor``) and needs nothing from the kernel.
+The monitor lives above the core (``thredo._run`` starts it before the
+kernel and removes it after): it needs nothing from the kernel.
 """
 
 from __future__ import annotations
@@ -38,29 +38,56 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import curio
 from curio import Kernel
 from curio.traps import _read_wait
 
-from . import _monitor
 from ._fdwait import start_run
-from ._runctx import RunContext
-from ._thread import Thread
+from ._runctx import Member, RunContext
 from ._wait import current_state
 
-__all__ = ("run",)
+__all__ = ("run_kernel", "MainThread")
 
 CTRL_C_HINT_DELAY = 0.25  # seconds a first Ctrl-C may take to reach the main thread
 
 T = TypeVar("T")
 
 
+class MainThread(Member, Protocol):
+    """What the kernel needs of the main thread of a run (``thredo._threads`` makes one).
+
+    ``member`` is the thread as the run's registry knows it (the object
+    that calls ``RunContext.exited``).
+    """
+
+    @property
+    def member(self) -> Member: ...
+
+    @property
+    def cancel_pending(self) -> bool: ...
+
+    @property
+    def blocked_on(self) -> object: ...
+
+    def start_in(self, run: RunContext) -> None:
+        """Start the thread as a thread of ``run``."""
+        ...
+
+    def deferring(self) -> bool:
+        """True while the thread has cancellation disabled (``disable_cancellation``)."""
+        ...
+
+    def outcome(self) -> Any:
+        """The thread's result; raises its exception (once it has terminated)."""
+        ...
+
+
 class _Supervisor:
     """The kernel side of one run: its phases and Ctrl-C."""
 
-    def __init__(self, run: RunContext, main: Thread[Any]) -> None:
+    def __init__(self, run: RunContext, main: MainThread) -> None:
         self.run = run
         self.main = main
         self.interrupted = 0  # Ctrl-C count
@@ -69,8 +96,8 @@ class _Supervisor:
     async def supervise(self) -> None:
         run = self.run
         main = self.main
-        run.main = main
-        main._start_in(run)
+        run.main = main.member
+        main.start_in(run)
         await self._serve(lambda: main.terminated)
         run.watch = True
         if self.interrupted:  # Ctrl-C: what main left behind goes too
@@ -113,15 +140,14 @@ class _Supervisor:
         self._cancel_all()
         return None
 
-    async def _hint_later(self, main: Thread[Any]) -> None:
+    async def _hint_later(self, main: MainThread) -> None:
         await curio.spawn(self._hint, main, daemon=True)
 
-    async def _hint(self, main: Thread[Any]) -> None:
+    async def _hint(self, main: MainThread) -> None:
         """The first Ctrl-C did not reach the main thread: say why, once."""
         await curio.sleep(CTRL_C_HINT_DELAY)
         if main.cancel_pending and main.blocked_on is None and self.interrupted == 1:
-            st = main._state
-            if st is not None and st.nocancel:
+            if main.deferring():
                 return  # deliberately deferred (disable_cancellation)
             sys.stderr.write(
                 "thredo: Ctrl-C: the main thread is in a call thredo cannot interrupt "
@@ -131,30 +157,20 @@ class _Supervisor:
             sys.stderr.flush()
 
 
-def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any) -> T:
-    """Run ``func(*args, **kwargs)`` in a thredo thread under a new curio kernel.
+def run_kernel(main: MainThread) -> Any:
+    """Run ``main`` under a new curio kernel until the run is over; its outcome.
 
-    With ``monitor=True`` (or ``THREDO_MONITOR=1`` in the environment) the
-    process serves a monitor while the run lasts (``python -m thredo.monitor
-    PID``; ``docs/monitor.md``), on a Unix socket only the same user can
-    open.  ``monitor`` is therefore the one keyword not passed on to ``func``.
-
-    Returns its result or re-raises its exception unchanged, after every
+    Returns ``main``'s result or re-raises its exception unchanged, after every
     non-daemon thread it started has exited and every daemon thread has been
-    cancelled and has exited.  Ctrl-C (in the main thread) cancels the main
-    thredo thread, lets it unwind, then raises ``KeyboardInterrupt``; a
-    second Ctrl-C raises it at once.  May be called again after it returns,
-    and from any plain thread (without Ctrl-C handling there).
+    cancelled and has exited.  Ctrl-C (in the main thread) cancels ``main``,
+    lets it unwind, then raises ``KeyboardInterrupt``; a second Ctrl-C raises
+    it at once.
 
     Raises:
         RuntimeError: called from inside a thredo thread.
-        TypeError: ``func`` is an async function (use :func:`thredo.AWAIT`
-            inside a plain one).
     """
     if current_state() is not None:
         raise RuntimeError("thredo.run() cannot be called from inside a thredo thread")
-    main: Thread[T] = Thread(target=func, name="thredo-main", args=args, kwargs=kwargs)
-    main._retrieved = True  # run() re-raises it
     rt = RunContext()
     start_run(rt)  # the shared fd-wait epoll exists before any thread waits (_fdwait)
     sup = _Supervisor(rt, main)
@@ -171,14 +187,10 @@ def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any
         # main thread at its next bytecode.  The kernel may be asleep in
         # epoll, so the C-level handler must wake it: through the inbox.
         previous_fd = signal.set_wakeup_fd(rt.wakeup_fileno(), warn_on_full_buffer=False)
-    monitored = False
     try:
-        monitored = _monitor.wanted(monitor) and _monitor.acquire()
         with Kernel() as kernel:
             kernel.run(sup.supervise)
     finally:
-        if monitored:
-            _monitor.release()
         if in_main:
             signal.set_wakeup_fd(previous_fd)
         if handle_sigint:
@@ -186,6 +198,4 @@ def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any
         rt.close()
     if sup.interrupted:
         raise KeyboardInterrupt
-    if main._exception is not None:
-        raise main._exception
-    return main._result  # type: ignore[no-any-return]
+    return main.outcome()

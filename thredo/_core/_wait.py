@@ -9,14 +9,14 @@ ends in :func:`park`, which blocks on a :class:`Waiter` -- a fresh raw
 Primitives keep their waiters in a :class:`WaitQueue` (FIFO) guarded by the
 primitive's own mutex, exactly like CPython's ``threading.Condition``.
 Waits on file descriptors (sockets, pipes, child processes) are the same
-idea with ``poll()`` in place of the lock; they live in ``thredo._fdwait``.
+idea with ``poll()`` in place of the lock; they live in ``thredo._core._fdwait``.
 
 Each thredo thread carries a :class:`ThreadState`: its pending
 cancellation, its ``timeout_after`` deadline stack, its
 ``disable_cancellation`` depth, ``parked`` (the object it is blocked on
 right now: anything with ``interrupt()``), ``blocked`` (what the thread is
 blocked in, for people: the call and the object) and ``run`` (the
-:class:`~thredo._runctx.RunContext` it belongs to).  Cancelling a thread
+:class:`~thredo._core.RunContext` it belongs to).  Cancelling a thread
 stores the exception in the state and *interrupts* ``parked``.  A deadline
 is simply the timeout of the wait itself.  So a wait ends for exactly one
 of four reasons, checked in this order when the thread wakes::
@@ -132,26 +132,26 @@ class _Local(threading.local):
     state: ThreadState | None = None
 
 
-_local = _Local()
+state_local = _Local()
 _INF = float("inf")
 
 # The states that may have something for their thread to raise: every
 # ThreadState whose ``cancel_pending`` or ``deadline`` is not None is in it
 # (it may hold a few that have neither).  The hottest fast paths (an
 # uncontended Lock) test this set first, one global read (~15 ns), and look
-# up their own thread's state (``_local.state``, 55-100 ns measured) only when
+# up their own thread's state (``state_local.state``, 55-100 ns measured) only when
 # it is not empty: docs/design.md, "Where the time goes".
-_attention: set[ThreadState] = set()
+attention: set[ThreadState] = set()
 
 
 def current_state() -> ThreadState | None:
     """The calling thread's :class:`ThreadState`, or None in a plain thread."""
-    return _local.state
+    return state_local.state
 
 
 def set_state(st: ThreadState | None) -> None:
     """Make ``st`` the calling thread's state (a thredo thread's first and last act)."""
-    _local.state = st
+    state_local.state = st
 
 
 class Waiter:
@@ -189,7 +189,7 @@ class ThreadState:
     Written by its own thread, except :meth:`deliver` (any thread), which
     only stores ``cancel_pending`` and interrupts ``parked``.  ``thread`` is
     the thredo ``Thread`` it belongs to, ``run`` the run that thread is part
-    of; ``fdwait`` is owned by ``thredo._fdwait`` (the thread's eventfd and
+    of; ``fdwait`` is owned by ``thredo._core._fdwait`` (the thread's eventfd and
     poll object, made on its first fd wait, closed by :meth:`close`).
     """
 
@@ -233,9 +233,9 @@ class ThreadState:
         """Request cancellation with ``exc`` (from any thread)."""
         if self.cancel_pending is None:
             self.cancel_pending = exc
-        _attention.add(self)
+        attention.add(self)
         if self.closed:  # exited meanwhile: never keep it in the set
-            _attention.discard(self)
+            attention.discard(self)
         parked = self.parked
         if parked is not None:
             parked.interrupt()
@@ -259,11 +259,11 @@ class ThreadState:
         return None
 
     def _settle(self) -> None:
-        """Leave ``_attention`` if nothing is pending (its own thread only)."""
+        """Leave ``attention`` if nothing is pending (its own thread only)."""
         if self.cancel_pending is None and self.deadline is None:
-            _attention.discard(self)
+            attention.discard(self)
             if self.cancel_pending is not None and not self.closed:
-                _attention.add(self)  # a deliver() came in between: back in
+                attention.add(self)  # a deliver() came in between: back in
 
     # -- deadlines (timeout_after) and disable_cancellation ---------------
 
@@ -273,7 +273,7 @@ class ThreadState:
         # timeout_after(None) pushes +inf: a deadline that never comes is none.
         self.deadline = None if deadline == _INF else deadline
         if self.deadline is not None:
-            _attention.add(self)
+            attention.add(self)
         else:
             self._settle()
 
@@ -302,7 +302,7 @@ class ThreadState:
     def close(self) -> None:
         """Release per-thread resources; called by the thread as it exits."""
         self.closed = True
-        _attention.discard(self)
+        attention.discard(self)
         fdwait = self.fdwait
         self.fdwait = None
         if fdwait:
@@ -317,9 +317,9 @@ def blocked_on(st: ThreadState) -> BlockedOn | None:
 
 def checkpoint() -> None:
     """Raise a pending cancellation or expired deadline of the calling thread."""
-    if not _attention:  # nothing pending in any thread (see _attention)
+    if not attention:  # nothing pending in any thread (see attention)
         return
-    st = _local.state
+    st = state_local.state
     if st is not None and (st.cancel_pending is not None or st.deadline is not None):
         exc = st.pending()
         if exc is not None:
@@ -351,7 +351,7 @@ def park(
             raise ValueError("Invalid value NaN (not a number)")
         if timeout > TIMEOUT_MAX:
             timeout = None  # ~49 days or more: as good as forever, and never overflows
-    st = _local.state
+    st = state_local.state
     if st is None:
         if mutex is not None:
             mutex.release()

@@ -2,7 +2,7 @@
 
 A ``timeout_after`` block pushes an absolute deadline on the calling
 thread's deadline stack (``ThreadState.deadlines``); every wait in
-``thredo._wait`` waits at most until the nearest armed deadline and then raises
+``thredo._core._wait`` waits at most until the nearest armed deadline and then raises
 ``ThreadTimeout(now)``.  The rules for nested blocks are curio's
 (``curio/time.py``), applied as the exception leaves each block:
 
@@ -50,7 +50,14 @@ _INF = float("inf")
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ("sleep", "timeout_after", "ignore_after", "disable_cancellation")
+__all__ = ("sleep", "timeout_after", "ignore_after", "disable_cancellation", "nan_is_zero")
+
+
+def nan_is_zero(timeout: float | None) -> float | None:
+    """A NaN timeout times out at once (as ``threading.Condition.wait(nan)``), never spins."""
+    if timeout is not None and timeout != timeout:
+        return 0.0
+    return timeout
 
 
 def sleep(seconds: float) -> None:
@@ -246,6 +253,8 @@ class disable_cancellation:
 
     For cleanup that must finish.  Nestable; a no-op in plain threads.
     """
+
+    __slots__ = ("_st",)
 
     def __enter__(self) -> disable_cancellation:
         self._st = current_state()

@@ -30,7 +30,7 @@ Two other paths share the function:
   :func:`start_run`, so that waiting never needs a new one): one epoll for
   all such threads, watched by one task that the curio kernel hosts
   (posted through ``RunContext.post``), which releases the waiters'
-  :class:`~thredo._wait.Waiter` locks.  Slower per
+  :class:`~thredo._core.Waiter` locks.  Slower per
   wake-up, but no descriptor per thread, so a server can hold as many
   connections as descriptors allow (10,000 connections in 20,000 fds).
 
@@ -62,7 +62,7 @@ import curio
 from curio.traps import _read_wait
 
 from ._runctx import RunContext
-from ._wait import ThreadState, Waiter, _local, park
+from ._wait import ThreadState, Waiter, park, state_local
 
 __all__ = (
     "POLLIN",
@@ -330,7 +330,7 @@ def wait_fd(
     # more on the descriptor it waited on last.  Kept to the operations it
     # needs (docs/design.md, section 9: each costs 30-100 ns, and a round
     # trip of the echo server is 12-20 us).
-    st = _local.state
+    st = state_local.state
     if st is None:
         return _wait_plain(fd, events, timeout)
     if call is None:

@@ -2,7 +2,7 @@
 
 One :class:`RunContext` exists per :func:`thredo.run` call.  Every thredo
 thread reaches it through one typed path, ``ThreadState.run``
-(``thredo._wait``); nothing finds the run any other way.  It is the part
+(``thredo._core._wait``); nothing finds the run any other way.  It is the part
 of the run that the layers *below* the kernel may use:
 
 * ``post(callback)`` -- ask the kernel thread to do something.  The
