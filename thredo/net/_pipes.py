@@ -82,7 +82,7 @@ from typing import Any
 from curio.errors import CancelledError
 
 from .._fdwait import POLLIN, POLLOUT, wait_fd
-from .._wait import checkpoint, current_state
+from .._wait import checkpoint, current_state, note_return
 
 __all__ = (
     "PipeReader",
@@ -252,9 +252,9 @@ class _PipeEnd:
         For ``communicate``: not a cancellation point, no ``on_cancel``.
         """
         self._check()
-        data = self.take_buffer()
-        if data:
-            return data
+        buffered = self.take_buffer()
+        if buffered:
+            return buffered
         fd = self._fd
         while True:
             data = read_nowait(fd, READ_CHUNK)
@@ -276,6 +276,7 @@ class _PipeEnd:
         while True:
             data = read_nowait(fd, n)
             if data is not None:
+                note_return()  # done, maybe past a deadline: not uncancellable time
                 return data
             wait_fd(fd, POLLIN, None, self, "read")
             if self._raw is None:
@@ -309,6 +310,7 @@ class _PipeEnd:
         except BaseException as e:
             e.bytes_written = written  # type: ignore[attr-defined]
             raise
+        note_return()
         return written
 
 
@@ -557,6 +559,7 @@ class RawPipeReader(_PipeEnd, io.RawIOBase):
                 while True:
                     k = readinto_nowait(self._fd, mv)
                     if k is not None:
+                        note_return()
                         return k
                     wait_fd(self._fd, POLLIN, None, self, "read")
                     self._check()

@@ -46,7 +46,7 @@ import os
 from typing import Any
 
 from .._fdwait import POLLIN, POLLOUT, closing_waiters, wait_fd, wake_closed
-from .._wait import checkpoint
+from .._wait import checkpoint, note_return
 
 __all__ = ("SocketStream", "FileStream")
 
@@ -314,9 +314,13 @@ class FileStream(_Stream):
         checkpoint()
         while True:
             try:
-                return os.read(self._fd, maxbytes)
+                data = os.read(self._fd, maxbytes)
             except BlockingIOError:
-                wait_fd(self._fd, POLLIN, None, self, "read")
+                pass
+            else:
+                note_return()  # done, maybe past a deadline: not uncancellable time
+                return data
+            wait_fd(self._fd, POLLIN, None, self, "read")
             if self._file is None:  # closed while it waited
                 raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
@@ -327,6 +331,8 @@ class FileStream(_Stream):
         try:
             checkpoint()
             while written < len(data):
+                if written:
+                    checkpoint()  # a reader that keeps up: still a point per chunk
                 try:
                     written += os.write(self._fd, data[written:])
                 except BlockingIOError:
@@ -336,6 +342,7 @@ class FileStream(_Stream):
         except BaseException as e:
             e.bytes_written = written  # type: ignore[attr-defined]
             raise
+        note_return()
 
     def close(self) -> None:
         """Restore the descriptor's blocking mode, close the file object (again: nothing)."""

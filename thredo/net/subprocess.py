@@ -85,19 +85,17 @@ the stdlib.  In plain threads (no thredo thread) ``wait`` and
 blocking files.
 """
 
-from __future__ import annotations
-
 import errno as _errno
 import io as _io
 import os as _os
 import select as _select
 import signal as _signal
 import subprocess as _sp
+import typing as _typing
 import weakref as _weakref
 from collections.abc import Callable as _Callable
 from time import monotonic as _monotonic
 from types import TracebackType as _TracebackType
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from curio.errors import CancelledError as _CancelledError
@@ -110,6 +108,7 @@ from .._timeouts import disable_cancellation as _disable_cancellation
 from .._wait import Waiter as _Waiter
 from .._wait import checkpoint as _checkpoint
 from .._wait import current_state as _current_state
+from .._wait import note_return as _note_return
 from .._wait import park as _park
 from ._pipes import READ_CHUNK as _READ_CHUNK
 from ._pipes import PipeReader as _PipeReader
@@ -119,7 +118,7 @@ from ._pipes import RawPipeWriter as _RawPipeWriter
 from ._pipes import read_nowait as _read_nowait
 from ._pipes import write_nowait as _write_nowait
 
-if not _TYPE_CHECKING:
+if not _typing.TYPE_CHECKING:
     from subprocess import *  # noqa: F403  (every stdlib name; ours follow)
 
 from subprocess import DEVNULL as DEVNULL
@@ -377,7 +376,9 @@ class Popen(_sp.Popen[_Any]):
             raise ValueError("Invalid value NaN (not a number)")
         if not self._exited(timeout):
             raise TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
-        return self._reap()
+        code = self._reap()
+        _note_return()  # done, maybe past a deadline: not uncancellable time
+        return code
 
     def poll(self) -> int | None:
         """As ``subprocess.Popen.poll``; a cancellation point in a thredo thread."""
@@ -455,7 +456,7 @@ class Popen(_sp.Popen[_Any]):
             err = b"".join(comm.err) if comm is not None and self.stderr is not None else None
             self._cancelled(e, out, err)
             if comm is not None and comm.input is not None:
-                e.bytes_written = comm.offset  # type: ignore[attr-defined]
+                e.bytes_written = comm.offset
             raise
 
     def _communicate_thredo(
@@ -543,13 +544,20 @@ class Popen(_sp.Popen[_Any]):
                     files[fd] = (self.stdin, None)
                     watch(fd, _select.EPOLLOUT)
             epfd = ep.fileno()
+            first = True
             while files:
-                _checkpoint()  # a child that keeps its pipes full: a point per chunk
+                if not first:
+                    # A child that keeps its pipes full: a point per round of chunks.
+                    # Not before the first round after a wait, so that the data the
+                    # wait was for is read (and reported) even if a cancel came with it.
+                    _checkpoint()
+                first = False
                 ready = [fd for fd, _ in ep.poll(0)] + always
                 if not ready:
                     timeout = None if endtime is None else max(0.0, endtime - _monotonic())
                     if not _wait_fd(epfd, _POLLIN, timeout, self, "communicate"):
                         return False
+                    first = True
                     continue
                 if endtime is not None and _monotonic() >= endtime:
                     return False
@@ -592,7 +600,6 @@ class Popen(_sp.Popen[_Any]):
         """Read ``f`` to end of file into ``chunks``; False if ``endtime`` passed first."""
         pipe = _raw_of(f)
         while True:
-            _checkpoint()  # a point per chunk
             timeout = None if endtime is None else max(0.0, endtime - _monotonic())
             if timeout == 0.0:
                 return False
@@ -603,15 +610,18 @@ class Popen(_sp.Popen[_Any]):
                 _close_quietly(f)
                 return True
             chunks.append(data)
+            _checkpoint()  # a point per chunk (after it: what a wait brought is kept)
 
     def _feed(self, comm: _Comm, endtime: float | None) -> bool:
         """Write the rest of the input, then close stdin; False if ``endtime`` passed first."""
-        f = self.stdin
+        f: _Any = self.stdin
         data = comm.input
         if data is not None:
             fd = f.fileno()
+            started = comm.offset
             while comm.offset < len(data):
-                _checkpoint()  # a point per chunk
+                if comm.offset > started:
+                    _checkpoint()  # a point per chunk
                 try:
                     n = _write_nowait(fd, data[comm.offset :])
                 except BrokenPipeError:  # the child stopped reading: as the stdlib, ignore
@@ -637,7 +647,7 @@ class Popen(_sp.Popen[_Any]):
         if isinstance(value, _CancelledError) and _current_state() is not None:
             self._end_child()
             if not hasattr(value, "returncode"):
-                value.returncode = self.returncode  # type: ignore[attr-defined]
+                value.returncode = self.returncode
             return
         super().__exit__(exc_type, value, traceback)
 
