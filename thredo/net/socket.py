@@ -78,6 +78,7 @@ from .._core import POLLOUT as _OUT
 from .._core import checkpoint as _checkpoint
 from .._core import closing_waiters as _closing_waiters
 from .._core import current_state as _current_state
+from .._core import note_return as _note_return
 from .._core import wait_fd as _wait_fd
 from .._core import wake_closed
 from ._streams import SocketStream as _SocketStream
@@ -233,9 +234,12 @@ class socket(UserTimeout, _base):
             _checkpoint()
         while True:
             try:
-                return op(self, *args)
+                result = op(self, *args)
             except BlockingIOError:
                 pass
+            else:
+                _note_return()  # done, maybe past a deadline: not uncancellable time
+                return result
             self._wait(events, call, endtime)
 
     # -- receiving -------------------------------------------------------------
@@ -255,9 +259,12 @@ class socket(UserTimeout, _base):
                 if data is not None:
                     return data
         try:
-            return _recv(self, bufsize, flags)
+            data = _recv(self, bufsize, flags)
         except BlockingIOError:
             pass
+        else:
+            _note_return()  # the GIL back late, past a deadline: not uncancellable time
+            return data
         self._pollfirst = True
         return self._retry(_recv, _IN, "recv", bufsize, flags, wait_first=True)  # type: ignore[no-any-return]
 
@@ -269,9 +276,12 @@ class socket(UserTimeout, _base):
         if self._pollfirst and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN, None, self, "recv_into")
         try:
-            return _recv_into(self, buffer, nbytes, flags)
+            n = _recv_into(self, buffer, nbytes, flags)
         except BlockingIOError:
             pass
+        else:
+            _note_return()
+            return n
         self._pollfirst = True
         return self._retry(  # type: ignore[no-any-return]
             _recv_into, _IN, "recv_into", buffer, nbytes, flags, wait_first=True
@@ -319,9 +329,12 @@ class socket(UserTimeout, _base):
             return _send(self, data, flags)  # non-blocking: not a point (see recv)
         _checkpoint()
         try:
-            return _send(self, data, flags)
+            n = _send(self, data, flags)
         except BlockingIOError:
             pass
+        else:
+            _note_return()
+            return n
         return self._retry(_send, _OUT, "send", data, flags, wait_first=True)  # type: ignore[no-any-return]
 
     def sendto(self, data: Any, *args: Any) -> int:
@@ -368,6 +381,8 @@ class socket(UserTimeout, _base):
                     if nowait:
                         raise
             if sent == len(data):
+                if not nowait:
+                    _note_return()
                 return
         with memoryview(data) as view, view.cast("B") as mv:
             total = len(mv)
@@ -385,6 +400,8 @@ class socket(UserTimeout, _base):
             except BaseException as e:
                 e.bytes_sent = sent  # type: ignore[attr-defined]
                 raise
+            if not nowait:
+                _note_return()
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """As ``socket.sendfile`` (zero-copy when possible); a point as :meth:`sendall`.
