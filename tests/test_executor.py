@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,13 @@ def test_with_block_left_by_a_deadline_or_cancel(how: str) -> None:
 def test_result_timeout_and_no_wait() -> None:
     def main() -> None:
         with thredo.ThreadPoolExecutor(1) as ex:
-            assert ex.submit(lambda: 5).result(timeout=WAIT) == 5  # need not wait long
+            done = ex.submit(lambda: 5)
+            assert done.result(timeout=WAIT) == 5
+            # need not wait: still a cancellation point
+            with pytest.raises(thredo.ThreadTimeout), thredo.timeout_after(0):
+                done.result()
+            with pytest.raises(thredo.ThreadTimeout), thredo.timeout_after(0):
+                done.exception()
             started, log = thredo.Event(), []
             f = ex.submit(blocker, started, log, "a")
             with pytest.raises(cf.TimeoutError):
@@ -237,5 +244,31 @@ def test_patch_gives_unchanged_code_thredos_executor(tmp_path: Path) -> None:
             with thredo.timeout_after(SHORT):
                 users2_pool.fetch_all(3)
         assert only_main_left()
+
+    thredo.run(main)
+
+
+def test_plain_thread_submits_and_cancels_once_bound() -> None:
+    """Once a thredo thread has used the pool, any thread may submit to it and cancel."""
+
+    def main() -> None:
+        with thredo.ThreadPoolExecutor(2) as ex:
+            assert ex.submit(lambda: 1).result() == 1  # binds the pool to this run
+            out: list[Any] = []
+            started, log = thredo.Event(), []
+
+            def plain() -> None:
+                f = ex.submit(blocker, started, log, "p")
+                out.append(ex.submit(lambda: "from plain").result(timeout=WAIT))
+                assert started.wait(WAIT)
+                out.append(f.cancel())
+                out.append(f.cancelled())
+
+            t = threading.Thread(target=plain)
+            t.start()
+            t.join(WAIT)
+            assert not t.is_alive()
+            assert out == ["from plain", True, True]
+        assert log == ["p"]
 
     thredo.run(main)

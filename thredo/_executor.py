@@ -49,7 +49,7 @@ from collections.abc import Callable
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any, ParamSpec, TypeVar
 
-from ._core import CancelledError, RunContext, current_state, disable_cancellation
+from ._core import CancelledError, RunContext, checkpoint, current_state, disable_cancellation
 from ._sync import Condition, Event
 from ._threads import Thread
 
@@ -112,9 +112,12 @@ class Future(_cf.Future[T]):
             return True
 
     def _wait(self, timeout: float | None) -> None:
-        if current_state() is not None and not self.done():
-            if not self._finished.wait(timeout):
-                raise _cf.TimeoutError()
+        if current_state() is None:
+            return  # a plain thread: the stdlib's wait
+        if self.done():
+            checkpoint()  # need not wait, still a cancellation point (as every thredo call)
+        elif not self._finished.wait(timeout):
+            raise _cf.TimeoutError()
 
     def result(self, timeout: float | None = None) -> T:
         """As ``concurrent.futures.Future.result``; cancellable in a thredo thread."""
