@@ -52,8 +52,12 @@ class Script:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            # Ctrl-C must reach the child even when the suite runs with SIGINT
+            # ignored (`nohup`, a CI shell): its children inherit that.
+            preexec_fn=_sigint_default,
         )
         self._seen = b""
+        self._err = b""
 
     def wait_for(self, marker: str, timeout: float = TIMEOUT) -> None:
         """Read stdout (unbuffered, so communicate() gets the rest) up to ``marker``."""
@@ -74,13 +78,31 @@ class Script:
                     )
                 self._seen += chunk
 
+    def wait_for_err(self, marker: str, timeout: float = TIMEOUT) -> str:
+        """Read stderr up to ``marker``; return what was read so far."""
+        fd = self.proc.stderr.fileno()
+        want = marker.encode()
+        end = time.monotonic() + timeout
+        while want not in self._err:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {marker!r} on stderr within {timeout} s: {self._err!r}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    raise AssertionError(f"stderr closed before {marker!r}: {self._err!r}")
+                self._err += chunk
+        return self._err.decode()
+
     def sigint(self) -> None:
         self.proc.send_signal(signal.SIGINT)
 
     def finish(self, timeout: float = TIMEOUT) -> tuple[int, list[str], str]:
         """Wait for exit; return (returncode, stdout lines, stderr)."""
         out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, (self._seen + out).decode().splitlines(), err.decode()
+        lines = (self._seen + out).decode().splitlines()
+        return self.proc.returncode, lines, (self._err + err).decode()
 
     def ctrl_c_when_ready(self) -> tuple[int, list[str], str]:
         """Wait for ``READY``, send SIGINT, then ``finish()``."""
@@ -92,6 +114,10 @@ class Script:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.communicate()
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
@@ -433,9 +459,11 @@ class TestSignalsAndProcessLife:
         assert rc == 0
         assert out == ["READY", "slept", "main finally", "CAUGHT"]
         hint = [line for line in err.splitlines() if line]
-        assert len(hint) == 1, err
+        assert len(hint) == 2, err
         assert "cannot interrupt" in hint[0]
         assert "Ctrl-C again" in hint[0]
+        assert hint[1].startswith("  'thredo-main': in time.sleep(2) at "), err
+        assert hint[1].endswith(":16"), err
 
     def test_no_hint_when_the_cancel_is_delivered(self, script):
         s = script(
@@ -508,3 +536,73 @@ def test_100_runs_with_socket_workers_leave_no_os_thread():
         thredo.run(main)
         left = set(threading.enumerate()) - before
         assert not left, left
+
+
+class TestStuckWhereThredoCannotReach:
+    """Issue 22.6: Ctrl-C names what holds run() up, and the second one always ends it."""
+
+    def test_first_ctrl_c_names_a_worker_stuck_on_a_threading_lock(self, script):
+        """Promise: the first Ctrl-C names every thread run() waits for and cannot interrupt."""
+        s = script(
+            """
+            import threading
+
+            lock = threading.Lock()
+            lock.acquire()
+
+            def worker():
+                say("READY")
+                lock.acquire()  # thredo cannot interrupt this
+
+            def main():
+                t = thredo.spawn(worker, name="stuck-worker")
+                t.join()
+
+            thredo.run(main)
+            """
+        )
+        s.wait_for("READY")
+        s.sigint()
+        err = s.wait_for_err("stuck-worker")
+        s.wait_for_err("\n", timeout=TIMEOUT)
+        line = next(x for x in err.splitlines() if "stuck-worker" in x)
+        assert "lock.acquire()" in line, err
+        assert f"{s.proc.args[1]}:18" in line, err
+        assert "Ctrl-C again" in err
+        start = time.monotonic()
+        s.sigint()
+        rc, out, err = s.finish()
+        assert time.monotonic() - start < 10
+        assert rc == -signal.SIGINT, err
+        assert out == ["READY"]
+
+    def test_second_ctrl_c_ends_a_program_with_a_busy_thread_pool(self, script):
+        """Promise: the second Ctrl-C ends the program though plain threads would be joined."""
+        s = script(
+            """
+            import concurrent.futures
+            import threading
+
+            never = threading.Event()
+
+            def main():
+                pool = concurrent.futures.ThreadPoolExecutor(1)
+                job = pool.submit(never.wait)
+                say("READY")
+                job.result()  # thredo cannot interrupt this
+
+            thredo.run(main)
+            """
+        )
+        s.wait_for("READY")
+        s.sigint()
+        err = s.wait_for_err("Ctrl-C again")
+        s.wait_for_err("job.result()")
+        err = s.wait_for_err("\n  ")  # the thread's line follows the first
+        assert "thredo-main" in err, err
+        start = time.monotonic()
+        s.sigint()
+        rc, out, err = s.finish()
+        assert time.monotonic() - start < 10
+        assert rc == -signal.SIGINT, err
+        assert "\nKeyboardInterrupt\n" in err

@@ -311,3 +311,142 @@ class TestOtherUser:
         finally:
             m.close()
             os.rmdir(d)
+
+
+class TestCannotHurtTheProgram:
+    """Issue 22.3: the monitor never holds run(), nor fails a client at once."""
+
+    def test_thread_ids_are_ascii_digits_only(self) -> None:
+        m = _monitor.Monitor("/nonexistent/unused.sock")
+        try:
+            for word in ("\u0662", "#\u0662", "1\u0662", "+1", "1_0"):
+                reply = m.command(f"where {word}")
+                assert not reply["ok"]
+                assert "not a thread id" in reply["text"]
+        finally:
+            m._close_pipe()
+
+    def test_pid_is_ascii_digits_only(self) -> None:
+        r = monitor_cmd("\u0662", "ps")
+        assert r.returncode == 2
+        assert "not a process id" in r.stderr
+
+    def test_run_does_not_wait_on_a_client_that_stops_reading(self) -> None:
+        path = _monitor.socket_path(os.getpid())
+        held: list[std_socket.socket] = []
+
+        def main() -> None:
+            s = std_socket.socket(std_socket.AF_UNIX)
+            held.append(s)
+            s.connect(path)
+            s.sendall(b"help\n" * 4000)  # ~2 MB of replies, never read
+            with Client(path) as c:  # the monitor is still serving others
+                assert c.call("ps")["ok"]
+
+        import time
+
+        t0 = time.monotonic()
+        try:
+            thredo.run(main, monitor=True)
+            took = time.monotonic() - t0
+        finally:
+            for s in held:
+                s.close()
+        assert took < 5.0, f"run() waited {took:.1f}s on a client that does not read"
+        assert not os.path.exists(path)
+
+    def test_many_concurrent_clients_all_served(self) -> None:
+        import threading
+
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "m.sock")
+        m = _monitor.Monitor(path)
+        m.start()
+        errors: list[BaseException] = []
+        start = threading.Event()
+
+        def one() -> None:
+            start.wait()
+            try:
+                with Client(path) as c:
+                    assert c.call("ps")["ok"]
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=one) for _ in range(150)]
+        try:
+            for t in threads:
+                t.start()
+            start.set()
+            for t in threads:
+                t.join(WAIT * 3)
+        finally:
+            m.close()
+            os.rmdir(d)
+        assert errors == []
+
+    def test_at_the_descriptor_limit_no_spin_and_no_theft(self, tmp_path: Path) -> None:
+        sock_path = str(tmp_path / "m.sock")
+        script = tmp_path / "fdlimit.py"
+        script.write_text(
+            textwrap.dedent(
+                f"""
+                import errno, os, resource, sys
+                from thredo import _monitor
+                resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+                m = _monitor.Monitor({sock_path!r})
+                m.start()
+                fds = []
+                while True:
+                    try:
+                        fds.extend(os.pipe())
+                    except OSError as e:
+                        assert e.errno == errno.EMFILE
+                        break
+                try:
+                    fds.append(os.open(os.devnull, os.O_RDONLY))  # the last odd one
+                except OSError:
+                    pass
+                print("full", flush=True)
+                sys.stdin.readline()  # the client is in the backlog now
+                t0 = sum(os.times()[:2])
+                import select
+                select.select([], [], [], 1.5)  # idle
+                cpu = sum(os.times()[:2]) - t0
+                os.close(fds.pop())
+                os.close(fds.pop())
+                try:
+                    r, w = os.pipe()
+                    ok = "pipe ok"
+                except OSError as e:
+                    ok = "pipe " + errno.errorcode[e.errno]
+                for fd in fds:
+                    os.close(fd)
+                m.close()
+                print(f"{{cpu:.3f}} {{ok}}", flush=True)
+                """
+            )
+        )
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        client = std_socket.socket(std_socket.AF_UNIX)
+        try:
+            assert proc.stdout.readline().strip() == "full"
+            client.connect(sock_path)
+            client.sendall(b"ps\n")
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            cpu, ok = proc.stdout.readline().split(maxsplit=1)
+            assert proc.wait(WAIT * 3) == 0
+        finally:
+            client.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+        assert ok.strip() == "pipe ok", f"cpu {cpu}s"
+        assert float(cpu) < 0.5, f"the accept loop used {cpu}s of CPU in 1.5 s idle"

@@ -489,3 +489,124 @@ def test_a_module_imported_before_is_copied_afresh(tmp_module: Path) -> None:
     assert patchmod_b.socket is std_socket
     assert fresh.socket is FACADES["socket"]
     assert sys.modules["patchmod_b"] is patchmod_b
+
+
+# -- blocks in several threads (issue 22.2) ---------------------------------------------
+
+
+def test_overlapping_blocks_in_two_threads_leave_sys_modules_as_before() -> None:
+    """Promise: enter 1, enter 2, leave 1, leave 2 leaves sys.modules as before either."""
+    import http.server  # noqa: F401  (a stdlib client imported before both blocks)
+
+    before = dict(sys.modules)
+    entered = [threading.Event(), threading.Event()]
+    leave = [threading.Event(), threading.Event()]
+    left = [threading.Event(), threading.Event()]
+    got: list[Any] = [None, None]
+
+    def block(i: int) -> None:
+        with thredo.patch():
+            import http.client as c
+
+            got[i] = c
+            entered[i].set()
+            assert leave[i].wait(WAIT)
+        left[i].set()
+
+    threads = [threading.Thread(target=block, args=(i,)) for i in (0, 1)]
+    threads[0].start()
+    assert entered[0].wait(WAIT)
+    threads[1].start()
+    assert entered[1].wait(WAIT)
+    leave[0].set()
+    assert left[0].wait(WAIT)
+    leave[1].set()
+    for t in threads:
+        t.join(WAIT)
+    assert got[0].socket is FACADES["socket"]
+    assert got[1].socket is FACADES["socket"]
+    for name, mod in before.items():
+        assert sys.modules.get(name) is mod, name
+    import http.client as after
+
+    assert after is std_http_client
+    assert after.socket is std_socket
+    import builtins
+
+    assert builtins.__import__.__module__ != "thredo._patch"
+
+
+@pytest.fixture
+def tmp_pkg(tmp_module: Path) -> Path:
+    """A package ``patchpkg_c`` (network-doing, lazy submodule) and a gate module."""
+    pkg = tmp_module / "patchpkg_c"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import socket\n")
+    (pkg / "lazy.py").write_text("import socket\nimport patchpkg_c as pkg\n")
+    (tmp_module / "patchmod_gate.py").write_text(
+        "import threading\ninside = threading.Event()\ngo = threading.Event()\n"
+    )
+    (tmp_module / "patchmod_slow.py").write_text(
+        "import socket, threading\n"
+        "import patchmod_gate\n"
+        "if threading.current_thread().name == 'plain-importer':\n"
+        "    patchmod_gate.inside.set()\n"
+        "    assert patchmod_gate.go.wait(10)\n"
+    )
+    return tmp_module
+
+
+def test_a_plain_thread_importing_the_same_package_during_a_block_is_untouched(
+    tmp_pkg: Path,
+) -> None:
+    """Promise: a plain thread lazily importing a package a block copies sees its own modules."""
+    import patchpkg_c  # type: ignore[import-not-found]
+
+    seen: list[Any] = []
+
+    def plain() -> None:
+        import patchpkg_c.lazy
+
+        seen.append((sys.modules.get("patchpkg_c"), patchpkg_c.lazy.pkg, patchpkg_c.lazy.socket))
+
+    with thredo.patch():
+        import patchpkg_c as copy
+
+        t = threading.Thread(target=plain)
+        t.start()
+        t.join(WAIT)
+    assert copy.socket is FACADES["socket"]
+    assert seen == [(patchpkg_c, patchpkg_c, std_socket)]
+    assert sys.modules["patchpkg_c"] is patchpkg_c
+
+
+def test_a_block_never_waits_for_a_plain_thread_importing_the_same_module(
+    tmp_pkg: Path,
+) -> None:
+    """Promise: a block's import neither fails nor waits on another thread's import of it."""
+    import patchmod_gate  # type: ignore[import-not-found]
+
+    def plain() -> None:
+        import patchmod_slow  # type: ignore[import-not-found]  # noqa: F401
+
+    importer = threading.Thread(target=plain, name="plain-importer")
+    importer.start()
+    try:
+        assert patchmod_gate.inside.wait(WAIT)  # the plain thread is inside the module's body
+        got: list[Any] = []
+
+        def block() -> None:
+            with thredo.patch():
+                import patchmod_slow as copy
+
+            got.append(copy)
+
+        b = threading.Thread(target=block)
+        b.start()
+        b.join(WAIT)
+        assert not b.is_alive(), "the block waited for the plain thread's import"
+        assert got[0].socket is FACADES["socket"]
+    finally:
+        patchmod_gate.go.set()
+        importer.join(WAIT)
+    assert sys.modules["patchmod_slow"].socket is std_socket

@@ -172,3 +172,108 @@ def test_poll_register_modify_unregister(pair: Any) -> None:
             p.unregister(a)
 
     thredo.run(main)
+
+
+# -- as the stdlib: the object types, timeout range checks, a mutated list (issue 21 item 2) --
+
+
+def test_poll_and_epoll_types_as_the_stdlib() -> None:
+    """``type(poll())`` cannot be called (stdlib: a factory); ``epoll`` can, but not subclassed."""
+    p = tselect.poll()
+    with pytest.raises(TypeError, match=r"cannot create '.*poll' instances"):
+        type(p)()
+    with pytest.raises(TypeError):
+        type(std_select.poll())()  # what the stdlib does
+    assert type(p).__name__ == "poll"
+    with tselect.epoll() as ep:
+        assert type(ep) is tselect.epoll
+    for mod in (std_select, tselect):
+        with pytest.raises(TypeError, match="not an acceptable base type"):
+            type("Sub", (mod.epoll,), {})
+
+
+# INT_MAX of the C int the system calls take a millisecond timeout in.
+_INT_MAX = 2**31 - 1
+_TIMEOUTS = [
+    1 << 64,
+    -(1 << 64),
+    _INT_MAX,
+    _INT_MAX + 1,
+    -_INT_MAX - 1,
+    -_INT_MAX - 2,
+    2**32,
+    _INT_MAX - 0.5,
+    _INT_MAX + 0.5,
+    1e300,
+    float("inf"),
+    float("nan"),
+    -1,
+    -2.5,
+    1.5,
+    True,
+    "1",
+]
+
+
+def _outcome(call: Callable[[Any], Any], timeout: Any) -> Any:
+    try:
+        return call(timeout)
+    except Exception as e:
+        return type(e)
+
+
+@pytest.mark.parametrize("runner_kind", ["plain", "thredo"])
+def test_poll_and_epoll_timeouts_are_range_checked_as_the_stdlib(
+    runner_kind: str, pair: Any
+) -> None:
+    """Each timeout gives the stdlib's answer: a result (fd ready) or the same exception type."""
+    a, _ = pair
+    std_p, our_p = std_select.poll(), tselect.poll()
+    for p in (std_p, our_p):
+        p.register(a, std_select.POLLOUT)
+    std_ep, our_ep = std_select.epoll(), tselect.epoll()
+    for ep in (std_ep, our_ep):
+        ep.register(a.fileno(), std_select.EPOLLOUT)
+    got: list[Any] = []
+
+    def scenario() -> None:
+        for t in _TIMEOUTS:
+            for std, ours in ((std_p.poll, our_p.poll), (std_ep.poll, our_ep.poll)):
+                got.append((t, _outcome(std, t), _outcome(ours, t)))
+
+    try:
+        if runner_kind == "plain":
+            PlainThread(scenario).join()
+        else:
+            thredo.run(scenario)
+    finally:
+        std_ep.close()
+        our_ep.close()
+    assert [(t, s) for t, s, _ in got] == [(t, o) for t, _, o in got]
+    assert (1 << 64, OverflowError, OverflowError) in got
+
+
+@pytest.mark.parametrize("runner_kind", ["plain", "thredo"])
+def test_select_over_a_list_its_fileno_mutates(runner_kind: str) -> None:
+    """bpo-16230 (CPython's test_select_mutated): the list is read as the stdlib reads it."""
+    import sys
+
+    got: list[Any] = []
+
+    def scenario() -> None:
+        a: list[Any] = []
+
+        class F:
+            def fileno(self) -> int:
+                del a[-1]
+                return sys.__stdout__.fileno()  # type: ignore[union-attr]
+
+        a[:] = [F()] * 10
+        got.append((tselect.select([], a, []), ([], a[:5], [])))
+
+    if runner_kind == "plain":
+        PlainThread(scenario).join()
+    else:
+        thredo.run(scenario)
+    ((result, want),) = got
+    assert result == want

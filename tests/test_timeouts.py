@@ -890,9 +890,26 @@ class TestUncancellableWarning:
                 with thredo.ignore_after(0.05) as cm:
                     lock.acquire()  # a threading lock: not cancellable
             releaser.join()
-            return cm.expired
+            return cm.expired, cm.result
 
-        assert run(main) is False
+        # Promise (issue 22.7): a deadline that passed inside an uncancellable
+        # call is visible: .expired is true, though the block's work completed.
+        assert run(main) == (True, None)
+
+    def test_late_timeout_after_keeps_the_result_and_says_expired(self, run):
+        """Promise: timeout_after raises nothing after the fact; .expired is true."""
+
+        def main():
+            def late() -> str:
+                time.sleep(0.2)  # thredo cannot interrupt this
+                return "work done"
+
+            cm = thredo.timeout_after(0.05)
+            with pytest.warns(thredo.UncancellableWarning, match="timeout_after"), cm:
+                done = late()
+            return cm.expired, done
+
+        assert run(main) == (True, "work done")
 
     def test_delivered_deadline_does_not_warn(self, run):
         def main():

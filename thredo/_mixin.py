@@ -213,7 +213,7 @@ class ThredoMixIn:
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a thredo thread to handle the request."""
-        name = f"thredo handler {client_address!r}"
+        name = f"thredo handler {_peer_name(client_address)}"
         with self._lock:  # held across spawn: the exit cannot come before the add
             t = spawn(
                 self.process_request_thread,
@@ -258,3 +258,15 @@ class ThreadingTCPServer(ThredoMixIn, socketserver.TCPServer):
 
 class ThreadingHTTPServer(ThredoMixIn, http.server.HTTPServer):
     """``http.server.ThreadingHTTPServer`` on thredo threads (see :class:`ThredoMixIn`)."""
+
+
+def _peer_name(address: Any) -> str:
+    """``host:port`` (``[host]:port`` for IPv6), as ``tcp_server`` names its handlers.
+
+    (``net._servers`` has the same function: modules of one layer do not
+    import each other.)
+    """
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address) or "unix-peer"

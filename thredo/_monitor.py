@@ -39,6 +39,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import resource
 import select
 import socket
 import stat
@@ -46,6 +47,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from _thread import allocate_lock
 from typing import Any
@@ -67,10 +69,24 @@ __all__ = (
 
 #: The environment variable that turns the monitor on for every ``run()``.
 ENV = "THREDO_MONITOR"
-#: Seconds a reply may wait for a client that does not read before that
-#: client is dropped (so close() never waits on a stuck client; an idle
-#: interactive session, which reads, is never dropped).
-SEND_TIMEOUT = 10
+#: Seconds one whole reply may take to go out before its client is dropped
+#: (a client that stops reading, or reads a little at a time, cannot hold a
+#: monitor thread; an idle interactive session, which sends nothing, is kept).
+SEND_TIMEOUT = 2.0
+#: Clients served at once; more wait in the listen backlog (their connect
+#: succeeds, the reply comes when a slot frees) -- each costs a thread and a
+#: descriptor, so the bound keeps the monitor from taking what the program needs.
+MAX_CLIENTS = 16
+#: The listen backlog (was 8: 118 of 150 concurrent clients got EAGAIN).
+BACKLOG = 128
+#: Descriptors the monitor never takes: a connection accepted on one of the
+#: last RESERVE_FDS below RLIMIT_NOFILE is refused and closed at once.
+RESERVE_FDS = 16
+#: Seconds the accept loop pauses after EMFILE/ENFILE/ENOMEM or a refusal
+#: for lack of descriptors (it does not spin on a listener that stays readable).
+ACCEPT_BACKOFF = 0.5
+#: Seconds close() waits for client threads (all of them, together).
+CLOSE_WAIT = 1.0
 MAX_LINE = 4096  # bytes: no command is longer
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -99,6 +115,12 @@ def _private_dir(path: str) -> None:
         raise PermissionError(
             errno.EPERM, "not a private directory of this user (mode 0700, ours)", path
         )
+
+
+def _fd_limit() -> int:
+    """The soft RLIMIT_NOFILE (read each time: the program may change it)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -140,7 +162,7 @@ class Monitor:
                     pass
                 lsock.bind(self.path)
                 os.chmod(self.path, 0o600)  # the directory already keeps others out
-                lsock.listen(8)
+                lsock.listen(BACKLOG)
             except BaseException:
                 lsock.close()
                 raise
@@ -152,28 +174,28 @@ class Monitor:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop serving, drop every client, remove the socket; returns when all is gone."""
+        """Stop serving, drop every client, remove the socket.
+
+        Never waits on a client: every wait of the monitor's threads also
+        watches the stop pipe, so they all return promptly; the join is
+        bounded by ``CLOSE_WAIT`` anyway (the threads are daemons).
+        """
         os.write(self._stop_w, b"x")
         if self._thread is not None:
             self._thread.join()
         with self._lock:
-            clients = list(self._clients.items())
-        for sock, _ in clients:
-            try:
-                # Wakes its thread's recv; a reply being sent (to "cancel" of
-                # the thread whose exit ends the run) still goes out.
-                sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
-        for _, t in clients:
-            t.join()
+            clients = list(self._clients.values())
+        end = time.monotonic() + CLOSE_WAIT
+        for t in clients:
+            t.join(max(0.0, end - time.monotonic()))
         if self._listener is not None:
             self._listener.close()
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
-        self._close_pipe()
+        if all(not t.is_alive() for t in clients):
+            self._close_pipe()  # else a straggler still polls it: left to the GC of the process
 
     def _close_pipe(self) -> None:
         for fd in (self._stop_r, self._stop_w):
@@ -187,28 +209,43 @@ class Monitor:
     def _serve(self) -> None:
         lsock = self._listener
         assert lsock is not None
+        stop = select.poll()
+        stop.register(self._stop_r, select.POLLIN)
         p = select.poll()
         p.register(lsock, select.POLLIN)
         p.register(self._stop_r, select.POLLIN)
         while True:
+            with self._lock:
+                full = len(self._clients) >= MAX_CLIENTS
+            if full:  # the next clients wait in the backlog until a slot frees
+                if stop.poll(ACCEPT_BACKOFF * 1000):
+                    return
+                continue
             ready = {fd for fd, _ in p.poll()}
             if self._stop_r in ready:
                 return
             try:
                 client, _ = lsock.accept()
-            except OSError:  # a client gone before we took it, out of descriptors
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS):
+                    # The listener stays readable: pause instead of spinning.
+                    if stop.poll(ACCEPT_BACKOFF * 1000):
+                        return
+                continue  # (or a client gone before we took it)
+            if client.fileno() >= _fd_limit() - RESERVE_FDS:
+                # Lowest free descriptor this high: the program is near its
+                # limit; give the descriptor back at once.
+                self._refuse(client, "refused: the program is near its descriptor limit")
+                if stop.poll(ACCEPT_BACKOFF * 1000):
+                    return
                 continue
             try:
                 if peer_uid(client) != os.getuid():
-                    self._send(client, {"ok": False, "text": "refused: another user", "data": None})
-                    client.close()
+                    self._refuse(client, "refused: another user")
                     continue
             except OSError:
                 client.close()
                 continue
-            client.setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT, 0)
-            )
             t = threading.Thread(
                 target=self._client, args=(client,), name="thredo-monitor client", daemon=True
             )
@@ -216,30 +253,70 @@ class Monitor:
                 self._clients[client] = t
             t.start()
 
+    def _refuse(self, client: socket.socket, why: str) -> None:
+        try:
+            client.setblocking(False)
+            client.send(json.dumps({"ok": False, "text": why, "data": None}).encode() + b"\n")
+        except OSError:
+            pass
+        client.close()
+
     def _client(self, sock: socket.socket) -> None:
         buf = b""
+        sock.setblocking(False)
+        p = select.poll()
+        p.register(sock, select.POLLIN)
+        p.register(self._stop_r, select.POLLIN)
         try:
             while True:
-                chunk = sock.recv(4096)
+                if any(fd == self._stop_r for fd, _ in p.poll()):
+                    return
+                try:
+                    chunk = sock.recv(4096)
+                except BlockingIOError:
+                    continue
                 if not chunk:
                     return
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    self._send(sock, self.command(line.decode("utf-8", "replace")))
+                    if not self._send(sock, self.command(line.decode("utf-8", "replace"))):
+                        return
                 if len(buf) > MAX_LINE:
                     self._send(sock, {"ok": False, "text": "line too long", "data": None})
                     return
-        except OSError:  # the client went away, or close() shut us down
+        except OSError:  # the client went away
             pass
         finally:
             with self._lock:
                 self._clients.pop(sock, None)
             sock.close()
 
-    @staticmethod
-    def _send(sock: socket.socket, reply: dict[str, Any]) -> None:
-        sock.sendall(json.dumps(reply).encode() + b"\n")
+    def _send(self, sock: socket.socket, reply: dict[str, Any]) -> bool:
+        """Send one reply within ``SEND_TIMEOUT`` seconds; False: the client is to be dropped.
+
+        A reply that fits in the socket buffer goes out even while close()
+        runs (the answer to a ``cancel`` that ends the run); one that has to
+        wait for the client gives up at once when the monitor stops.
+        """
+        data = memoryview(json.dumps(reply).encode() + b"\n")
+        end = time.monotonic() + SEND_TIMEOUT
+        p = select.poll()
+        p.register(sock, select.POLLOUT)
+        p.register(self._stop_r, select.POLLIN)
+        while data:
+            try:
+                data = data[sock.send(data) :]
+                continue
+            except BlockingIOError:
+                pass
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            ready = p.poll(left * 1000)
+            if any(fd == self._stop_r for fd, _ in ready):
+                return False
+        return True
 
     # -- commands ------------------------------------------------------------------------
 
@@ -267,7 +344,10 @@ class Monitor:
 
     def _on_thread(self, cmd: str, arg: str) -> dict[str, Any]:
         try:
-            tid = int(arg.lstrip("#"))
+            digits = arg[1:] if arg.startswith("#") else arg
+            if not (digits.isascii() and digits.isdigit()):  # not "٢", "+1", "1_0"
+                raise ValueError(arg)
+            tid = int(digits)
         except ValueError:
             return {"ok": False, "text": f"not a thread id: {arg!r}", "data": None}
         t = next((t for t in live_threads(RunContext.running()) if t.id == tid), None)

@@ -19,10 +19,12 @@ in ``docs/monitor.md``.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 from ._monitor import HELP, socket_path
@@ -38,11 +40,31 @@ class Client:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         try:
-            self._sock.connect(path)
+            self._connect(timeout)
         except BaseException:
             self._sock.close()
             raise
         self._buf = b""
+
+    def _connect(self, timeout: float | None) -> None:
+        """Connect, retrying while the monitor's listen backlog is full (EAGAIN).
+
+        A busy monitor makes the client wait, up to ``timeout`` seconds in
+        all, instead of failing at once.
+        """
+        end = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                self._sock.connect(self.path)
+                return
+            except BlockingIOError:
+                if end is not None and time.monotonic() + delay > end:
+                    raise TimeoutError(
+                        errno.ETIMEDOUT, "the monitor is busy (its backlog stayed full)"
+                    ) from None
+                time.sleep(delay)  # a plain process: nothing to cancel here
+                delay = min(delay * 2, 0.1)
 
     def call(self, line: str) -> dict[str, Any]:
         """Send one command line; the reply ``{"ok", "text", "data"}``.
@@ -119,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         command.insert(0, str(args.pid))  # with --socket the first word is the command
     if args.socket is not None:
         path = args.socket
-    elif args.pid.isdigit():
+    elif args.pid.isascii() and args.pid.isdigit():
         path = socket_path(int(args.pid))
     else:
         parser.error(f"not a process id: {args.pid!r}")

@@ -23,9 +23,13 @@ Phases of a run:
 
 The first Ctrl-C cancels the main thread, and once it has unwound every
 thread still running, and makes ``run()`` raise ``KeyboardInterrupt`` when
-all have exited; a second one makes ``run()`` raise ``KeyboardInterrupt`` at
-once, leaving the (daemonic at the OS level) threads to die with the
-process.  Ctrl-C is handled only when ``run()`` is called in the main
+all have exited.  A thread the cancel cannot reach (a ``threading`` lock,
+``time.sleep``, a C call) is named on stderr with where it sits, once,
+``CTRL_C_HINT_DELAY`` after its cancel.  A second one makes ``run()`` raise
+``KeyboardInterrupt`` at once, leaving the (daemonic at the OS level)
+threads to die with the process -- and the process ends even if plain
+threads would be joined at exit (``_end_now_at_exit``).  Ctrl-C is
+handled only when ``run()`` is called in the main
 thread.
 
 The monitor lives above the core (``thredo._run`` starts it before the
@@ -34,10 +38,16 @@ kernel and removes it after): it needs nothing from the kernel.
 
 from __future__ import annotations
 
+import contextlib
+import linecache
+import os
 import signal
 import sys
+import sysconfig
 import threading
+import time
 from collections.abc import Callable, Coroutine
+from types import FrameType
 from typing import Any, Protocol, TypeVar
 
 import curio
@@ -50,7 +60,9 @@ from ._wait import current_state
 
 __all__ = ("run_kernel", "MainThread")
 
-CTRL_C_HINT_DELAY = 0.25  # seconds a first Ctrl-C may take to reach the main thread
+CTRL_C_HINT_DELAY = 0.25  # seconds a first Ctrl-C may take to reach a thread
+SECOND_CTRL_C_GRACE = 0.5  # seconds plain threads get to end after a second Ctrl-C
+_end_registered = False  # _end_now_at_exit is registered (once per process)
 
 T = TypeVar("T")
 
@@ -129,9 +141,15 @@ class _Supervisor:
         self.interrupted += 1
         if self.interrupted > 1:
             # Second Ctrl-C: stop waiting.  run() raises KeyboardInterrupt now;
-            # the threads (daemonic at the OS level) die with the process.
+            # the threads (daemonic at the OS level) die with the process, and
+            # plain threads the interpreter would join do not hold it either.
             self._cancel_all()
             self.abandoned = True
+            global _end_registered
+            if not _end_registered:
+                _end_registered = True
+                with contextlib.suppress(RuntimeError):  # already shutting down
+                    threading._register_atexit(_end_now_at_exit)  # type: ignore[attr-defined]
             return None
         main = self.main
         if main is not None and not main.terminated:
@@ -141,20 +159,120 @@ class _Supervisor:
         return None
 
     async def _hint_later(self, main: MainThread) -> None:
-        await curio.spawn(self._hint, main, daemon=True)
+        await curio.spawn(self._hint, daemon=True)
 
-    async def _hint(self, main: MainThread) -> None:
-        """The first Ctrl-C did not reach the main thread: say why, once."""
-        await curio.sleep(CTRL_C_HINT_DELAY)
-        if main.cancel_pending and main.blocked_on is None and self.interrupted == 1:
-            if main.deferring():
-                return  # deliberately deferred (disable_cancellation)
+    async def _hint(self) -> None:
+        """After the first Ctrl-C: name each thread the cancel cannot reach, once.
+
+        Every ``CTRL_C_HINT_DELAY`` until a second Ctrl-C (or the end of the
+        run), a thread with a cancel pending that is in no thredo wait and
+        has not deferred it (``disable_cancellation``) is named with where it
+        sits: run() waits for it and nothing thredo does will end that wait.
+        """
+        named: set[int] = set()
+        while self.interrupted == 1:
+            await curio.sleep(CTRL_C_HINT_DELAY)
+            if self.interrupted != 1:
+                return
+            stuck = [t for t in self.run.live() if id(t) not in named and _unreachable(t)]
+            if not stuck:
+                continue
+            frames = sys._current_frames()
+            lines = [
+                f"  {t.os_thread().name!r}: {_where(frames.get(t.os_thread().ident or -1))}"
+                for t in stuck
+            ]
+            named.update(id(t) for t in stuck)
             sys.stderr.write(
-                "thredo: Ctrl-C: the main thread is in a call thredo cannot interrupt "
-                "(time.sleep, a threading lock, a C extension's I/O); it is cancelled at its "
-                "next thredo blocking call. Press Ctrl-C again to end the program now.\n"
+                "thredo: Ctrl-C: run() is waiting for threads in a call thredo cannot "
+                "interrupt (time.sleep, a threading lock, a C extension's I/O); each is "
+                "cancelled at its next thredo blocking call. Press Ctrl-C again to end "
+                "the program now.\n" + "\n".join(lines) + "\n"
             )
             sys.stderr.flush()
+
+
+def _unreachable(t: Member) -> bool:
+    """A cancel is pending on ``t`` and it sits where thredo cannot deliver it.
+
+    Read by duck typing: the registry's ``Member`` promises less than a
+    thredo ``Thread`` offers (``cancel_pending``, ``blocked_on``,
+    ``deferring``); a member without them is never named.
+    """
+    if t.terminated or not getattr(t, "cancel_pending", False):
+        return False
+    if getattr(t, "blocked_on", None) is not None:
+        return False
+    deferring = getattr(t, "deferring", None)
+    return not (callable(deferring) and deferring())
+
+
+_STDLIB_DIRS = tuple(
+    {
+        sysconfig.get_paths()["stdlib"],
+        sysconfig.get_paths()["platstdlib"],
+        os.path.dirname(__file__),
+    }
+)
+
+
+def _where(frame: FrameType | None) -> str:
+    """``call at file:line`` of a thread's innermost frame (and the caller's own code's)."""
+    if frame is None:
+        return "(no Python frame)"
+    out = _frame_line(frame)
+    f: FrameType | None = frame
+    while f is not None and f.f_code.co_filename.startswith(_STDLIB_DIRS):
+        f = f.f_back
+    if f is not None and f is not frame:
+        out += f", from {_frame_line(f)}"
+    return out
+
+
+def _frame_line(f: FrameType) -> str:
+    filename, lineno = f.f_code.co_filename, f.f_lineno
+    src = linecache.getline(filename, lineno).partition("  #")[0].strip() or f.f_code.co_name
+    return f"in {src} at {filename}:{lineno}"
+
+
+def _joined_at_exit() -> list[threading.Thread]:
+    """The threads the interpreter's exit would join: non-daemon ones, pool workers."""
+    me = threading.current_thread()
+    out = [t for t in threading.enumerate() if t is not me and not t.daemon]
+    # concurrent.futures joins its workers whatever their daemon flag (a pool
+    # made in a thredo thread has daemonic workers): its own registry says which.
+    cf = sys.modules.get("concurrent.futures.thread")
+    workers = getattr(cf, "_threads_queues", None)
+    with contextlib.suppress(Exception):
+        out += [t for t in list(workers or ()) if t is not me and t not in out]
+    return out
+
+
+def _end_now_at_exit() -> None:
+    """After a second Ctrl-C: end the process rather than join plain threads forever.
+
+    Registered with ``threading._register_atexit`` -- the only hook that runs
+    before the interpreter joins non-daemon threads and before
+    ``concurrent.futures`` joins its workers (``_python_exit``), both of
+    which would wait for threads stuck where nothing can reach them.  A
+    thread still alive after ``SECOND_CTRL_C_GRACE`` ends with the process:
+    it dies by SIGINT when the KeyboardInterrupt was not caught (as Python
+    itself ends then), else with status 130 (128 + SIGINT; the program's own
+    exit status cannot be read at this point).
+    """
+    end = time.monotonic() + SECOND_CTRL_C_GRACE
+    for t in _joined_at_exit():
+        t.join(max(0.0, end - time.monotonic()))
+    if not any(t.is_alive() for t in _joined_at_exit()):
+        return
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    if isinstance(last, KeyboardInterrupt):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(130)
 
 
 def run_kernel(main: MainThread) -> Any:

@@ -166,7 +166,14 @@ class _TimeoutAfter:
         deadlines = st.deadlines
         try:
             if ty is None:
-                self._warn_if_late(st)
+                if monotonic() >= self._deadline:
+                    # The deadline passed where it could not be delivered (an
+                    # uncancellable call, pure-Python work): the work is done,
+                    # so nothing is raised after the fact, but it is no secret.
+                    self.expired = True
+                    if self._ignore:
+                        self.result = self._timeout_result
+                    self._warn_if_late(st)
                 return False
             if not issubclass(ty, (TaskTimeout, _CurioTimeoutCancellation)):
                 return False
@@ -204,6 +211,14 @@ def timeout_after(seconds: float | None, func: Callable[..., Any] | None = None,
 
     Without ``func``, returns a context manager; with it, calls
     ``func(*args)`` under the timeout and returns its result.
+
+    A deadline that passes inside a call thredo cannot interrupt
+    (``time.sleep``, a ``threading`` lock, a C extension's own I/O) is
+    delivered at the block's next thredo blocking call.  If the block ends
+    first, nothing is raised after the fact -- its work is done and its
+    result kept -- but the context manager's ``expired`` is true, and an
+    :class:`~thredo.UncancellableWarning` names the block when it ended more
+    than ``LATE_WARNING_SLACK`` late.
     """
     cm = _TimeoutAfter(seconds, sys._getframe(1))
     if func is None:
@@ -238,7 +253,10 @@ def ignore_after(
 
     The context manager's ``expired`` tells whether time ran out, and its
     ``result`` is then ``timeout_result``.  The call form returns
-    ``func(*args)``, or ``timeout_result`` on expiry.
+    ``func(*args)``, or ``timeout_result`` on expiry.  A deadline that passed
+    inside a call thredo cannot interrupt, the block ending by itself, counts
+    as expiry too (``expired`` true, ``result`` ``timeout_result``); the call
+    form then returns what ``func`` returned (see :func:`timeout_after`).
     """
     cm = _TimeoutAfter(seconds, sys._getframe(1), ignore=True, timeout_result=timeout_result)
     if func is None:

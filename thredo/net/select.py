@@ -33,6 +33,8 @@ What this is for: ``socketserver``, ``urllib3`` (``util/wait.py``) and
 
 from __future__ import annotations
 
+import math as _math
+import operator as _operator
 import select as _stdselect
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
@@ -119,7 +121,12 @@ def select(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> 
             raise ValueError("Invalid value NaN (not a number)")
         if timeout < 0:
             raise ValueError("timeout must be non-negative")
-    rlist, wlist, xlist = list(rlist), list(wlist), list(xlist)
+    # Lists and tuples are handed to the stdlib as they are, so one that a
+    # ``fileno()`` call mutates is read as the stdlib reads it (bpo-16230,
+    # CPython's test_select_mutated); other iterables are read once.
+    rlist, wlist, xlist = (
+        x if type(x) in (list, tuple) else list(x) for x in (rlist, wlist, xlist)
+    )
 
     def fds() -> dict[int, int]:
         want: dict[int, int] = {}
@@ -134,24 +141,71 @@ def select(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> 
     )
 
 
-def _seconds(timeout: float | None, scale: float) -> float | None:
-    """A poll-style timeout (None or negative: forever) in seconds."""
+# The range the stdlib checks a poll/epoll timeout against (Modules/selectmodule.c):
+# the milliseconds, rounded up, must fit the C ``int`` of poll(2)/epoll_wait(2);
+# before that the value must fit CPython's nanosecond ``_PyTime_t`` (int64).
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_PYTIME_MAX_NS = 2**63 - 1
+
+
+def _seconds(timeout: Any, scale: int) -> float | None:
+    """A poll-style timeout (``scale`` units a second) in seconds; None: forever.
+
+    Checked as the stdlib checks it, so a thredo thread gets the stdlib's
+    error for a timeout it refuses (``OverflowError`` for ``1 << 64`` and
+    for ``INT_MAX + 1`` milliseconds, ``ValueError`` for NaN, ``TypeError``
+    for a non-number).  Negative: forever, as the stdlib.
+    """
     if timeout is None:
         return None
-    if timeout != timeout:
-        raise ValueError("Invalid value NaN (not a number)")
-    return None if timeout < 0 else timeout / scale
+    if isinstance(timeout, float):
+        if timeout != timeout:
+            raise ValueError("Invalid value NaN (not a number)")
+        if _math.isinf(timeout) or abs(timeout) * (10**9 // scale) > _PYTIME_MAX_NS:
+            raise OverflowError("timestamp out of range for platform time_t")
+        ms = _math.ceil(timeout * (1000 / scale))
+    else:
+        try:
+            units = _operator.index(timeout)
+        except TypeError:
+            raise TypeError("timeout must be an integer or None") from None
+        if abs(units) * (10**9 // scale) > _PYTIME_MAX_NS:
+            raise OverflowError("timestamp too large to convert to C _PyTime_t")
+        ms = units * 1000 // scale
+        timeout = units
+    if not _INT_MIN <= ms <= _INT_MAX:
+        raise OverflowError("timeout is too large")
+    return None if ms < 0 else timeout / scale
 
 
-class poll:
+def _no_instances(cls: type) -> Any:
+    raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
+
+
+def poll() -> _Poll:
+    """As ``select.poll()``: a new poll object whose ``poll()`` is cancellable in thredo threads.
+
+    As the stdlib's, the object's type cannot be called itself
+    (``type(poll())()`` raises ``TypeError``): this function makes them.
+    """
+    self = object.__new__(_Poll)
+    self._p = _std_poll()
+    self._fds = {}
+    return self
+
+
+class _Poll:
     """As the stdlib's poll object; ``poll()`` is cancellable in thredo threads.
 
+    Made by :func:`poll` only (as the stdlib's, the type cannot be called).
     Thread safety: as the stdlib's (one thread polls at a time).
     """
 
-    def __init__(self) -> None:
-        self._p = _std_poll()
-        self._fds: dict[int, int] = {}
+    _p: Any
+    _fds: dict[int, int]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Poll:
+        return _no_instances(cls)  # type: ignore[no-any-return]
 
     def register(self, fd: Any, eventmask: int = _DEFAULT_MASK) -> None:
         """As ``poll.register``."""
@@ -171,22 +225,29 @@ class poll:
     def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
         """As ``poll.poll`` (``timeout`` in milliseconds); cancellable in a thredo thread."""
         if _current_state() is None or timeout == 0:
-            return self._p.poll(timeout)
+            return self._p.poll(timeout)  # type: ignore[no-any-return]
         return _until(  # type: ignore[no-any-return]
             lambda: self._p.poll(0),
             lambda: self._fds,
-            _seconds(timeout, 1000.0),
+            _seconds(timeout, 1000),
             self,
             "poll",
             [],
         )
 
 
+_Poll.__name__ = _Poll.__qualname__ = "poll"  # as the stdlib's type is named
+
+
 class epoll:
     """As the stdlib's epoll object; ``poll()`` is cancellable in thredo threads.
 
-    (``select.epoll`` cannot be subclassed; this wraps one.)
+    (``select.epoll`` cannot be subclassed; this wraps one, and refuses
+    subclasses as it does.)
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError(f"type '{__name__}.epoll' is not an acceptable base type")
 
     def __init__(self, sizehint: int = -1, flags: int = 0) -> None:
         self._ep = _std_epoll(sizehint, flags)
@@ -231,7 +292,7 @@ class epoll:
         return _until(  # type: ignore[no-any-return]
             lambda: self._ep.poll(0, maxevents),
             lambda: {fd: _IN},
-            _seconds(timeout, 1.0),
+            _seconds(timeout, 1),
             self,
             "epoll.poll",
             [],

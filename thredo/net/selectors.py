@@ -39,7 +39,8 @@ class SelectSelector(_stdselectors.SelectSelector):
 class PollSelector(_stdselectors.PollSelector):
     """As ``selectors.PollSelector``, waiting in the cancellable ``poll``."""
 
-    _selector_cls = _tselect.poll
+    # a function (as the stdlib's select.poll): not to be bound as a method
+    _selector_cls = staticmethod(_tselect.poll)
 
 
 class EpollSelector(_stdselectors.EpollSelector):
