@@ -24,6 +24,7 @@ Layout -- each module uses only modules on lower lines (checked by
     # 5      net._usertimeout     the user-visible timeout of thredo sockets
     # 5      net._worker          blocking calls with no cancellable form (DNS), in a worker
     # 5      net.select           the stdlib select module, cancellable
+    # 6      _executor            ThreadPoolExecutor: concurrent.futures' pool on thredo threads
     # 6      _introspect          ps(), dump(): what every live thread is doing
     # 6      _queue               Queue, LifoQueue, PriorityQueue, SimpleQueue
     # 6      _signals             SignalEvent
@@ -65,6 +66,7 @@ from ._core import disable_cancellation as disable_cancellation
 from ._core import ignore_after as ignore_after
 from ._core import sleep as sleep
 from ._core import timeout_after as timeout_after
+from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
 from ._introspect import BlockedInfo as BlockedInfo
 from ._introspect import ThreadInfo as ThreadInfo
 from ._introspect import dump as dump
@@ -127,6 +129,7 @@ __all__ = (
     "ignore_after",
     "disable_cancellation",
     "ThreadGroup",
+    "ThreadPoolExecutor",
     "AWAIT",
     "Lock",
     "RLock",
