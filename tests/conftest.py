@@ -26,14 +26,6 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """``-n`` (in pyproject's addopts) still parses under ``-p no:xdist``."""
-    try:
-        parser.addoption("-n", dest="numprocesses", default=None, help="(xdist not loaded)")
-    except ValueError:  # xdist is loaded: its own -n
-        pass
-
-
 def _open_fds() -> set[int]:
     return {int(fd) for fd in os.listdir("/proc/self/fd")}
 
