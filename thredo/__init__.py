@@ -24,6 +24,7 @@ Layout -- each module uses only modules on lower lines (checked by
     # 5      net._usertimeout     the user-visible timeout of thredo sockets
     # 5      net._worker          blocking calls with no cancellable form (DNS), in a worker
     # 5      net.select           the stdlib select module, cancellable
+    # 6      _executor            ThreadPoolExecutor: concurrent.futures' pool on thredo threads
     # 6      _introspect          ps(), dump(): what every live thread is doing
     # 6      _queue               Queue, LifoQueue, PriorityQueue, SimpleQueue
     # 6      _signals             SignalEvent
@@ -77,6 +78,7 @@ from ._meta import fixup_module_metadata as _fixup_module_metadata
 # are what the type checker reads; at run time ``__getattr__`` does them.
 if _TYPE_CHECKING:
     from . import net as net
+    from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
     from ._introspect import BlockedInfo as BlockedInfo
     from ._introspect import ThreadInfo as ThreadInfo
     from ._introspect import dump as dump
@@ -120,6 +122,7 @@ if _TYPE_CHECKING:
 # name -> (the module it comes from, relative to thredo; its name there)
 _LAZY: dict[str, tuple[str, str]] = {
     "net": ("", "net"),
+    "ThreadPoolExecutor": ("_executor", "ThreadPoolExecutor"),
     "BlockedInfo": ("_introspect", "BlockedInfo"),
     "ThreadInfo": ("_introspect", "ThreadInfo"),
     "dump": ("_introspect", "dump"),
@@ -171,6 +174,8 @@ def __getattr__(name: str) -> object:
     # Literal imports, one per module, so the layering check sees them.
     if home in ("", "net"):
         import thredo.net
+    elif home == "_executor":
+        import thredo._executor
     elif home == "_introspect":
         import thredo._introspect
     elif home == "_mixin":
@@ -244,6 +249,7 @@ __all__ = (
     "ignore_after",
     "disable_cancellation",
     "ThreadGroup",
+    "ThreadPoolExecutor",
     "AWAIT",
     "Lock",
     "RLock",

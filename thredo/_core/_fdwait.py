@@ -66,7 +66,7 @@ import curio
 from curio.traps import _read_wait
 
 from ._runctx import RunContext
-from ._wait import ThreadState, Waiter, park, state_local
+from ._wait import ThreadState, Waiter, attention, note_return, park, state_local
 
 __all__ = (
     "POLLIN",
@@ -383,6 +383,8 @@ def wait_fd(
                 finally:
                     st.parked = None
                 if len(ready) == 1 and ready[0][0] == fd:
+                    if attention:
+                        note_return()  # ready, maybe past a deadline: not uncancellable time
                     return True
                 hit = False
                 for f, _ in ready:
@@ -394,6 +396,7 @@ def wait_fd(
                         except BlockingIOError:
                             pass
                 if hit:
+                    note_return()
                     return True
                 if _closed_under and _closed_under.get(st) == fd:
                     del _closed_under[st]
