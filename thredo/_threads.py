@@ -74,6 +74,7 @@ from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._core import (
@@ -147,6 +148,23 @@ def _ended_by_cancel(t: Thread[Any]) -> bool:
 def _failed(t: Thread[Any]) -> bool:
     """A failure to hand over (raise, log): not a cancellation, not SystemExit."""
     return _is_failure(t._exception) and not _ended_by_cancel(t)
+
+
+def _is_test_harness(hook: object) -> bool:
+    """pytest's hook (it turns plain threads' failures into warnings) is not the program's.
+
+    thredo's own tests, and programs' tests, expect the report on the logger.
+    """
+    func = getattr(hook, "func", hook)  # pytest >= 8.4 installs a functools.partial
+    return str(getattr(func, "__module__", "")).startswith("_pytest.")
+
+
+def _clear_frame(frame: FrameType) -> None:
+    """Drop a finished frame's locals and its link to its caller (``frame.clear()``)."""
+    try:
+        frame.clear()
+    except RuntimeError:  # still running (a generator's frame): leave it
+        pass
 
 
 def _report_at_close(t: Thread[Any], run: RunContext) -> None:
@@ -381,11 +399,23 @@ class Thread(Generic[T]):
             tb = e.__traceback__
             if tb is not None and tb.tb_frame is sys._getframe():
                 e.__traceback__ = tb.tb_next  # this frame is noise, and holds self
+                if tb.tb_next is not None:
+                    # run()'s frame (finished) holds self: cleared (and self
+                    # deleted here below), the failure does not keep its
+                    # thread alive in a cycle, so the thread is freed -- and an
+                    # unretrieved failure reported (__del__) -- as soon as the
+                    # program drops it, not at the next garbage collection.
+                    _clear_frame(tb.tb_next.tb_frame)
+            del tb
             self._exception = e
         finally:
             set_state(None)
             st.close()
+            st.thread = None  # its state outlives it (closers, the run); the thread need not
             self._finish()
+            # A traceback keeps this frame (the f_back of run()'s): without
+            # self, it does not keep the thread.
+            del self
 
     def _finish(self) -> None:
         with self._mutex:
@@ -426,14 +456,25 @@ class Thread(Generic[T]):
             return True
 
     def _report(self) -> None:
-        """Log the failure if nobody retrieved it (once)."""
-        if not self._retrieved and _failed(self):
-            self._retrieved = True
-            log.error(
-                "thredo thread %r failed and nobody retrieved its failure",
-                self.name,
-                exc_info=self._exception,
-            )
+        """Report the failure if nobody retrieved it (once).
+
+        Called when the last reference to the thread goes (``__del__``: a
+        program that dropped a failed thread sees it as the thread ends), and
+        at the latest when its run ends.  On the ``thredo`` logger, unless
+        the program set its own ``threading.excepthook``: that takes the
+        report, as it would for a plain thread (pytest's, which makes
+        failures warnings, does not count: see :func:`_is_test_harness`).
+        """
+        e = self._exception
+        if self._retrieved or not _failed(self):
+            return
+        assert e is not None
+        self._retrieved = True
+        hook = threading.excepthook
+        if hook is not threading.__excepthook__ and not _is_test_harness(hook):
+            hook(threading.ExceptHookArgs((type(e), e, e.__traceback__, self._thread)))
+            return
+        log.error("thredo thread %r failed and nobody retrieved its failure", self.name, exc_info=e)
 
     # -- waiting ----------------------------------------------------------
 
