@@ -75,6 +75,8 @@ from ._mixin import ThreadingTCPServer as ThreadingTCPServer
 from ._mixin import ThredoMixIn as ThredoMixIn
 from ._patch import more_magic as more_magic
 from ._patch import patch as patch
+from ._queue import Empty as Empty
+from ._queue import Full as Full
 from ._queue import LifoQueue as LifoQueue
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import Queue as Queue
@@ -97,13 +99,23 @@ from ._sync import LockStatistics as LockStatistics
 from ._sync import RLock as RLock
 from ._sync import Semaphore as Semaphore
 from ._sync import SemaphoreStatistics as SemaphoreStatistics
+from ._threads import TIMEOUT_MAX as TIMEOUT_MAX
+from ._threads import ExceptHookArgs as ExceptHookArgs
 from ._threads import Thread as Thread
 from ._threads import ThreadGroup as ThreadGroup
 from ._threads import ThreadGroupStatistics as ThreadGroupStatistics
+from ._threads import Timer as Timer
 from ._threads import active_count as active_count
 from ._threads import current_thread as current_thread
 from ._threads import enumerate as enumerate
+from ._threads import excepthook as excepthook
+from ._threads import get_ident as get_ident
+from ._threads import get_native_id as get_native_id
+from ._threads import main_thread as main_thread
+from ._threads import setprofile as setprofile
+from ._threads import settrace as settrace
 from ._threads import spawn as spawn
+from ._threads import stack_size as stack_size
 from .net import socket as socket
 
 local = _threading.local  # thredo threads are real threads: threading.local is theirs
@@ -111,9 +123,13 @@ local = _threading.local  # thredo threads are real threads: threading.local is 
 # The original thredo's import path: `from thredo.socket import *`.
 _sys.modules[__name__ + ".socket"] = socket
 
+if _sys.version_info >= (3, 12):
+    from ._threads import setprofile_all_threads as setprofile_all_threads  # type: ignore[attr-defined,unused-ignore]
+    from ._threads import settrace_all_threads as settrace_all_threads  # type: ignore[attr-defined,unused-ignore]
+
 __version__ = "0.1.0"
 
-__all__ = (
+__all__: tuple[str, ...] = (
     "run",
     "spawn",
     "Thread",
@@ -166,6 +182,20 @@ __all__ = (
     "dump",
     "ThreadInfo",
     "BlockedInfo",
+    "Empty",
+    "Full",
+    "Timer",
+    "main_thread",
+    "get_ident",
+    "get_native_id",
+    "TIMEOUT_MAX",
+    "stack_size",
+    "settrace",
+    "setprofile",
+    "excepthook",
+    "ExceptHookArgs",
 )
+if _sys.version_info >= (3, 12):
+    __all__ += ("settrace_all_threads", "setprofile_all_threads")
 
 _fixup_module_metadata(globals(), __name__, __all__)
