@@ -62,10 +62,10 @@ def _attach(cmd: list[str], pid: int) -> subprocess.Popen[str]:
 def measure(kind: str, pin: tuple[str, str] | None, perf: bool, strace: bool) -> dict[str, object]:
     scpu, gcpu = (pin[0], pin[1]) if pin else (None, None)
     out: dict[str, object] = {"kind": kind, "regime": "pinned" if pin else "unpinned"}
-    # "thredo_gil": thredo with the GIL-keeping recv/send off (THREDO_NOGIL=0);
-    # "thredo_nogil": on (THREDO_NOGIL=1); "thredo": by the CPUs it may use.
+    # "thredo_gil": thredo with the GIL-keeping recv/send off (THREDO_KEEP_GIL=0);
+    # "thredo_nogil": on (THREDO_KEEP_GIL=1); "thredo": by the CPUs it may use.
     real = "thredo" if kind.startswith("thredo") else kind
-    os.environ["THREDO_NOGIL"] = {"thredo_gil": "0", "thredo_nogil": "1"}.get(kind, "")
+    os.environ["THREDO_KEEP_GIL"] = {"thredo_gil": "0", "thredo_nogil": "1"}.get(kind, "")
     with bn._Server(real, scpu) as srv:
         _run_gen(srv.port, 0.5, gcpu)  # warm-up
         u0, s0, v0, i0 = _usage(srv)

@@ -281,6 +281,12 @@ def load(suite: Suite, mode: str) -> dict[str, types.ModuleType]:
                 missing = [b for b, _ in suite.borrow if not hasattr(subs[n], b)]
                 if missing:
                     subs[n] = _overlay(subs[n], importlib.import_module(n), missing)
+        if suite.patch and thredo_mode:
+            # thredo loads patch() on first use: load it while sys.modules
+            # still holds the stdlib (as a program that imports thredo does).
+            import thredo
+
+            thredo.patch  # noqa: B018
         saved = {n: sys.modules.get(n) for n in subs}
         sys.modules.update(subs)
         try:

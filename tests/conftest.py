@@ -18,6 +18,21 @@ from helpers import Interrupted, Runner
 
 import thredo
 
+# Started with SIGINT ignored (nohup, a background job, a CI runner): the
+# Ctrl-C tests' child processes would inherit the ignored disposition (which
+# thredo rightly keeps) and never see their SIGINT.  The suite runs as from a
+# terminal: Python's own handler here, so children start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``-n`` (in pyproject's addopts) still parses under ``-p no:xdist``."""
+    try:
+        parser.addoption("-n", dest="numprocesses", default=None, help="(xdist not loaded)")
+    except ValueError:  # xdist is loaded: its own -n
+        pass
+
 
 def _open_fds() -> set[int]:
     return {int(fd) for fd in os.listdir("/proc/self/fd")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -11,7 +12,7 @@ from helpers import wait_blocked, wait_until
 
 import thredo
 import thredo._core._fdwait
-from thredo import ThreadCancelled
+from thredo import ThreadCancelled, ThreadError
 from thredo._core._fdwait import _poll_wait, start_run
 from thredo._core._runctx import RunContext
 from thredo._core._wait import ThreadState, current_state
@@ -173,3 +174,89 @@ def test_an_eventfd_let_go_after_its_run_ended_is_closed() -> None:
     fdw.close()
     assert thredo._core._fdwait._eventfds == before
     assert rc not in thredo._core._fdwait._pools
+
+
+class _Records(logging.Handler):
+    """The ``thredo`` logger's records, with an event set on each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.logged = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.logged.set()
+
+
+@pytest.fixture
+def records() -> Any:
+    """The records; and the default ``threading.excepthook`` (pytest sets its own)."""
+    h = _Records()
+    logger = logging.getLogger("thredo")
+    logger.addHandler(h)
+    old, threading.excepthook = threading.excepthook, threading.__excepthook__
+    try:
+        yield h
+    finally:
+        threading.excepthook = old
+        logger.removeHandler(h)
+
+
+def _fail() -> None:
+    raise ValueError("boom")
+
+
+def test_a_failure_nobody_references_is_logged_soon_after_its_end(records: _Records) -> None:
+    """Issue 22.5: within 1 s of the thread's end, not when run() ends; and once only."""
+
+    def main() -> int:
+        t = thredo.spawn(_fail)
+        os_thread = t.os_thread()
+        del t
+        os_thread.join()
+        assert records.logged.wait(1.0), "not logged while the run goes on"
+        return len(records.records)
+
+    assert thredo.run(main) == 1
+    assert len(records.records) == 1  # not again when run() ends
+    assert records.records[0].exc_info is not None
+    assert isinstance(records.records[0].exc_info[1], ValueError)
+
+
+def test_a_retrieved_failure_is_never_logged(records: _Records) -> None:
+    def main() -> None:
+        t = thredo.spawn(_fail)
+        with pytest.raises(ThreadError):
+            t.join()
+        del t
+
+    thredo.run(main)
+    assert records.records == []
+
+
+def test_a_program_set_threading_excepthook_takes_the_report_over(records: _Records) -> None:
+    seen: list[threading.ExceptHookArgs] = []
+    called = threading.Event()
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        seen.append(args)
+        called.set()
+
+    def main() -> None:
+        t = thredo.spawn(_fail)
+        os_thread = t.os_thread()
+        del t
+        os_thread.join()
+        assert called.wait(1.0)
+
+    old, threading.excepthook = threading.excepthook, hook
+    try:
+        thredo.run(main)
+    finally:
+        threading.excepthook = old
+    assert len(seen) == 1
+    assert records.records == []
+    assert seen[0].exc_type is ValueError
+    assert isinstance(seen[0].exc_value, ValueError)
+    assert seen[0].thread is not None

@@ -6,7 +6,7 @@ is a cancellation point and does nothing), while it waits (the wait is
 cancellable and leaves the object usable), and between the wait and the
 work that completes the call (the work is done, nothing is lost, and the
 cancel is raised by the next point).  Socket tests run with the GIL-keeping
-recv/send (``thredo.net.socket._nogil_recv``/``_nogil_send``, the C
+recv/send (``thredo.net.socket._keepgil_recv``/``_keepgil_send``, the C
 accelerator) on and off.
 """
 
@@ -36,21 +36,21 @@ import thredo
 import thredo.net.socket as tsocket
 from thredo import ThreadCancelled, ThreadTimeout
 
-MADE = tsocket._nogil_make()  # the GIL-keeping (recv, send): thredo._speedups, if built
+MADE = tsocket._keepgil_make()  # the GIL-keeping (recv, send): thredo._speedups, if built
 needs_made = pytest.mark.skipif(MADE is None, reason="the C accelerator is not built")
 
 
-@pytest.fixture(params=["nogil", "gil"])
-def nogil(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with the GIL-keeping recv/send (THREDO_NOGIL=1) and with the ordinary calls."""
-    if request.param == "nogil":
+@pytest.fixture(params=["keepgil", "gil"])
+def keepgil(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with GIL-keeping recv/send (THREDO_KEEP_GIL=1) and with the ordinary calls."""
+    if request.param == "keepgil":
         if MADE is None:
             pytest.skip("the C accelerator is not built")
-        monkeypatch.setattr(tsocket, "_nogil_recv", MADE[0])
-        monkeypatch.setattr(tsocket, "_nogil_send", MADE[1])
+        monkeypatch.setattr(tsocket, "_keepgil_recv", MADE[0])
+        monkeypatch.setattr(tsocket, "_keepgil_send", MADE[1])
     else:
-        monkeypatch.setattr(tsocket, "_nogil_recv", None)
-        monkeypatch.setattr(tsocket, "_nogil_send", None)
+        monkeypatch.setattr(tsocket, "_keepgil_recv", None)
+        monkeypatch.setattr(tsocket, "_keepgil_send", None)
     return str(request.param)
 
 
@@ -87,24 +87,24 @@ def primed_pair() -> tuple[Any, Any]:
     return c, s
 
 
-def recv_step_name(nogil: str) -> str:
+def recv_step_name(keepgil: str) -> str:
     """The module global the recv calls after its readiness wait."""
-    return "_nogil_recv" if nogil == "nogil" else "_recv"
+    return "_keepgil_recv" if keepgil == "keepgil" else "_recv"
 
 
-def send_step_name(nogil: str) -> str:
-    return "_nogil_send" if nogil == "nogil" else "_send"
+def send_step_name(keepgil: str) -> str:
+    return "_keepgil_send" if keepgil == "keepgil" else "_send"
 
 
 # -- the helpers themselves ----------------------------------------------------------------
 
 
 def test_gil_keeping_calls_are_on_where_built_and_more_than_one_cpu() -> None:
-    setting = os.environ.get("THREDO_NOGIL", "")
+    setting = os.environ.get("THREDO_KEEP_GIL", "")
     wanted = setting == "1" if setting in ("0", "1") else len(os.sched_getaffinity(0)) > 1
     on = wanted and MADE is not None
-    assert (tsocket._nogil_recv is not None) == on
-    assert (tsocket._nogil_send is not None) == on
+    assert (tsocket._keepgil_recv is not None) == on
+    assert (tsocket._keepgil_send is not None) == on
 
 
 @pytest.mark.parametrize(
@@ -115,9 +115,9 @@ def test_gil_keeping_rule(
     monkeypatch: pytest.MonkeyPatch, setting: str, cpus: set[int], expected: bool
 ) -> None:
     """One CPU: release the GIL (a woken thread runs meanwhile); more: keep it; env overrides."""
-    monkeypatch.setenv("THREDO_NOGIL", setting)
+    monkeypatch.setenv("THREDO_KEEP_GIL", setting)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus)
-    assert tsocket._nogil_enabled() is expected
+    assert tsocket._keepgil_enabled() is expected
 
 
 def test_the_pure_python_path_is_complete_without_the_accelerator() -> None:
@@ -128,7 +128,7 @@ def test_the_pure_python_path_is_complete_without_the_accelerator() -> None:
     code = (
         "import sys; sys.modules['thredo._speedups'] = None\n"  # import fails: not built
         "import thredo, thredo.net.socket as s\n"
-        "assert s._nogil_make() is None and s._nogil_recv is None and s._nogil_send is None\n"
+        "assert s._keepgil_make() is None and s._keepgil_recv is None and s._keepgil_send is None\n"
         "def main():\n"
         "    a, b = s.socketpair()\n"
         "    t = thredo.spawn(a.recv, 10)\n"
@@ -138,7 +138,7 @@ def test_the_pure_python_path_is_complete_without_the_accelerator() -> None:
         "    a.close(); b.close()\n"
         "thredo.run(main); print('ok')\n"
     )
-    env = {**os.environ, "THREDO_NOGIL": "1"}
+    env = {**os.environ, "THREDO_KEEP_GIL": "1"}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT * 3, env=env
     )
@@ -197,7 +197,7 @@ def test_gil_keeping_recv_never_mixes_up_threads_buffers() -> None:
 # -- recv after a wait (poll first, then the GIL-keeping recv) -------------------------------
 
 
-def test_recv_fast_path_round_trips(run: Any, nogil: str) -> None:
+def test_recv_fast_path_round_trips(run: Any, keepgil: str) -> None:
     def main() -> None:
         c, s = primed_pair()
         with c, s:
@@ -214,7 +214,7 @@ def test_recv_fast_path_round_trips(run: Any, nogil: str) -> None:
 
 
 @pytest.mark.parametrize("mode", HOWS)
-def test_recv_fast_path_cancel_pending_consumes_nothing(run: Any, nogil: str, mode: str) -> None:
+def test_recv_fast_path_cancel_pending_consumes_nothing(run: Any, keepgil: str, mode: str) -> None:
     # Step 1: the cancel is there before the call, and so is the data.
     def main() -> None:
         c, s = primed_pair()
@@ -229,7 +229,7 @@ def test_recv_fast_path_cancel_pending_consumes_nothing(run: Any, nogil: str, mo
 
 
 @pytest.mark.parametrize("mode", HOWS)
-def test_recv_fast_path_cancelled_in_the_wait(run: Any, nogil: str, mode: str) -> None:
+def test_recv_fast_path_cancelled_in_the_wait(run: Any, keepgil: str, mode: str) -> None:
     # Step 2: the cancel comes while the recv polls; the socket stays usable.
     def main() -> None:
         c, s = primed_pair()
@@ -243,11 +243,11 @@ def test_recv_fast_path_cancelled_in_the_wait(run: Any, nogil: str, mode: str) -
 
 @pytest.mark.parametrize("mode", HOWS)
 def test_recv_fast_path_cancel_between_wait_and_recv(
-    run: Any, nogil: str, mode: str, monkeypatch: pytest.MonkeyPatch
+    run: Any, keepgil: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Step 3: readiness seen, then the cancel (or the deadline) arrives just
     # before the recv: the data is delivered, the next call raises.
-    name = recv_step_name(nogil)
+    name = recv_step_name(keepgil)
     real: Callable[..., Any] = getattr(tsocket, name)
     arrived = threading.Event()
     cancelled = threading.Event()
@@ -291,7 +291,7 @@ def test_recv_fast_path_cancel_between_wait_and_recv(
     run(main)
 
 
-def test_recv_fast_path_reports_a_reset_like_the_stdlib(run: Any, nogil: str) -> None:
+def test_recv_fast_path_reports_a_reset_like_the_stdlib(run: Any, keepgil: str) -> None:
     def main() -> None:
         c, s = primed_pair()
         with s:
@@ -303,7 +303,7 @@ def test_recv_fast_path_reports_a_reset_like_the_stdlib(run: Any, nogil: str) ->
     run(main)
 
 
-def test_recv_fast_path_on_a_closed_socket_raises_ebadf(run: Any, nogil: str) -> None:
+def test_recv_fast_path_on_a_closed_socket_raises_ebadf(run: Any, keepgil: str) -> None:
     def main() -> None:
         c, s = primed_pair()
         with c:
@@ -315,12 +315,12 @@ def test_recv_fast_path_on_a_closed_socket_raises_ebadf(run: Any, nogil: str) ->
     run(main)
 
 
-def test_recv_past_the_gil_keeping_limit_takes_the_ordinary_path(run: Any, nogil: str) -> None:
+def test_recv_past_the_gil_keeping_limit_takes_the_ordinary_path(run: Any, keepgil: str) -> None:
     def main() -> None:
         c, s = primed_pair()
         with c, s:
             c.sendall(b"big")
-            assert s.recv(tsocket._NOGIL_BUFSIZE * 2) == b"big"
+            assert s.recv(tsocket._KEEPGIL_MAX * 2) == b"big"
             c.sendall(b"zero")
             assert s.recv(0) == b""  # as the stdlib: recv(0) returns b"" at once
 
@@ -331,7 +331,7 @@ def test_recv_past_the_gil_keeping_limit_takes_the_ordinary_path(run: Any, nogil
 
 
 @pytest.mark.parametrize("mode", HOWS)
-def test_sendall_fast_path_cancel_pending_sends_nothing(run: Any, nogil: str, mode: str) -> None:
+def test_sendall_fast_path_cancel_pending_sends_nothing(run: Any, keepgil: str, mode: str) -> None:
     def main() -> None:
         c, s = tcp_pair()
         with c, s:
@@ -345,11 +345,11 @@ def test_sendall_fast_path_cancel_pending_sends_nothing(run: Any, nogil: str, mo
 
 @pytest.mark.parametrize("mode", HOWS)
 def test_sendall_fast_path_cancel_during_the_send(
-    run: Any, nogil: str, mode: str, monkeypatch: pytest.MonkeyPatch
+    run: Any, keepgil: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The cancel (or deadline) arrives while the first send is under way:
     # the send completes, sendall returns, the next point raises.
-    name = send_step_name(nogil)
+    name = send_step_name(keepgil)
     real: Callable[..., Any] = getattr(tsocket, name)
     arrived = threading.Event()
     cancelled = threading.Event()
@@ -392,7 +392,7 @@ def test_sendall_fast_path_cancel_during_the_send(
 
 
 @pytest.mark.parametrize("mode", HOWS)
-def test_sendall_past_the_send_buffer_reports_bytes_sent(run: Any, nogil: str, mode: str) -> None:
+def test_sendall_past_the_send_buffer_reports_bytes_sent(run: Any, keepgil: str, mode: str) -> None:
     # The first (GIL-keeping) send fills the buffer; the rest waits, is
     # interrupted, and bytes_sent matches what the peer receives.
     def main() -> None:
@@ -407,7 +407,7 @@ def test_sendall_past_the_send_buffer_reports_bytes_sent(run: Any, nogil: str, m
     run(main)
 
 
-def test_sendall_to_a_closed_peer_raises_like_the_stdlib(run: Any, nogil: str) -> None:
+def test_sendall_to_a_closed_peer_raises_like_the_stdlib(run: Any, keepgil: str) -> None:
     def main() -> None:
         c, s = tcp_pair()
         with s:
@@ -425,7 +425,7 @@ def test_sendall_to_a_closed_peer_raises_like_the_stdlib(run: Any, nogil: str) -
     run(main)
 
 
-def test_sendall_in_a_plain_thread_uses_the_same_path(nogil: str) -> None:
+def test_sendall_in_a_plain_thread_uses_the_same_path(keepgil: str) -> None:
     c, s = tcp_pair()
     with c, s:
         s.sendall(b"plain")
@@ -512,3 +512,16 @@ def test_a_thread_exiting_with_a_cancel_pending_leaves_the_attention_set(run: An
         assert st not in _core.attention
 
     run(main)
+
+
+def test_the_old_environment_name_still_works_with_a_deprecation_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """THREDO_NOGIL (the old, misleading name of THREDO_KEEP_GIL) is read, with a warning."""
+    monkeypatch.delenv("THREDO_KEEP_GIL", raising=False)
+    monkeypatch.setenv("THREDO_NOGIL", "1")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    with pytest.warns(DeprecationWarning, match="THREDO_KEEP_GIL"):
+        assert tsocket._keepgil_enabled() is True
+    monkeypatch.setenv("THREDO_KEEP_GIL", "0")
+    assert tsocket._keepgil_enabled() is False  # the new name wins, no warning

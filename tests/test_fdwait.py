@@ -96,3 +96,40 @@ def test_closing_wakes_every_waiter_of_the_descriptor_and_forgets_it() -> None:
         assert c.fileno() == -1
 
     thredo.run(main)
+
+
+def test_eventfds_of_a_burst_of_exited_threads_are_closed_but_a_few() -> None:
+    """After 1,000 threads that each waited on a socket end, the run keeps at most 64 more fds.
+
+    Issue 22.4: the run-wide pool of exited threads' eventfds kept all of
+    them until ``run()`` ended (1,000 descriptors after a burst of 1,000).
+    """
+    import os
+
+    from helpers import wait_blocked
+
+    import thredo
+    from thredo._core._fdwait import POOL_MAX
+    from thredo.net import socket
+
+    def count() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def main() -> tuple[int, int, int]:
+        a, b = socket.socketpair()
+        try:
+            before = count()
+            with thredo.ThreadGroup(wait=None) as g:
+                threads = [g.spawn(a.recv, 1) for _ in range(1000)]
+                for t in threads:
+                    wait_blocked(t, "recv")
+                during = count()
+                g.cancel_remaining()
+            return before, during, count()
+        finally:
+            a.close()
+            b.close()
+
+    before, during, after = thredo.run(main)
+    assert during >= before + 1000  # each waiting thread held its own eventfd
+    assert after <= before + POOL_MAX, (before, during, after)

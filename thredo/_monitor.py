@@ -123,6 +123,22 @@ def _fd_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
+def _free_fd_below(limit: int) -> bool:
+    """Whether some descriptor number below ``limit`` is free, taking none to find out.
+
+    ``accept()`` takes the lowest free number; ``fstat`` of each number from 0
+    up finds it (EBADF) at the cost of one system call per open descriptor,
+    paid only while the monitor backs off near the limit.
+    """
+    for fd in range(max(0, limit)):
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            if e.errno == errno.EBADF:
+                return True
+    return False
+
+
 def peer_uid(sock: socket.socket) -> int:
     """The uid of the process at the other end of a Unix socket (``SO_PEERCRED``)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
@@ -214,6 +230,7 @@ class Monitor:
         p = select.poll()
         p.register(lsock, select.POLLIN)
         p.register(self._stop_r, select.POLLIN)
+        near_limit = False  # set by EMFILE or a refusal; cleared once descriptors are free
         while True:
             with self._lock:
                 full = len(self._clients) >= MAX_CLIENTS
@@ -221,6 +238,15 @@ class Monitor:
                 if stop.poll(ACCEPT_BACKOFF * 1000):
                     return
                 continue
+            if near_limit:
+                # Near the limit, accept() itself would take a descriptor the
+                # program may be about to need (it freed two for an os.pipe()):
+                # look first, with fstat(), which takes none.
+                if not _free_fd_below(_fd_limit() - RESERVE_FDS):
+                    if stop.poll(ACCEPT_BACKOFF * 1000):
+                        return
+                    continue
+                near_limit = False
             ready = {fd for fd, _ in p.poll()}
             if self._stop_r in ready:
                 return
@@ -229,6 +255,7 @@ class Monitor:
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS):
                     # The listener stays readable: pause instead of spinning.
+                    near_limit = True
                     if stop.poll(ACCEPT_BACKOFF * 1000):
                         return
                 continue  # (or a client gone before we took it)
@@ -236,6 +263,7 @@ class Monitor:
                 # Lowest free descriptor this high: the program is near its
                 # limit; give the descriptor back at once.
                 self._refuse(client, "refused: the program is near its descriptor limit")
+                near_limit = True
                 if stop.poll(ACCEPT_BACKOFF * 1000):
                     return
                 continue

@@ -88,6 +88,8 @@ lock per block makes each of its modules execute once.
 from __future__ import annotations
 
 import builtins
+import concurrent as _stdconcurrent
+import concurrent.futures as _stdfutures
 import contextlib
 import importlib.machinery
 import importlib.util
@@ -108,6 +110,7 @@ import thredo.net.socket as _tsocket
 import thredo.net.ssl as _tssl
 
 from ._core import sleep
+from ._executor import ThreadPoolExecutor
 
 __all__ = ("patch", "more_magic", "STDLIB_CLIENTS", "NEVER")
 
@@ -202,10 +205,14 @@ def _make_facades() -> dict[str, types.ModuleType]:
         "select": _facade(_stdselect, _ours(_tselect)),
         "selectors": _facade(_stdselectors, _ours(_tselectors)),
         "time": _facade(_stdtime, {"sleep": sleep}),
+        "concurrent.futures": _facade(_stdfutures, {"ThreadPoolExecutor": ThreadPoolExecutor}),
     }
 
 
 FACADES = _make_facades()
+# `import concurrent.futures` (no fromlist) is answered with the package: this
+# copy of it reaches the facade as its `futures`.
+_CONCURRENT = _facade(_stdconcurrent, {"futures": FACADES["concurrent.futures"]})
 _FACADE_IDS = frozenset(id(m) for m in FACADES.values())
 
 
@@ -485,6 +492,8 @@ def _import(
     if home is None:
         return _real_import(name, globals, locals, fromlist, level)
     if level == 0 and name in FACADES:
+        if name == "concurrent.futures" and not fromlist:
+            return _CONCURRENT
         return FACADES[name]
     if level == 0 and not _copied(name):
         return _real_import(name, globals, locals, fromlist, level)
@@ -528,8 +537,9 @@ def patch() -> Iterator[None]:
     ``selectors`` and ``time.sleep`` are thredo's; it keeps them after the
     block.  In thredo threads its blocking calls are then cancellable and
     obey ``timeout_after`` -- a total deadline over DNS, connect, TLS, send
-    and receive; in plain threads they behave as the stdlib's.  Copies
-    imported before the block are not touched, and ``sys.modules`` is as it
+    and receive; in plain threads they behave as the stdlib's.  Their
+    ``concurrent.futures.ThreadPoolExecutor`` is :class:`thredo.ThreadPoolExecutor`.
+    Copies imported before the block are not touched, and ``sys.modules`` is as it
     was once the block ends (module docstring: the mechanism and its
     limits; docs/patching.md: what is and is not covered).
 

@@ -17,7 +17,7 @@
  * and retries.  Other errors raise OSError as the stdlib's calls do.
  *
  * Built by hatch_build.py when a C compiler and Python's headers exist; the
- * pure-Python path is complete without it (THREDO_NOGIL=0 forces it).
+ * pure-Python path is complete without it (THREDO_KEEP_GIL=0 forces it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -46,6 +46,15 @@ is never retrieved is logged once, with its traceback, on the ``thredo``
 logger: when the Thread object is freed, or at the end of ``run()``,
 whichever comes first.
 
+A cancel from outside is an *outcome*, not a failure: a thread on which
+:meth:`Thread.cancel` was called (by another thread, the monitor, its
+group) and whose exception is a cancellation, or has one in its
+``__cause__``/``__context__`` chain (``_ended_by_cancel``), is never logged,
+never raised by a group's block exit, does not stop or decide a group's
+wait, is left out of ``ThreadGroup.results`` and listed in
+``ThreadGroup.cancelled``; ``join()`` still raises :class:`ThreadError`
+from its exception (docs/guide.md, "Cancelled by someone, or failed?").
+
 Cancellation is delivered at the thread's current or next blocking thredo
 call; a thread busy in pure-Python computation runs on until it blocks.
 Underlying ``threading`` threads are daemonic so that a second Ctrl-C can
@@ -67,6 +76,7 @@ from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._core import (
@@ -127,6 +137,46 @@ _ASYNC_TARGET = (
 
 def _is_failure(e: BaseException | None) -> bool:
     return e is not None and not isinstance(e, (CancelledError, SystemExit))
+
+
+def _ended_by_cancel(t: Thread[Any]) -> bool:
+    """Did ``t`` end because someone cancelled it (an outcome, not a failure)?
+
+    True when :meth:`Thread.cancel` was called on it and its exception is a
+    cancellation, or has one in its ``__cause__``/``__context__`` chain (a
+    library that turned the cancel into its own error, or a cleanup that
+    failed while the cancel unwound).
+    """
+    e, seen = t._exception, 0
+    if e is None or not t.cancelled:
+        return False
+    while e is not None and seen < 100:  # a chain may loop
+        if isinstance(e, CancelledError):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+def _failed(t: Thread[Any]) -> bool:
+    """A failure to hand over (raise, log): not a cancellation, not SystemExit."""
+    return _is_failure(t._exception) and not _ended_by_cancel(t)
+
+
+def _is_test_harness(hook: object) -> bool:
+    """pytest's hook (it turns plain threads' failures into warnings) is not the program's.
+
+    thredo's own tests, and programs' tests, expect the report on the logger.
+    """
+    func = getattr(hook, "func", hook)  # pytest >= 8.4 installs a functools.partial
+    return str(getattr(func, "__module__", "")).startswith("_pytest.")
+
+
+def _clear_frame(frame: FrameType) -> None:
+    """Drop a finished frame's locals and its link to its caller (``frame.clear()``)."""
+    try:
+        frame.clear()
+    except RuntimeError:  # still running (a generator's frame): leave it
+        pass
 
 
 def _report_at_close(t: Thread[Any], run: RunContext) -> None:
@@ -402,14 +452,26 @@ class Thread(Generic[T]):
             tb = e.__traceback__
             if tb is not None and tb.tb_frame is sys._getframe():
                 e.__traceback__ = tb.tb_next  # this frame is noise, and holds self
-            # The finished frames' locals (self, the target's arguments) would
-            # stay alive, in a cycle, as long as the stored exception does.
+                if tb.tb_next is not None:
+                    # run()'s frame (finished) holds self: cleared (and self
+                    # deleted here below), the failure does not keep its
+                    # thread alive in a cycle, so the thread is freed -- and an
+                    # unretrieved failure reported (__del__) -- as soon as the
+                    # program drops it, not at the next garbage collection.
+                    _clear_frame(tb.tb_next.tb_frame)
+            del tb
+            # The target's finished frames hold its arguments: cleared too, so
+            # the stored failure does not keep them alive.
             traceback.clear_frames(e.__traceback__)
             self._exception = e
         finally:
             set_state(None)
             st.close()
+            st.thread = None  # its state outlives it (closers, the run); the thread need not
             self._finish()
+            # A traceback keeps this frame (the f_back of run()'s): without
+            # self, it does not keep the thread.
+            del self
 
     def _finish(self) -> None:
         with self._mutex:
@@ -450,14 +512,25 @@ class Thread(Generic[T]):
             return True
 
     def _report(self) -> None:
-        """Log the failure if nobody retrieved it (once)."""
-        if not self._retrieved and _is_failure(self._exception):
-            self._retrieved = True
-            log.error(
-                "thredo thread %r failed and nobody retrieved its failure",
-                self.name,
-                exc_info=self._exception,
-            )
+        """Report the failure if nobody retrieved it (once).
+
+        Called when the last reference to the thread goes (``__del__``: a
+        program that dropped a failed thread sees it as the thread ends), and
+        at the latest when its run ends.  On the ``thredo`` logger, unless
+        the program set its own ``threading.excepthook``: that takes the
+        report, as it would for a plain thread (pytest's, which makes
+        failures warnings, does not count: see :func:`_is_test_harness`).
+        """
+        e = self._exception
+        if self._retrieved or not _failed(self):
+            return
+        assert e is not None
+        self._retrieved = True
+        hook = threading.excepthook
+        if hook is not threading.__excepthook__ and not _is_test_harness(hook):
+            hook(threading.ExceptHookArgs((type(e), e, e.__traceback__, self._thread)))
+            return
+        log.error("thredo thread %r failed and nobody retrieved its failure", self.name, exc_info=e)
 
     # -- waiting ----------------------------------------------------------
 
@@ -494,8 +567,9 @@ class Thread(Generic[T]):
         ``threading.Thread.join``.  A thread joined directly leaves its group.
 
         Raises:
-            ThreadError: the thread failed (or was cancelled); ``__cause__``
-                is its exception.
+            ThreadError: the thread failed or was cancelled; ``__cause__``
+                is its exception (a ``ThreadCancelled`` when cancelled, and
+                then :attr:`cancelled` is True).
             RuntimeError: a thread joining itself, or one not started.
         """
         if self._state is not None and current_state() is self._state:
@@ -706,7 +780,7 @@ TIMEOUT_MAX = threading.TIMEOUT_MAX
 stack_size = threading.stack_size
 settrace = threading.settrace
 setprofile = threading.setprofile
-excepthook = threading.excepthook
+excepthook = threading.__excepthook__  # the default hook (threading.excepthook may be replaced)
 ExceptHookArgs = threading.ExceptHookArgs
 if sys.version_info >= (3, 12):
     __all__ += ("settrace_all_threads", "setprofile_all_threads")
@@ -818,7 +892,11 @@ class ThreadGroup:
     =========  ===============================================================
 
     After ``join`` no thread of the group is left running.  An exception
-    in the ``with`` body cancels every thread first.  ``completed`` is the
+    in the ``with`` body cancels every thread first.  A member cancelled
+    from outside (another thread's ``cancel()``, the monitor's ``cancel``)
+    is an outcome: the wait goes on without it, it never becomes
+    ``completed``, leaving the block never raises for it, ``results``
+    leaves it out and :attr:`cancelled` lists it.  ``completed`` is the
     thread that decided the outcome (``result``/``exception`` read it).
 
     For the first *successful* result, iterate instead of relying on
@@ -1026,6 +1104,8 @@ class ThreadGroup:
                         return  # nothing left running
                     while self._finished:
                         t = self._finished.popleft()
+                        if _ended_by_cancel(t):
+                            continue  # cancelled by someone: an outcome that decides nothing
                         exc, res = t._exception, t._result
                         if self.completed is None and not (
                             wait is object and exc is None and res is None
@@ -1053,7 +1133,7 @@ class ThreadGroup:
         """Leaving the block: a member's failure the body did not retrieve is raised."""
         with self._mutex:
             members = list(self._threads)
-        failed = [t for t in members if not t._retrieved and _is_failure(t._exception)]
+        failed = [t for t in members if not t._retrieved and _failed(t)]
         if not failed:
             return
         first = min(failed, key=lambda t: t._finish_order)
@@ -1086,22 +1166,33 @@ class ThreadGroup:
 
     @property
     def results(self) -> list[Any]:
-        """Results of all tracked threads in creation order.
+        """Results of the tracked threads in creation order, leaving out cancelled ones.
+
+        A member ended by a cancel (:attr:`cancelled` lists them: cancelled
+        by another thread, the monitor, or the group itself) has no result
+        and is not in the list; ``exceptions`` still shows its exception.
 
         Raises:
             The first failure (in finishing order) of a member that failed by
-            itself, else the first cancellation: the root cause, not a
-            sibling cancelled because of it.
+            itself; a cancellation that escaped a member not cancelled by
+            anyone (e.g. its own ``timeout_after``) otherwise.
         """
         self._check_joined()
         threads = self.threads
         for t in threads:
             t._retrieved = True
-        failed = [t for t in threads if t._exception is not None]
+        kept = [t for t in threads if not _ended_by_cancel(t)]
+        failed = [t for t in kept if t._exception is not None]
         if failed:
             real = [t for t in failed if _is_failure(t._exception)] or failed
             raise min(real, key=lambda t: t._finish_order)._exception  # type: ignore[misc]
-        return [t._result for t in threads]
+        return [t._result for t in kept]
+
+    @property
+    def cancelled(self) -> list[Thread[Any]]:
+        """The tracked threads that ended because they were cancelled, in creation order."""
+        self._check_joined()
+        return [t for t in self.threads if _ended_by_cancel(t)]
 
     @property
     def exceptions(self) -> list[BaseException | None]:

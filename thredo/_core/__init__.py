@@ -77,6 +77,8 @@ Per-thread state and waits::
     WaitQueue       FIFO of Waiters under the owner's mutex: wait, wait_until, notify
     park            block on a Waiter until woken, cancelled or timed out
     checkpoint      raise the calling thread's pending cancel or expired deadline
+    note_return     a thredo call returns: time past a deadline from here is not
+                    spent in an uncancellable call (UncancellableWarning)
     attention       the set of states with something pending: ``if attention:
                     checkpoint()`` is the one fast form of a cancellation point
 
@@ -134,6 +136,7 @@ from ._wait import (
     blocked_on,
     checkpoint,
     current_state,
+    note_return,
     park,
     set_state,
 )
@@ -165,6 +168,7 @@ __all__ = (
     "WaitQueue",
     "park",
     "checkpoint",
+    "note_return",
     "attention",
     # descriptors
     "POLLIN",

@@ -17,7 +17,11 @@ thread waits in ``poll()`` on the descriptor *plus its own eventfd* (the
 The eventfd and the poll object (:class:`_PollWait`) are made on a
 thread's first fd wait; when it exits the eventfd goes back to its run's
 pool for the run's next thread (drained first if it was rung), and the pool
-is closed when the run ends.  The last descriptor is kept registered between
+is closed when the run ends.  The pool keeps at most ``POOL_MAX`` (64)
+eventfds: past that an exiting thread closes its own, so after a burst of
+1,000 connections the run holds 64 idle eventfds, not 1,000 (the check
+``len(pool)`` then ``append`` is not atomic, so concurrent exits may leave
+the pool a few over; the next exits close theirs).  The last descriptor is kept registered between
 waits, since a thread usually waits on one socket.
 
 Two other paths share the function:
@@ -62,7 +66,7 @@ import curio
 from curio.traps import _read_wait
 
 from ._runctx import RunContext
-from ._wait import ThreadState, Waiter, park, state_local
+from ._wait import ThreadState, Waiter, attention, note_return, park, state_local
 
 __all__ = (
     "POLLIN",
@@ -74,6 +78,7 @@ __all__ = (
     "start_run",
     "eventfd_budget",
     "EVENTFD_SHARE",
+    "POOL_MAX",
 )
 
 POLLIN = select.POLLIN
@@ -84,6 +89,10 @@ POLLOUT = select.POLLOUT
 # threads wait in one shared epoll instead (slower per wake-up:
 # docs/design.md) so that 10,000 connections fit in 20,000.
 EVENTFD_SHARE = 0.25
+# At most this many exited threads' eventfds are kept per run for its next
+# threads; the rest are closed as their threads exit (issue 22.4: a burst of
+# 1,000 connections otherwise left 1,000 eventfds open until run() ended).
+POOL_MAX = 64
 POLL_MAX_MS = 2**31 - 1  # poll() takes an int of milliseconds (~24.8 days); longer waits loop
 _eventfds = 0  # eventfds open now; guarded by _eventfds_lock
 _eventfds_lock = allocate_lock()
@@ -133,6 +142,9 @@ class _PollWait:
         if pool is None:  # a run start_run did not see, or one that has ended
             _close_eventfd(efd)
             return
+        if len(pool) >= POOL_MAX:  # a burst ends: keep a few for the next threads, close the rest
+            _close_eventfd(efd)
+            return
         pool.append((efd, self.rung))  # no system call on the exit path
         if _pools.get(self._run) is not pool:  # the run ended meanwhile: close it ourselves
             _drain(pool)
@@ -145,7 +157,8 @@ class _PollWait:
 # eventfd may still be readable, and is drained by its next owner before its
 # first wait, so no wake-up crosses from one thread to another.  list.append
 # and list.pop are atomic under the GIL; the dict is changed under
-# _eventfds_lock.  The run closes its pool when it ends (start_run).
+# _eventfds_lock.  The run closes its pool when it ends (start_run).  Capped
+# at POOL_MAX: a steady server reuses a few; past a burst the rest close.
 _pools: dict[RunContext, list[tuple[int, bool]]] = {}
 
 
@@ -370,6 +383,8 @@ def wait_fd(
                 finally:
                     st.parked = None
                 if len(ready) == 1 and ready[0][0] == fd:
+                    if attention:
+                        note_return()  # ready, maybe past a deadline: not uncancellable time
                     return True
                 hit = False
                 for f, _ in ready:
@@ -381,6 +396,7 @@ def wait_fd(
                         except BlockingIOError:
                             pass
                 if hit:
+                    note_return()
                     return True
                 if _closed_under and _closed_under.get(st) == fd:
                     del _closed_under[st]

@@ -142,7 +142,9 @@ class _TimeoutAfter:
 
     def _warn_if_late(self, st: ThreadState) -> None:
         """The block ended well past its deadline and nothing delivered it: say so."""
-        late = monotonic() - self._deadline
+        # Counted from the later of the deadline and the last thredo call that
+        # returned past it (_wait.note_return): a thredo call is never blamed.
+        late = monotonic() - max(self._deadline, st.returned)
         if late > LATE_WARNING_SLACK and st.fired == self._fired and not st.nocancel:
             filename, lineno = self._where
             warnings.warn_explicit(

@@ -92,6 +92,7 @@ __all__ = (
     "WaitQueue",
     "park",
     "checkpoint",
+    "note_return",
     "current_state",
     "set_state",
 )
@@ -201,6 +202,7 @@ class ThreadState:
         "nocancel",
         "floor",
         "fired",
+        "returned",
         "parked",
         "blocked",
         "fdwait",
@@ -217,6 +219,10 @@ class ThreadState:
         self.nocancel = 0  # disable_cancellation depth
         self.floor = 0  # deadlines below this index are deferred (nocancel)
         self.fired = 0  # how many deadlines have been delivered (UncancellableWarning)
+        # When a thredo call last returned normally past the armed deadline
+        # (note_return): the time up to then was spent in a call thredo
+        # watches, so the UncancellableWarning does not count it.
+        self.returned = 0.0
         self.parked: Interruptible | None = None  # while blocked
         # While blocked, for people: (call, obj, since, until), the fields of
         # BlockedOn as a plain tuple (made at every wait: a NamedTuple's
@@ -326,6 +332,27 @@ def checkpoint() -> None:
             raise exc
 
 
+def note_return() -> None:
+    """A thredo call returns normally: note it if the armed deadline has passed.
+
+    A call that started before the deadline and ends after it (a wait woken
+    just before, a system call that got its data but then the GIL late) did
+    nothing wrong, and the next cancellation point delivers the deadline;
+    ``timeout_after`` then counts only the time after this as spent where
+    thredo cannot reach (``UncancellableWarning``).  Cheap when no deadline
+    is armed anywhere (one global read).
+    """
+    if not attention:
+        return
+    st = state_local.state
+    if st is not None:
+        deadline = st.deadline
+        if deadline is not None:
+            now = monotonic()
+            if now > deadline:
+                st.returned = now
+
+
 def park(
     w: Waiter,
     timeout: float | None = None,
@@ -387,6 +414,8 @@ def park(
             else:
                 st.parked = None
             if w.notified:
+                if attention:
+                    note_return()
                 return None
             exc = st.pending()
             if exc is not None or (endtime is not None and monotonic() >= endtime):

@@ -45,7 +45,7 @@ import io
 import os
 from typing import Any
 
-from .._core import POLLIN, POLLOUT, checkpoint, closing_waiters, wait_fd, wake_closed
+from .._core import POLLIN, POLLOUT, checkpoint, closing_waiters, note_return, wait_fd, wake_closed
 
 __all__ = ("SocketStream", "FileStream")
 
@@ -313,9 +313,13 @@ class FileStream(_Stream):
         checkpoint()
         while True:
             try:
-                return os.read(self._fd, maxbytes)
+                data = os.read(self._fd, maxbytes)
             except BlockingIOError:
-                wait_fd(self._fd, POLLIN, None, self, "read")
+                pass
+            else:
+                note_return()  # done, maybe past a deadline: not uncancellable time
+                return data
+            wait_fd(self._fd, POLLIN, None, self, "read")
             if self._file is None:  # closed while it waited
                 raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
@@ -326,6 +330,8 @@ class FileStream(_Stream):
         try:
             checkpoint()
             while written < len(data):
+                if written:
+                    checkpoint()  # a reader that keeps up: still a point per chunk
                 try:
                     written += os.write(self._fd, data[written:])
                 except BlockingIOError:
@@ -335,6 +341,7 @@ class FileStream(_Stream):
         except BaseException as e:
             e.bytes_written = written  # type: ignore[attr-defined]
             raise
+        note_return()
 
     def close(self) -> None:
         """Restore the descriptor's blocking mode, close the file object (again: nothing)."""

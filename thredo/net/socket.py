@@ -70,6 +70,7 @@ import ipaddress as _ipaddress
 import os as _os
 import socket as _stdsocket
 import sys
+import warnings as _warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,7 @@ from .._core import POLLOUT as _OUT
 from .._core import checkpoint as _checkpoint
 from .._core import closing_waiters as _closing_waiters
 from .._core import current_state as _current_state
+from .._core import note_return as _note_return
 from .._core import wait_fd as _wait_fd
 from .._core import wake_closed
 from ._streams import SocketStream as _SocketStream
@@ -133,28 +135,37 @@ _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 # never block while holding the GIL) and return None when the call would
 # block.  Used after the readiness wait and for sendall's first send, when
 # the process may run on more than one CPU (checked at import).
-# ``THREDO_NOGIL=0`` never uses them, ``THREDO_NOGIL=1`` always does (where
-# built).  Without them ``_nogil_recv``/``_nogil_send`` stay None and every
+# ``THREDO_KEEP_GIL=0`` never uses them, ``THREDO_KEEP_GIL=1`` always does (where
+# built).  Without them ``_keepgil_recv``/``_keepgil_send`` stay None and every
 # call takes the stdlib's path, which is complete on its own.
 
 # Largest recv served with the GIL kept: the kernel's copy into the buffer
 # happens under the GIL, so a bigger one would hold up every other thread;
 # larger receives take the stdlib's path (the same result).
-_NOGIL_BUFSIZE = 65536
+_KEEPGIL_MAX = 65536
 
-_nogil_recv: Callable[[int, int, int], bytes | None] | None = None
-_nogil_send: Callable[[int, Any, int], int | None] | None = None
+_keepgil_recv: Callable[[int, int, int], bytes | None] | None = None
+_keepgil_send: Callable[[int, Any, int], int | None] | None = None
 
 
-def _nogil_enabled() -> bool:
-    """Whether to keep the GIL: ``THREDO_NOGIL`` if set, else more than one CPU."""
-    setting = _os.environ.get("THREDO_NOGIL", "")
+def _keepgil_enabled() -> bool:
+    """Whether to keep the GIL: ``THREDO_KEEP_GIL`` if set, else more than one CPU."""
+    setting = _os.environ.get("THREDO_KEEP_GIL", "")
+    if not setting and "THREDO_NOGIL" in _os.environ:
+        # The old name (it said "nogil" for "keep the GIL", the opposite of
+        # CPython's meaning); kept working for now.
+        _warnings.warn(
+            "THREDO_NOGIL is deprecated: set THREDO_KEEP_GIL (same values)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        setting = _os.environ["THREDO_NOGIL"]
     if setting in ("0", "1"):
         return setting == "1"
     return len(_os.sched_getaffinity(0)) > 1
 
 
-def _nogil_make() -> (
+def _keepgil_make() -> (
     tuple[Callable[[int, int, int], bytes | None], Callable[[int, Any, int], int | None]] | None
 ):
     """The GIL-keeping (recv, send) of the C accelerator, or None where it was not built."""
@@ -165,10 +176,10 @@ def _nogil_make() -> (
     return _speedups.recv, _speedups.send
 
 
-if _nogil_enabled():
-    _made = _nogil_make()
+if _keepgil_enabled():
+    _made = _keepgil_make()
     if _made is not None:
-        _nogil_recv, _nogil_send = _made
+        _keepgil_recv, _keepgil_send = _made
 
 
 def _sent_nothing(e: BaseException) -> BaseException:
@@ -233,9 +244,12 @@ class socket(UserTimeout, _base):
             _checkpoint()
         while True:
             try:
-                return op(self, *args)
+                result = op(self, *args)
             except BlockingIOError:
                 pass
+            else:
+                _note_return()  # done, maybe past a deadline: not uncancellable time
+                return result
             self._wait(events, call, endtime)
 
     # -- receiving -------------------------------------------------------------
@@ -250,14 +264,17 @@ class socket(UserTimeout, _base):
         _checkpoint()
         if self._pollfirst and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN, None, self, "recv")
-            if _nogil_recv is not None and type(bufsize) is int and 0 < bufsize <= _NOGIL_BUFSIZE:
-                data = _nogil_recv(self.fileno(), bufsize, 0)  # readable: keep the GIL
+            if _keepgil_recv is not None and type(bufsize) is int and 0 < bufsize <= _KEEPGIL_MAX:
+                data = _keepgil_recv(self.fileno(), bufsize, 0)  # readable: keep the GIL
                 if data is not None:
                     return data
         try:
-            return _recv(self, bufsize, flags)
+            data = _recv(self, bufsize, flags)
         except BlockingIOError:
             pass
+        else:
+            _note_return()  # the GIL back late, past a deadline: not uncancellable time
+            return data
         self._pollfirst = True
         return self._retry(_recv, _IN, "recv", bufsize, flags, wait_first=True)  # type: ignore[no-any-return]
 
@@ -269,9 +286,12 @@ class socket(UserTimeout, _base):
         if self._pollfirst and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN, None, self, "recv_into")
         try:
-            return _recv_into(self, buffer, nbytes, flags)
+            n = _recv_into(self, buffer, nbytes, flags)
         except BlockingIOError:
             pass
+        else:
+            _note_return()
+            return n
         self._pollfirst = True
         return self._retry(  # type: ignore[no-any-return]
             _recv_into, _IN, "recv_into", buffer, nbytes, flags, wait_first=True
@@ -319,9 +339,12 @@ class socket(UserTimeout, _base):
             return _send(self, data, flags)  # non-blocking: not a point (see recv)
         _checkpoint()
         try:
-            return _send(self, data, flags)
+            n = _send(self, data, flags)
         except BlockingIOError:
             pass
+        else:
+            _note_return()
+            return n
         return self._retry(_send, _OUT, "send", data, flags, wait_first=True)  # type: ignore[no-any-return]
 
     def sendto(self, data: Any, *args: Any) -> int:
@@ -357,8 +380,8 @@ class socket(UserTimeout, _base):
                 raise _sent_nothing(e)
         if type(data) is bytes:  # fast path: it usually all fits in the send buffer
             n = None
-            if _nogil_send is not None and not flags and not nowait:
-                n = _nogil_send(self.fileno(), data, 0)  # cannot block: keep the GIL
+            if _keepgil_send is not None and not flags and not nowait:
+                n = _keepgil_send(self.fileno(), data, 0)  # cannot block: keep the GIL
             if n is not None:
                 sent = n
             else:
@@ -368,6 +391,8 @@ class socket(UserTimeout, _base):
                     if nowait:
                         raise
             if sent == len(data):
+                if not nowait:
+                    _note_return()
                 return
         with memoryview(data) as view, view.cast("B") as mv:
             total = len(mv)
@@ -385,6 +410,8 @@ class socket(UserTimeout, _base):
             except BaseException as e:
                 e.bytes_sent = sent  # type: ignore[attr-defined]
                 raise
+            if not nowait:
+                _note_return()
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """As ``socket.sendfile`` (zero-copy when possible); a point as :meth:`sendall`.

@@ -84,6 +84,7 @@ from .._core import ThreadTimeout as _ThreadTimeout
 from .._core import checkpoint as _checkpoint
 from .._core import closing_waiters as _closing_waiters
 from .._core import current_state as _current_state
+from .._core import note_return as _note_return
 from .._core import wait_fd as _wait_fd
 from .._core import wake_closed
 from . import socket as _tsocket
@@ -173,13 +174,16 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         endtime = self._endtime()
         while True:
             try:
-                return op(*args)
+                result = op(*args)
             except SSLWantReadError:  # noqa: F405
                 self._wait(_IN, call, endtime)
             except SSLWantWriteError:  # noqa: F405
                 self._wait(_OUT, call, endtime)
             except BlockingIOError:
                 self._wait(events, call, endtime)
+            else:
+                _note_return()  # done, maybe past a deadline: not uncancellable time
+                return result
 
     # -- TLS ---------------------------------------------------------------
 
@@ -210,7 +214,9 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         endtime = None
         while True:
             try:
-                return sslobj.read(n) if buffer is None else sslobj.read(n, buffer)
+                result = sslobj.read(n) if buffer is None else sslobj.read(n, buffer)
+                _note_return()  # the GIL back late, past a deadline: not uncancellable time
+                return result
             except SSLWantReadError:  # noqa: F405
                 events = _IN
             except SSLWantWriteError:  # noqa: F405
@@ -306,7 +312,9 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
             _checkpoint()
             if self._pending is None and type(data) is bytes and len(data) <= RECORD_SIZE:
                 try:  # the usual small write: one record, taken at once
-                    return write(data)  # type: ignore[no-any-return]
+                    n = write(data)
+                    _note_return()
+                    return n  # type: ignore[no-any-return]
                 except SSLWantReadError:  # noqa: F405
                     events = _IN
                 except SSLWantWriteError:  # noqa: F405
@@ -337,6 +345,7 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
                     self._pending = bytes(chunk)
                     sent += len(chunk)
                     self._finish_pending(write, call, endtime, events)
+                _note_return()
                 return total
         except BaseException as e:
             e.bytes_sent = sent  # type: ignore[attr-defined]

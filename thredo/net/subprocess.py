@@ -29,7 +29,7 @@ stdlib ``subprocess`` or ``os.waitpid(pid)`` is unaffected.  Where there is
 no ``os.pidfd_open`` (not Linux, Linux < 5.3, or ``USE_PIDFD = False``, the
 documented switch the test suite flips), the wait polls
 ``os.waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`` with short sleeps
-that double from ``POLL_MIN`` to ``POLL_MAX`` -- the stdlib's own
+that double from ``_POLL_MIN`` to ``_POLL_MAX`` -- the stdlib's own
 ``wait(timeout)`` loop, parked on thredo's wait so it is cancellable.
 
 ``communicate`` serves every pipe (feed ``stdin``, drain ``stdout`` and
@@ -85,33 +85,39 @@ the stdlib.  In plain threads (no thredo thread) ``wait`` and
 blocking files.
 """
 
-from __future__ import annotations
-
-import io
-import os
-import select
-import signal
+import errno as _errno
+import io as _io
+import os as _os
+import select as _select
+import signal as _signal
 import subprocess as _sp
-from collections.abc import Callable
-from time import monotonic
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+import weakref as _weakref
+from collections.abc import Callable as _Callable
+from time import monotonic as _monotonic
+from types import TracebackType as _TracebackType
+from typing import Any as _Any
 
-from .._core import (
-    POLLIN,
-    POLLOUT,
-    CancelledError,
-    Waiter,
-    checkpoint,
-    current_state,
-    disable_cancellation,
-    park,
-    wait_fd,
-)
-from .._threads import ThreadGroup
-from ._pipes import READ_CHUNK, Pipe, PipeReader, PipeWriter
+from .._core import POLLIN as _POLLIN
+from .._core import POLLOUT as _POLLOUT
+from .._core import CancelledError as _CancelledError
+from .._core import Waiter as _Waiter
+from .._core import checkpoint as _checkpoint
+from .._core import current_state as _current_state
+from .._core import disable_cancellation as _disable_cancellation
+from .._core import note_return as _note_return
+from .._core import park as _park
+from .._core import wait_fd as _wait_fd
+from .._threads import ThreadGroup as _ThreadGroup
+from ._pipes import READ_CHUNK as _READ_CHUNK
+from ._pipes import PipeReader as _PipeReader
+from ._pipes import PipeWriter as _PipeWriter
+from ._pipes import RawPipeReader as _RawPipeReader
+from ._pipes import RawPipeWriter as _RawPipeWriter
+from ._pipes import read_nowait as _read_nowait
+from ._pipes import write_nowait as _write_nowait
 
-if not TYPE_CHECKING:
+if not _typing.TYPE_CHECKING:
     from subprocess import *  # noqa: F403  (every stdlib name; ours follow)
 
 from subprocess import DEVNULL as DEVNULL
@@ -123,23 +129,9 @@ from subprocess import SubprocessError as SubprocessError
 from subprocess import TimeoutExpired as TimeoutExpired
 from subprocess import list2cmdline as list2cmdline
 
-__all__ = tuple(
-    sorted(
-        {
-            *_sp.__all__,
-            "Popen",
-            "run",
-            "call",
-            "check_call",
-            "check_output",
-            "getoutput",
-            "getstatusoutput",
-            "USE_PIDFD",
-            "CANCEL_GRACE",
-            "COMMUNICATE_EPOLL",
-        }
-    )
-)
+# The stdlib's public names, exactly (``USE_PIDFD``, ``CANCEL_GRACE`` and
+# ``COMMUNICATE_EPOLL`` are documented tunables, attributes but not exports).
+__all__ = list(_sp.__all__)
 
 #: Wait for exit on a process file descriptor (Linux 5.3+).  False selects the
 #: portable fallback (short sleeps around ``os.waitid(..., WNOWAIT)``).
@@ -150,10 +142,10 @@ USE_PIDFD = True
 #: short enough that a cancelled thread (a server shutting down) is not held up.
 CANCEL_GRACE = 1.0
 
-#: The fallback's sleeps between checks, doubling from POLL_MIN to POLL_MAX
+#: The fallback's sleeps between checks, doubling from _POLL_MIN to _POLL_MAX
 #: (the stdlib's ``Popen._wait(timeout)`` uses 0.0005 to 0.05 the same way).
-POLL_MIN = 0.0005
-POLL_MAX = 0.05
+_POLL_MIN = 0.0005
+_POLL_MAX = 0.05
 
 #: ``communicate`` over several pipes waits on an epoll of them, in the calling
 #: thread.  False (or no epoll: not Linux) selects one helper thredo thread per
@@ -161,37 +153,52 @@ POLL_MAX = 0.05
 #: run_capture benchmark: ~0.7x the stdlib's run rate, against ~1.0x).
 COMMUNICATE_EPOLL = True
 
-_HAVE_PIDFD = hasattr(os, "pidfd_open")
-_HAVE_EPOLL = hasattr(select, "epoll")
-_HAVE_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
+_HAVE_PIDFD = hasattr(_os, "pidfd_open")
+_HAVE_EPOLL = hasattr(_select, "epoll")
+_HAVE_WAITID = hasattr(_os, "waitid") and hasattr(_os, "WNOWAIT")
 
 
 class _Comm:
     """The progress of a Popen's communicate(), kept across calls (TimeoutExpired)."""
 
-    __slots__ = ("out", "err", "input", "offset")
+    __slots__ = ("out", "err", "input", "offset", "fed")
 
     def __init__(self) -> None:
         self.out: list[bytes] = []
         self.err: list[bytes] = []
         self.input: memoryview | None = None
         self.offset = 0
+        self.fed = False  # stdin is closed: all the input went, or the child stopped reading
 
 
-class Popen(_sp.Popen[Any]):
+def _buffer_size(fd: int, bufsize: int) -> int:
+    """The write buffer ``io.open(fd, "wb", bufsize)`` gives (its st_blksize rule)."""
+    if bufsize > 1:
+        return bufsize
+    try:
+        blksize = _os.fstat(fd).st_blksize
+    except OSError:
+        blksize = 0
+    return blksize if blksize > 1 else _io.DEFAULT_BUFFER_SIZE
+
+
+class Popen(_sp.Popen[_Any]):
     """``subprocess.Popen`` whose waits and pipes are cancellable.
 
     Takes every argument of the stdlib class, plus ``cancel_grace`` (seconds
     between SIGTERM and SIGKILL when a cancel ends the child; None: the
     module's ``CANCEL_GRACE``).  ``stdin``/``stdout``/``stderr`` are
-    ``thredo.net._pipes`` file objects (in text mode wrapped in
+    cancellable file objects of the types the stdlib's ``bufsize`` gives
+    (buffered by default, raw for ``bufsize=0``; in text mode wrapped in
     ``io.TextIOWrapper`` as the stdlib does).  See the module docstring for
     the cancellation rule.  While a thread waits, its ``Thread.blocked_on``
     shows ``"wait"`` or ``"communicate"`` and this object, or ``"read"`` /
     ``"write"`` and the pipe.
     """
 
-    def __init__(self, args: Any, *posargs: Any, cancel_grace: float | None = None, **kwargs: Any):
+    def __init__(
+        self, args: _Any, *posargs: _Any, cancel_grace: float | None = None, **kwargs: _Any
+    ):
         super().__init__(args, *posargs, **kwargs)
         self.cancel_grace = cancel_grace
         self._comm: _Comm | None = None
@@ -201,16 +208,22 @@ class Popen(_sp.Popen[Any]):
         elif kwargs.get("process_group") is not None and kwargs["process_group"] >= 0:
             pgid = kwargs["process_group"] or self.pid
         self._pgid = pgid
-        self.stdin = self._swap(self.stdin, PipeWriter, "stdin")
-        self.stdout = self._swap(self.stdout, PipeReader, "stdout")
-        self.stderr = self._swap(self.stderr, PipeReader, "stderr")
+        bufsize = posargs[0] if posargs else kwargs.get("bufsize", -1)
+        self._bufsize = -1 if bufsize is None else bufsize
+        # A weak reference: a Popen nobody references is freed at once (and its
+        # __del__ warns and queues the child for reaping, as the stdlib's),
+        # not kept alive by a cycle through its pipes.
+        self._on_cancel = _weakref.WeakMethod(self._pipe_cancelled)
+        self.stdin = self._swap(self.stdin, "stdin")
+        self.stdout = self._swap(self.stdout, "stdout")
+        self.stderr = self._swap(self.stderr, "stderr")
 
-    def _swap(self, f: Any, cls: type[PipeReader] | type[PipeWriter], name: str) -> Any:
+    def _swap(self, f: _Any, name: str) -> _Any:
         """Replace a stdlib pipe file object with ours over the same descriptor."""
         if f is None:
             return None
-        text: dict[str, Any] | None = None
-        if isinstance(f, io.TextIOWrapper):
+        text: dict[str, _Any] | None = None
+        if isinstance(f, _io.TextIOWrapper):
             text = {
                 "encoding": f.encoding,
                 "errors": f.errors,
@@ -218,28 +231,29 @@ class Popen(_sp.Popen[Any]):
                 "write_through": f.write_through,
             }
             f = f.detach()
-        raw = f.detach() if isinstance(f, (io.BufferedReader, io.BufferedWriter)) else f
-        pipe = cls(raw, name)
-        pipe.on_cancel = self._pipe_cancelled
+        pipe: _Any
+        if isinstance(f, (_io.BufferedReader, _io.BufferedWriter)):
+            raw = f.detach()
+            if name == "stdin":
+                pipe = _PipeWriter(raw, name, _buffer_size(raw.fileno(), self._bufsize))
+            else:
+                pipe = _PipeReader(raw, name)
+        else:  # bufsize=0: the stdlib's FileIO
+            pipe = _RawPipeWriter(f, name) if name == "stdin" else _RawPipeReader(f, name)
+        pipe.on_cancel = self._on_cancel
         if text is not None:
-            return io.TextIOWrapper(pipe, **text)
+            return _io.TextIOWrapper(pipe, **text)
         return pipe
-
-    def __repr__(self) -> str:
-        return (
-            f"<thredo.net.subprocess.Popen pid={self.pid} returncode={self.returncode} "
-            f"args={self.args!r}>"
-        )
 
     # -- the cancellation policy -------------------------------------------
 
-    def _pipe_cancelled(self, e: BaseException, pipe: Pipe) -> None:
+    def _pipe_cancelled(self, e: BaseException, pipe: _Any) -> None:
         data = getattr(e, "bytes_read", None)
         out = data if self.stdout is not None and _raw_of(self.stdout) is pipe else None
         err = data if self.stderr is not None and _raw_of(self.stderr) is pipe else None
         self._cancelled(e, out, err)
 
-    def _cancelled(self, e: BaseException, stdout: Any = None, stderr: Any = None) -> None:
+    def _cancelled(self, e: BaseException, stdout: _Any = None, stderr: _Any = None) -> None:
         """Apply the policy for ``e`` leaving a call: end the child, reap it, annotate ``e``."""
         self._end_child()
         e.stdout = stdout  # type: ignore[attr-defined]
@@ -248,20 +262,20 @@ class Popen(_sp.Popen[Any]):
 
     def _end_child(self) -> None:
         """SIGTERM, grace, SIGKILL (the group too), reap, close the pipes. Idempotent."""
-        with disable_cancellation():
+        with _disable_cancellation():
             try:
                 if self.returncode is None:
                     grace = CANCEL_GRACE if self.cancel_grace is None else self.cancel_grace
                     if not self._exited(0):
-                        self._signal(signal.SIGTERM)
+                        self._signal(_signal.SIGTERM)
                         if not self._exited(grace):
-                            self._signal(signal.SIGKILL)
+                            self._signal(_signal.SIGKILL)
                             self._exited(None)
                     if self._pgid is not None and self.returncode is None:
                         # The child is exited but not reaped: its pid, and so the
                         # group id, cannot have been reused; now no member survives.
                         try:
-                            os.killpg(self._pgid, signal.SIGKILL)
+                            _os.killpg(self._pgid, _signal.SIGKILL)
                         except (ProcessLookupError, PermissionError):
                             pass
                     self._reap()
@@ -278,9 +292,9 @@ class Popen(_sp.Popen[Any]):
             return
         try:
             if self._pgid is not None:
-                os.killpg(self._pgid, sig)
+                _os.killpg(self._pgid, sig)
             else:
-                os.kill(self.pid, sig)
+                _os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
 
@@ -296,31 +310,31 @@ class Popen(_sp.Popen[Any]):
             return True
         if USE_PIDFD and _HAVE_PIDFD:
             try:
-                pidfd = os.pidfd_open(self.pid)
+                pidfd = _os.pidfd_open(self.pid)
             except ProcessLookupError:
                 return True  # reaped already (by code of the process other than us)
             except OSError:  # ENOSYS (old kernel), EMFILE: the fallback works anyway
                 pass
             else:
                 try:
-                    return wait_fd(pidfd, POLLIN, timeout, self, "wait")
+                    return _wait_fd(pidfd, _POLLIN, timeout, self, "wait")
                 finally:
-                    os.close(pidfd)
-        endtime = None if timeout is None else monotonic() + timeout
-        delay = POLL_MIN
+                    _os.close(pidfd)
+        endtime = None if timeout is None else _monotonic() + timeout
+        delay = _POLL_MIN
         while True:
             if self._exited_now():
                 return True
             wait = delay
             if endtime is not None:
-                remaining = endtime - monotonic()
+                remaining = endtime - _monotonic()
                 if remaining <= 0:
                     return False
                 wait = min(wait, remaining)
-            exc = park(Waiter(), wait, None, "wait", self)
+            exc = _park(_Waiter(), wait, None, "wait", self)
             if exc is not None:
                 raise exc
-            delay = min(delay * 2, POLL_MAX)
+            delay = min(delay * 2, _POLL_MAX)
 
     def _exited_now(self) -> bool:
         if self.returncode is not None:
@@ -328,7 +342,8 @@ class Popen(_sp.Popen[Any]):
         if _HAVE_WAITID:
             try:
                 return (
-                    os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+                    _os.waitid(_os.P_PID, self.pid, _os.WEXITED | _os.WNOHANG | _os.WNOWAIT)
+                    is not None
                 )
             except ChildProcessError:
                 return True
@@ -344,12 +359,12 @@ class Popen(_sp.Popen[Any]):
         Raises:
             TimeoutExpired: ``timeout`` passed; the child keeps running.
         """
-        if current_state() is None:
+        if _current_state() is None:
             return super().wait(timeout)
         try:
-            checkpoint()
+            _checkpoint()
             return self._wait_thredo(timeout)
-        except CancelledError as e:
+        except _CancelledError as e:
             self._cancelled(e)
             raise
 
@@ -360,13 +375,15 @@ class Popen(_sp.Popen[Any]):
             raise ValueError("Invalid value NaN (not a number)")
         if not self._exited(timeout):
             raise TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
-        return self._reap()
+        code = self._reap()
+        _note_return()  # done, maybe past a deadline: not uncancellable time
+        return code
 
     def poll(self) -> int | None:
         """As ``subprocess.Popen.poll``; a cancellation point in a thredo thread."""
         try:
-            checkpoint()
-        except CancelledError as e:
+            _checkpoint()
+        except _CancelledError as e:
             self._cancelled(e)
             raise
         return super().poll()
@@ -377,30 +394,63 @@ class Popen(_sp.Popen[Any]):
         if self.returncode is not None:
             return
         try:
-            os.kill(self.pid, sig)
+            _os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
 
     # -- communicate -----------------------------------------------------------
 
-    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
+    def communicate(self, input: _Any = None, timeout: float | None = None) -> tuple[_Any, _Any]:
         """As ``subprocess.Popen.communicate``; cancellable (see the policy).
+
+        Every chunk it moves is a cancellation point, so a child that keeps
+        its pipes full does not hold a cancel or a deadline off.
 
         Raises:
             TimeoutExpired: ``timeout`` passed (with the output so far); the
                 child keeps running, and a later call carries on.
         """
-        if current_state() is None:
+        if _current_state() is None:
             return super().communicate(input, timeout)
+        if self._communication_started and input:
+            raise ValueError("Cannot send input after starting communication")
+        # The stdlib's own shortcut (no timeout, one pipe at most): the input
+        # goes through ``self.stdin.write`` and ``close`` (so a wrapper of the
+        # pipe sees the calls), the output through ``read``.  A cancel there
+        # leaves a pipe call, whose policy (on_cancel) annotates it.
+        if (
+            timeout is None
+            and not self._communication_started
+            and [self.stdin, self.stdout, self.stderr].count(None) >= 2
+        ):
+            try:
+                _checkpoint()
+            except _CancelledError as e:
+                self._cancelled(e)
+                raise
+            stdout = stderr = None
+            try:
+                if self.stdin:
+                    self._stdin_write(input)  # type: ignore[attr-defined]
+                elif self.stdout:
+                    stdout = self.stdout.read()
+                    self.stdout.close()
+                elif self.stderr:
+                    stderr = self.stderr.read()
+                    self.stderr.close()
+            except _CancelledError as e:
+                if not hasattr(e, "returncode"):  # not from a pipe of ours (a wrapper's own)
+                    self._cancelled(e)
+                raise
+            self.wait()
+            return stdout, stderr
         comm = self._comm
         try:
-            checkpoint()
-            if self._communication_started and input:
-                raise ValueError("Cannot send input after starting communication")
+            _checkpoint()
             if comm is None:
                 comm = self._comm = _Comm()
             return self._communicate_thredo(comm, input, timeout)
-        except CancelledError as e:
+        except _CancelledError as e:
             out = b"".join(comm.out) if comm is not None and self.stdout is not None else None
             err = b"".join(comm.err) if comm is not None and self.stderr is not None else None
             self._cancelled(e, out, err)
@@ -409,23 +459,28 @@ class Popen(_sp.Popen[Any]):
             raise
 
     def _communicate_thredo(
-        self, comm: _Comm, input: Any, timeout: float | None
-    ) -> tuple[Any, Any]:
-        me: Any = self  # the stdlib's private attributes, which typeshed does not list
-        endtime = None if timeout is None else monotonic() + timeout
+        self, comm: _Comm, input: _Any, timeout: float | None
+    ) -> tuple[_Any, _Any]:
+        me: _Any = self  # the stdlib's private attributes, which typeshed does not list
+        endtime = None if timeout is None else _monotonic() + timeout
         if not self._communication_started:  # type: ignore[has-type]
             self._communication_started = True
-            if self.stdin is not None:
+            if self.stdin:
+                # As the stdlib: flush what the user wrote, close at once if no input.
+                try:
+                    self.stdin.flush()
+                except BrokenPipeError:
+                    pass  # communicate() must ignore BrokenPipeError
                 if input:
                     if me.text_mode:
                         input = input.encode(me.stdin.encoding, me.stdin.errors)
                     comm.input = memoryview(input).cast("B")
                 else:
                     _close_quietly(self.stdin)
-        pumps: list[Callable[[float | None], bool]] = []
+        pumps: list[_Callable[[float | None], bool]] = []
         if self.stdout is not None and not self.stdout.closed:
             pumps.append(lambda end: self._drain(self.stdout, comm.out, end))
-        if self.stdin is not None and not self.stdin.closed:
+        if self.stdin and comm.input is not None and not comm.fed:
             pumps.append(lambda end: self._feed(comm, end))
         if self.stderr is not None and not self.stderr.closed:
             pumps.append(lambda end: self._drain(self.stderr, comm.err, end))
@@ -442,7 +497,7 @@ class Popen(_sp.Popen[Any]):
             )
         stdout = b"".join(comm.out) if self.stdout is not None else None
         stderr = b"".join(comm.err) if self.stderr is not None else None
-        remaining = None if endtime is None else max(0.0, endtime - monotonic())
+        remaining = None if endtime is None else max(0.0, endtime - _monotonic())
         self._wait_thredo(remaining)
         if me.text_mode:
             if stdout is not None:
@@ -456,11 +511,21 @@ class Popen(_sp.Popen[Any]):
 
         The epoll's own descriptor is readable when one of the pipes is
         ready, so the one fd wait serves several pipes, cancellably; False if
-        ``endtime`` passed first.
+        ``endtime`` passed first.  A cancellation point before every chunk.
         """
-        ep = select.epoll()
+        ep = _select.epoll()
         try:
-            files: dict[int, tuple[Any, list[bytes] | None]] = {}
+            files: dict[int, tuple[_Any, list[bytes] | None]] = {}
+            # Descriptors epoll refuses (EPERM: a regular file or /dev/null behind
+            # a wrapper's fileno()) are always ready, as poll() reports them.
+            always: list[int] = []
+
+            def watch(fd: int, events: int) -> None:
+                try:
+                    ep.register(fd, events)
+                except PermissionError:
+                    always.append(fd)
+
             for f, chunks in ((self.stdout, comm.out), (self.stderr, comm.err)):
                 if f is not None and not f.closed:
                     pipe = _raw_of(f)
@@ -468,28 +533,38 @@ class Popen(_sp.Popen[Any]):
                     if buffered:
                         chunks.append(buffered)
                     files[pipe.fileno()] = (f, chunks)
-                    ep.register(pipe.fileno(), select.EPOLLIN)
-            if self.stdin is not None and not self.stdin.closed:
-                if comm.input is None or comm.offset >= len(comm.input):
+                    watch(pipe.fileno(), _select.EPOLLIN)
+            if self.stdin and comm.input is not None and not comm.fed:
+                if comm.offset >= len(comm.input):
+                    comm.fed = True
                     _close_quietly(self.stdin)
                 else:
                     fd = self.stdin.fileno()
                     files[fd] = (self.stdin, None)
-                    ep.register(fd, select.EPOLLOUT)
+                    watch(fd, _select.EPOLLOUT)
             epfd = ep.fileno()
+            first = True
             while files:
-                ready = ep.poll(0)
+                if not first:
+                    # A child that keeps its pipes full: a point per round of chunks.
+                    # Not before the first round after a wait, so that the data the
+                    # wait was for is read (and reported) even if a cancel came with it.
+                    _checkpoint()
+                first = False
+                ready = [fd for fd, _ in ep.poll(0)] + always
                 if not ready:
-                    timeout = None if endtime is None else max(0.0, endtime - monotonic())
-                    if not wait_fd(epfd, POLLIN, timeout, self, "communicate"):
+                    timeout = None if endtime is None else max(0.0, endtime - _monotonic())
+                    if not _wait_fd(epfd, _POLLIN, timeout, self, "communicate"):
                         return False
+                    first = True
                     continue
-                for fd, _ in ready:
+                if endtime is not None and _monotonic() >= endtime:
+                    return False
+                for fd in ready:
                     f, sink = files[fd]
                     if sink is not None:
-                        try:
-                            data = os.read(fd, READ_CHUNK)
-                        except BlockingIOError:
+                        data = _read_nowait(fd, _READ_CHUNK)
+                        if data is None:
                             continue
                         if data:
                             sink.append(data)
@@ -498,28 +573,35 @@ class Popen(_sp.Popen[Any]):
                         inp = comm.input
                         assert inp is not None
                         try:
-                            comm.offset += os.write(fd, inp[comm.offset :])
-                        except BlockingIOError:
-                            continue
+                            n = _write_nowait(fd, inp[comm.offset :])
                         except BrokenPipeError:  # the child stopped reading: ignored, as the stdlib
                             pass
                         else:
+                            if n is None:
+                                continue
+                            comm.offset += n
                             if comm.offset < len(inp):
                                 continue
-                    ep.unregister(fd)
+                    if fd in always:
+                        always.remove(fd)
+                    else:
+                        ep.unregister(fd)
                     del files[fd]
+                    if sink is None:
+                        comm.fed = True
                     _close_quietly(f)
             return True
         finally:
             ep.close()
 
     @staticmethod
-    def _drain(f: Any, chunks: list[bytes], endtime: float | None) -> bool:
+    def _drain(f: _Any, chunks: list[bytes], endtime: float | None) -> bool:
         """Read ``f`` to end of file into ``chunks``; False if ``endtime`` passed first."""
         pipe = _raw_of(f)
-        assert isinstance(pipe, PipeReader)
         while True:
-            timeout = None if endtime is None else max(0.0, endtime - monotonic())
+            timeout = None if endtime is None else max(0.0, endtime - _monotonic())
+            if timeout == 0.0:
+                return False
             data = pipe.read_chunk(timeout)
             if data is None:
                 return False
@@ -527,24 +609,29 @@ class Popen(_sp.Popen[Any]):
                 _close_quietly(f)
                 return True
             chunks.append(data)
+            _checkpoint()  # a point per chunk (after it: what a wait brought is kept)
 
     def _feed(self, comm: _Comm, endtime: float | None) -> bool:
         """Write the rest of the input, then close stdin; False if ``endtime`` passed first."""
-        f = self.stdin
-        pipe = _raw_of(f)
-        assert isinstance(pipe, PipeWriter)
+        f: _Any = self.stdin
         data = comm.input
         if data is not None:
-            fd = pipe.fileno()
+            fd = f.fileno()
+            started = comm.offset
             while comm.offset < len(data):
+                if comm.offset > started:
+                    _checkpoint()  # a point per chunk
                 try:
-                    comm.offset += os.write(fd, data[comm.offset :])
-                except BlockingIOError:
-                    timeout = None if endtime is None else max(0.0, endtime - monotonic())
-                    if not wait_fd(fd, POLLOUT, timeout, pipe, "communicate"):
-                        return False
+                    n = _write_nowait(fd, data[comm.offset :])
                 except BrokenPipeError:  # the child stopped reading: as the stdlib, ignore
                     break
+                if n is not None:
+                    comm.offset += n
+                    continue
+                timeout = None if endtime is None else max(0.0, endtime - _monotonic())
+                if not _wait_fd(fd, _POLLOUT, timeout, f, "communicate"):
+                    return False
+        comm.fed = True
         _close_quietly(f)
         return True
 
@@ -554,9 +641,9 @@ class Popen(_sp.Popen[Any]):
         self,
         exc_type: type[BaseException] | None,
         value: BaseException | None,
-        traceback: TracebackType | None,
+        traceback: _TracebackType | None,
     ) -> None:
-        if isinstance(value, CancelledError) and current_state() is not None:
+        if isinstance(value, _CancelledError) and _current_state() is not None:
             self._end_child()
             if not hasattr(value, "returncode"):
                 value.returncode = self.returncode
@@ -564,19 +651,22 @@ class Popen(_sp.Popen[Any]):
         super().__exit__(exc_type, value, traceback)
 
 
-def _raw_of(f: Any) -> Any:
+def _raw_of(f: _Any) -> _Any:
     """Our pipe under a (maybe text-wrapped) file object."""
-    return f.buffer if isinstance(f, io.TextIOWrapper) else f
+    return f.buffer if isinstance(f, _io.TextIOWrapper) else f
 
 
-def _close_quietly(f: Any) -> None:
+def _close_quietly(f: _Any) -> None:
     try:
         f.close()
     except BrokenPipeError:
         pass
+    except OSError as e:  # as the stdlib's _stdin_write
+        if e.errno != _errno.EINVAL:
+            raise
 
 
-def _run_pumps(pumps: list[Callable[[float | None], bool]], endtime: float | None) -> bool:
+def _run_pumps(pumps: list[_Callable[[float | None], bool]], endtime: float | None) -> bool:
     """Run every pump to completion, the first in this thread, the others in helpers.
 
     Returns False if one of them stopped at ``endtime``.  A cancellation of
@@ -591,7 +681,7 @@ def _run_pumps(pumps: list[Callable[[float | None], bool]], endtime: float | Non
     def run_pump(i: int) -> None:
         results[i] = pumps[i](endtime)
 
-    with ThreadGroup(wait=all) as g:
+    with _ThreadGroup(wait=all) as g:
         for i in range(1, len(pumps)):
             g.spawn(run_pump, i, name="communicate")
         run_pump(0)
@@ -602,13 +692,13 @@ def _run_pumps(pumps: list[Callable[[float | None], bool]], endtime: float | Non
 
 
 def run(
-    *popenargs: Any,
-    input: Any = None,
+    *popenargs: _Any,
+    input: _Any = None,
     capture_output: bool = False,
     timeout: float | None = None,
     check: bool = False,
-    **kwargs: Any,
-) -> CompletedProcess[Any]:
+    **kwargs: _Any,
+) -> CompletedProcess[_Any]:
     """As ``subprocess.run``; a cancel or ``timeout_after`` ends the child (module docstring)."""
     if input is not None:
         if kwargs.get("stdin") is not None:
@@ -636,7 +726,7 @@ def run(
     return CompletedProcess(process.args, retcode, stdout, stderr)
 
 
-def call(*popenargs: Any, timeout: float | None = None, **kwargs: Any) -> int:
+def call(*popenargs: _Any, timeout: float | None = None, **kwargs: _Any) -> int:
     """As ``subprocess.call``."""
     with Popen(*popenargs, **kwargs) as p:
         try:
@@ -646,7 +736,7 @@ def call(*popenargs: Any, timeout: float | None = None, **kwargs: Any) -> int:
             raise
 
 
-def check_call(*popenargs: Any, **kwargs: Any) -> int:
+def check_call(*popenargs: _Any, **kwargs: _Any) -> int:
     """As ``subprocess.check_call``."""
     retcode = call(*popenargs, **kwargs)
     if retcode:
@@ -657,7 +747,7 @@ def check_call(*popenargs: Any, **kwargs: Any) -> int:
     return 0
 
 
-def check_output(*popenargs: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+def check_output(*popenargs: _Any, timeout: float | None = None, **kwargs: _Any) -> _Any:
     """As ``subprocess.check_output``."""
     for kw in ("stdout", "check"):
         if kw in kwargs:
