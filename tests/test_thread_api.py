@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 import pytest
-from helpers import FOREVER
+from helpers import FOREVER, wait_blocked
 
 import thredo
 
@@ -298,3 +298,167 @@ def test_threads_are_real_threads(run):
         return ident == t.ident
 
     assert run(main)
+
+
+class TestThreadingSurface:
+    """The rest of the ``threading`` surface (issue 21 item 5)."""
+
+    def test_module_functions_are_threadings(self):
+        assert thredo.get_ident is threading.get_ident
+        assert thredo.get_native_id is threading.get_native_id
+        assert thredo.TIMEOUT_MAX == threading.TIMEOUT_MAX
+        assert thredo.stack_size is threading.stack_size
+        assert thredo.excepthook is threading.__excepthook__  # pytest swaps the live hook
+        assert thredo.ExceptHookArgs is threading.ExceptHookArgs
+        import queue
+
+        assert thredo.Empty is queue.Empty
+        assert thredo.Full is queue.Full
+        assert thredo.main_thread() is threading.main_thread()  # outside a run
+
+    def test_main_thread_inside_a_run(self, run):
+        def main():
+            me = thredo.current_thread()
+            assert thredo.main_thread() is me
+            t = thredo.spawn(thredo.main_thread)
+            assert t.join() is me
+
+        run(main)
+
+    def test_settrace_reaches_thredo_threads(self, run):
+        seen = []
+
+        def tracer(frame, event, arg):
+            if frame.f_code is work.__code__:
+                seen.append(event)
+            return None
+
+        def work():
+            return 1
+
+        def main():
+            thredo.settrace(tracer)
+            try:
+                thredo.spawn(work).join()
+            finally:
+                threading.settrace(None)  # type: ignore[arg-type]
+
+        run(main)
+        assert "call" in seen
+
+    def test_camel_case_methods_warn(self, run):
+        def main():
+            t = thredo.Thread(target=lambda: None)
+            with pytest.deprecated_call():
+                assert t.getName() == t.name
+            with pytest.deprecated_call():
+                t.setName("x")
+            assert t.name == "x"
+            with pytest.deprecated_call():
+                t.setDaemon(True)
+            with pytest.deprecated_call():
+                assert t.isDaemon()
+            ev = thredo.Event()
+            with pytest.deprecated_call():
+                assert not ev.isSet()
+            c = thredo.Condition()
+            with c, pytest.deprecated_call():
+                c.notifyAll()
+
+        run(main)
+
+    def test_repr_as_threading(self, run):
+        class Sub(thredo.Thread):
+            pass
+
+        def main():
+            t = Sub(target=lambda: None, name="w", daemon=True)
+            assert repr(t) == "<Sub(w, initial daemon)>"
+            t.start()
+            t.join()
+            assert repr(t) == f"<Sub(w, stopped daemon {t.ident})>"
+            assert repr(thredo.main_thread()).startswith("<Thread(thredo-main, started ")
+
+        run(main)
+
+    def test_failed_thread_frees_its_target_and_args(self, run):
+        import weakref
+
+        class Arg:
+            pass
+
+        def fail(a):
+            raise ValueError("boom")
+
+        def main():
+            a = Arg()
+            ref = weakref.ref(a)
+            t = thredo.Thread(target=fail, args=(a,))
+            del a
+            t.start()
+            with pytest.raises(thredo.ThreadError):
+                t.join()
+            return ref
+
+        gc.disable()
+        try:
+            ref = run(main)
+            assert ref() is None
+        finally:
+            gc.enable()
+
+
+class TestTimer:
+    def test_fires(self, run):
+        def main():
+            got = []
+            t = thredo.Timer(0.01, got.append, args=(1,))
+            t.start()
+            t.join()
+            assert got == [1]
+
+        run(main)
+
+    def test_cancel_before_it_fires(self, run):
+        def main():
+            got = []
+            t = thredo.Timer(FOREVER, got.append, args=(1,))
+            t.start()
+            wait_blocked(t, "Timer")
+            t.cancel()
+            t.join()
+            assert got == []
+
+        run(main)
+
+    def test_cancel_before_start(self, run):
+        def main():
+            got = []
+            t = thredo.Timer(0, got.append, args=(1,))
+            t.cancel()
+            t.start()
+            t.join()
+            assert got == []
+
+        run(main)
+
+    def test_thread_cancel_and_timeout(self, run):
+        def main():
+            got = []
+            t = thredo.Timer(FOREVER, got.append, args=(1,))
+            t.start()
+            wait_blocked(t, "Timer")
+            t.cancel(exc=thredo.ThreadCancelled, blocking=True)
+            assert t.cancelled
+            assert t.terminated
+            assert isinstance(t.exception, thredo.ThreadCancelled)
+
+            def timed():
+                thredo.timeout_after(0.01, lambda: thredo.Timer(FOREVER, got.append).run())
+
+            with pytest.raises(thredo.ThreadError) as e:
+                thredo.spawn(timed).join()
+            assert isinstance(e.value.__cause__, thredo.ThreadTimeout)
+            assert got == []
+
+        run(main)

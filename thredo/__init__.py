@@ -88,6 +88,8 @@ if _TYPE_CHECKING:
     from ._mixin import ThredoMixIn as ThredoMixIn
     from ._patch import more_magic as more_magic
     from ._patch import patch as patch
+    from ._queue import Empty as Empty
+    from ._queue import Full as Full
     from ._queue import LifoQueue as LifoQueue
     from ._queue import PriorityQueue as PriorityQueue
     from ._queue import Queue as Queue
@@ -110,13 +112,23 @@ if _TYPE_CHECKING:
     from ._sync import RLock as RLock
     from ._sync import Semaphore as Semaphore
     from ._sync import SemaphoreStatistics as SemaphoreStatistics
+    from ._threads import TIMEOUT_MAX as TIMEOUT_MAX
+    from ._threads import ExceptHookArgs as ExceptHookArgs
     from ._threads import Thread as Thread
     from ._threads import ThreadGroup as ThreadGroup
     from ._threads import ThreadGroupStatistics as ThreadGroupStatistics
+    from ._threads import Timer as Timer
     from ._threads import active_count as active_count
     from ._threads import current_thread as current_thread
     from ._threads import enumerate as enumerate
+    from ._threads import excepthook as excepthook
+    from ._threads import get_ident as get_ident
+    from ._threads import get_native_id as get_native_id
+    from ._threads import main_thread as main_thread
+    from ._threads import setprofile as setprofile
+    from ._threads import settrace as settrace
     from ._threads import spawn as spawn
+    from ._threads import stack_size as stack_size
     from .net import socket as socket
 
 # name -> (the module it comes from, relative to thredo; its name there)
@@ -161,6 +173,18 @@ _LAZY: dict[str, tuple[str, str]] = {
     "current_thread": ("_threads", "current_thread"),
     "enumerate": ("_threads", "enumerate"),
     "spawn": ("_threads", "spawn"),
+    "Empty": ("_queue", "Empty"),
+    "Full": ("_queue", "Full"),
+    "Timer": ("_threads", "Timer"),
+    "main_thread": ("_threads", "main_thread"),
+    "get_ident": ("_threads", "get_ident"),
+    "get_native_id": ("_threads", "get_native_id"),
+    "TIMEOUT_MAX": ("_threads", "TIMEOUT_MAX"),
+    "stack_size": ("_threads", "stack_size"),
+    "settrace": ("_threads", "settrace"),
+    "setprofile": ("_threads", "setprofile"),
+    "excepthook": ("_threads", "excepthook"),
+    "ExceptHookArgs": ("_threads", "ExceptHookArgs"),
     "socket": ("net", "socket"),
 }
 
@@ -289,6 +313,18 @@ __all__ = (
     "dump",
     "ThreadInfo",
     "BlockedInfo",
+    "Empty",
+    "Full",
+    "Timer",
+    "main_thread",
+    "get_ident",
+    "get_native_id",
+    "TIMEOUT_MAX",
+    "stack_size",
+    "settrace",
+    "setprofile",
+    "excepthook",
+    "ExceptHookArgs",
 )
 
 _fixup_module_metadata(globals(), __name__, tuple(n for n in __all__ if n not in _LAZY))

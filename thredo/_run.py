@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from . import _monitor
 from ._core import current_state, run_kernel
-from ._threads import main_thread
+from ._threads import new_main_thread
 
 __all__ = ("run",)
 
@@ -44,7 +44,7 @@ def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any
     """
     if current_state() is not None:
         raise RuntimeError("thredo.run() cannot be called from inside a thredo thread")
-    main = main_thread(func, args, kwargs)
+    main = new_main_thread(func, args, kwargs)
     monitored = False
     try:
         monitored = _monitor.wanted(monitor) and _monitor.acquire()

@@ -564,6 +564,15 @@ class Condition:
         """As ``threading.Condition.notify_all``.  Not a cancellation point."""
         self.notify(len(self._waiters))
 
+    def notifyAll(self) -> None:  # noqa: N802 -- threading.Condition's deprecated spelling
+        """Deprecated alias of :meth:`notify_all` (as ``threading.Condition.notifyAll``)."""
+        import warnings
+
+        warnings.warn(
+            "notifyAll() is deprecated, use notify_all() instead", DeprecationWarning, stacklevel=2
+        )
+        self.notify_all()
+
 
 # -- Semaphore, BoundedSemaphore -------------------------------------------------------
 
@@ -702,6 +711,15 @@ class Event:
 
     def is_set(self) -> bool:
         """As ``threading.Event.is_set``."""
+        return self._flag
+
+    def isSet(self) -> bool:  # noqa: N802 -- threading.Event's deprecated spelling
+        """Deprecated alias of :meth:`is_set` (as ``threading.Event.isSet``)."""
+        import warnings
+
+        warnings.warn(
+            "isSet() is deprecated, use is_set() instead", DeprecationWarning, stacklevel=2
+        )
         return self._flag
 
     def set(self) -> None:

@@ -69,6 +69,8 @@ import itertools
 import logging
 import sys
 import threading
+import traceback
+import warnings
 import weakref
 from _thread import allocate_lock
 from collections import deque
@@ -104,6 +106,16 @@ __all__ = (
     "current_thread",
     "enumerate",
     "active_count",
+    "main_thread",
+    "get_ident",
+    "get_native_id",
+    "TIMEOUT_MAX",
+    "stack_size",
+    "settrace",
+    "setprofile",
+    "excepthook",
+    "ExceptHookArgs",
+    "Timer",
 )
 
 T = TypeVar("T")
@@ -263,8 +275,13 @@ class Thread(Generic[T]):
         self._thread = threading.Thread(target=self._bootstrap, name=name, daemon=True)
 
     def __repr__(self) -> str:
-        state = "terminated" if self.terminated else "running" if self._started else "initial"
-        return f"<thredo.Thread {self.name!r} {state}>"
+        # threading.Thread's form: tools (and CPython's tests) parse it
+        status = "stopped" if self.terminated else "started" if self._started else "initial"
+        if self._daemon:
+            status += " daemon"
+        if self.ident is not None:
+            status += f" {self.ident}"
+        return f"<{type(self).__name__}({self.name}, {status})>"
 
     def __del__(self) -> None:
         try:
@@ -307,6 +324,42 @@ class Thread(Generic[T]):
         if self._started:
             raise RuntimeError("cannot set daemon status of active thread")
         self._daemon = bool(value)
+
+    def getName(self) -> str:  # noqa: N802 -- threading.Thread's deprecated spelling
+        """Deprecated alias of :attr:`name` (as ``threading.Thread.getName``)."""
+        warnings.warn(
+            "getName() is deprecated, get the name attribute instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.name
+
+    def setName(self, name: str) -> None:  # noqa: N802
+        """Deprecated alias of setting :attr:`name` (as ``threading.Thread.setName``)."""
+        warnings.warn(
+            "setName() is deprecated, set the name attribute instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.name = name
+
+    def isDaemon(self) -> bool:  # noqa: N802
+        """Deprecated alias of :attr:`daemon` (as ``threading.Thread.isDaemon``)."""
+        warnings.warn(
+            "isDaemon() is deprecated, get the daemon attribute instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.daemon
+
+    def setDaemon(self, daemonic: bool) -> None:  # noqa: N802
+        """Deprecated alias of setting :attr:`daemon` (as ``threading.Thread.setDaemon``)."""
+        warnings.warn(
+            "setDaemon() is deprecated, set the daemon attribute instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.daemon = daemonic
 
     def is_alive(self) -> bool:
         """True from ``start()`` until the thread has terminated."""
@@ -407,6 +460,9 @@ class Thread(Generic[T]):
                     # program drops it, not at the next garbage collection.
                     _clear_frame(tb.tb_next.tb_frame)
             del tb
+            # The target's finished frames hold its arguments: cleared too, so
+            # the stored failure does not keep them alive.
+            traceback.clear_frames(e.__traceback__)
             self._exception = e
         finally:
             set_state(None)
@@ -680,11 +736,109 @@ class _MainHandle:
         return t._result
 
 
-def main_thread(func: Callable[..., Any], args: Any, kwargs: Any) -> _MainHandle:
+_mains: weakref.WeakKeyDictionary[RunContext, Thread[Any]] = weakref.WeakKeyDictionary()
+
+
+def new_main_thread(func: Callable[..., Any], args: Any, kwargs: Any) -> _MainHandle:
     """The main thread of a new run (not started), as the kernel takes it."""
-    t: Thread[Any] = Thread(target=func, name="thredo-main", args=args, kwargs=kwargs)
+    t: Thread[Any] = _RunMain(target=func, name="thredo-main", args=args, kwargs=kwargs)
     t._retrieved = True  # run() re-raises its exception
     return _MainHandle(t)
+
+
+class _RunMain(Thread[Any]):
+    """The main thredo thread of a run: remembered so that :func:`main_thread` finds it."""
+
+    def _start_in(self, run: RunContext, parent: object = None) -> None:
+        _mains[run] = self
+        super()._start_in(run, parent)
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("_RunMain(", "Thread(", 1)
+
+
+def main_thread() -> Thread[Any] | threading.Thread:
+    """The run's main thredo thread inside a run; else ``threading.main_thread()``.
+
+    Its name is ``thredo-main`` (not the stdlib's ``MainThread``: the
+    process's main thread is another thread, the one that called ``run()``).
+    """
+    st = current_state()
+    if st is not None:
+        main = _mains.get(st.run)
+        if main is not None:
+            return main
+    return threading.main_thread()
+
+
+# The rest of the threading surface: thredo threads are real threading threads,
+# so these act on them as they do on any (settrace/setprofile hooks reach them,
+# their idents are the OS thread's).
+get_ident = threading.get_ident
+get_native_id = threading.get_native_id
+TIMEOUT_MAX = threading.TIMEOUT_MAX
+stack_size = threading.stack_size
+settrace = threading.settrace
+setprofile = threading.setprofile
+excepthook = threading.__excepthook__  # the default hook (threading.excepthook may be replaced)
+ExceptHookArgs = threading.ExceptHookArgs
+if sys.version_info >= (3, 12):
+    __all__ += ("settrace_all_threads", "setprofile_all_threads")
+    settrace_all_threads = threading.settrace_all_threads
+    setprofile_all_threads = threading.setprofile_all_threads
+
+
+class Timer(Thread[None]):
+    """A thread that calls ``function(*args, **kwargs)`` after ``interval`` seconds.
+
+    As ``threading.Timer``: :meth:`cancel` before it fires and the function
+    never runs (the thread ends normally).  It is a thredo thread: its
+    wait is cancellable, ``timeout_after`` applies, and
+    ``cancel(exc=...)`` cancels it as any thread.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        function: Callable[..., Any],
+        args: Iterable[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name=None)
+        self.interval = interval
+        self.function = function
+        self.args = list(args) if args is not None else []
+        self.kwargs = dict(kwargs) if kwargs is not None else {}
+        self._fire_lock = allocate_lock()
+        self._cancelled_timer = False
+        self._timer_waiters = WaitQueue()
+
+    def cancel(self, *, blocking: bool = False, exc: type[BaseException] | None = None) -> None:
+        """Stop the timer if it has not fired yet; with ``exc``, cancel it as any thread."""
+        if exc is not None:  # a thread's cancel: the exception, not a quiet end
+            super().cancel(blocking=blocking, exc=exc)
+            return
+        with self._fire_lock:
+            self._cancelled_timer = True
+            self._timer_waiters.notify_all()
+        if blocking and self._started:
+            self.wait()
+
+    def run(self) -> None:
+        """Wait ``interval`` seconds (cancellably), then call the function unless cancelled."""
+        with self._fire_lock:
+            if not self._cancelled_timer:
+                self._timer_waiters.wait_until(
+                    self._fire_lock,
+                    lambda: self._cancelled_timer,
+                    max(self.interval, 0.0),
+                    "Timer",
+                    self,
+                )
+            if self._cancelled_timer:
+                return
+            self._cancelled_timer = True
+        self.function(*self.args, **self.kwargs)
 
 
 def enumerate() -> list[Thread[Any]]:
