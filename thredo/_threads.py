@@ -98,7 +98,7 @@ from ._core import (
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = (
+__all__: tuple[str, ...] = (
     "Thread",
     "ThreadGroup",
     "ThreadGroupStatistics",
