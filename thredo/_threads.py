@@ -191,6 +191,11 @@ def _report_at_close(t: Thread[Any], run: RunContext) -> None:
     run.on_close(report)
 
 
+def _deprecated(message: str) -> None:
+    """The stdlib's DeprecationWarning for a camelCase ``threading.Thread`` method."""
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
+
+
 class Thread(Generic[T]):
     """A thredo thread: a ``threading.Thread`` whose blocking calls can be cancelled.
 
@@ -327,38 +332,22 @@ class Thread(Generic[T]):
 
     def getName(self) -> str:  # noqa: N802 -- threading.Thread's deprecated spelling
         """Deprecated alias of :attr:`name` (as ``threading.Thread.getName``)."""
-        warnings.warn(
-            "getName() is deprecated, get the name attribute instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        _deprecated("getName() is deprecated, get the name attribute instead")
         return self.name
 
     def setName(self, name: str) -> None:  # noqa: N802
         """Deprecated alias of setting :attr:`name` (as ``threading.Thread.setName``)."""
-        warnings.warn(
-            "setName() is deprecated, set the name attribute instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        _deprecated("setName() is deprecated, set the name attribute instead")
         self.name = name
 
     def isDaemon(self) -> bool:  # noqa: N802
         """Deprecated alias of :attr:`daemon` (as ``threading.Thread.isDaemon``)."""
-        warnings.warn(
-            "isDaemon() is deprecated, get the daemon attribute instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        _deprecated("isDaemon() is deprecated, get the daemon attribute instead")
         return self.daemon
 
     def setDaemon(self, daemonic: bool) -> None:  # noqa: N802
         """Deprecated alias of setting :attr:`daemon` (as ``threading.Thread.setDaemon``)."""
-        warnings.warn(
-            "setDaemon() is deprecated, set the daemon attribute instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        _deprecated("setDaemon() is deprecated, set the daemon attribute instead")
         self.daemon = daemonic
 
     def is_alive(self) -> bool:
