@@ -32,7 +32,8 @@ P = ParamSpec("P")
 # Typed as thredo.spawn, for the same reason (a keyword of run's own,
 # ``monitor``, beside func's arguments; see the note on spawn): without
 # ``monitor`` every argument is checked; with it, the positional ones, and
-# func's keywords (if any) are not.
+# func's keywords (if any) are not (the last overload requires ``monitor``,
+# so a call without it never reaches that one).
 @overload
 def run(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
 
@@ -42,9 +43,7 @@ def run(func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], monitor: bool = ...)
 
 
 @overload
-def run(
-    func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], monitor: bool = ..., **kwargs: Any
-) -> T: ...
+def run(func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], monitor: bool, **kwargs: Any) -> T: ...
 
 
 def run(  # type: ignore[misc]

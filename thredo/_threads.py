@@ -636,7 +636,7 @@ class Thread(Generic[T]):
 # keywords ``daemon`` and ``name``, and the typing spec (PEP 612) forbids
 # keyword-only parameters between ``*args: P.args`` and ``**kwargs:
 # P.kwargs`` (mypy and pyright reject them, and check nothing of such a
-# call).  So three overloads, tried in order:
+# call).  So overloads, tried in order:
 #   1. no daemon/name: ParamSpec, every argument checked against func;
 #   2. daemon/name and positional arguments only: TypeVarTuple (keywords may
 #      follow ``*args: *Ts``, as in trio's and anyio's ``start_soon(...,
@@ -644,7 +644,10 @@ class Thread(Generic[T]):
 #   3. daemon/name and keyword arguments for func: the positional ones are
 #      checked as in 2, the keyword ones cannot be (no type can say "func's
 #      keywords, minus daemon and name").  functools.partial(func, kw=...)
-#      gets them checked.
+#      gets them checked.  Two overloads, one requiring daemon, one name, so
+#      a call with neither never reaches them (it stays checked by 1).
+#      func's required keyword-only parameters are rejected here (a
+#      Callable[[*Ts], T] has none): pass them through functools.partial.
 # A func with a parameter named ``daemon`` or ``name`` matches overload 1
 # with that keyword, though at run time spawn takes it: do not do that.
 
@@ -666,9 +669,15 @@ def spawn(
 def spawn(
     func: Callable[[Unpack[Ts]], T],
     *args: Unpack[Ts],
-    daemon: bool = ...,
+    daemon: bool,
     name: str | None = ...,
     **kwargs: Any,
+) -> Thread[T]: ...
+
+
+@overload
+def spawn(
+    func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], name: str | None, **kwargs: Any
 ) -> Thread[T]: ...
 
 
@@ -1004,8 +1013,17 @@ class ThreadGroup(Generic[TR]):
         self: ThreadGroup[T],
         func: Callable[[Unpack[Ts]], T],
         *args: Unpack[Ts],
-        daemon: bool = ...,
+        daemon: bool,
         name: str | None = ...,
+        **kwargs: Any,
+    ) -> Thread[T]: ...
+
+    @overload
+    def spawn(
+        self: ThreadGroup[T],
+        func: Callable[[Unpack[Ts]], T],
+        *args: Unpack[Ts],
+        name: str | None,
         **kwargs: Any,
     ) -> Thread[T]: ...
 
