@@ -693,7 +693,9 @@ def spawn(  # type: ignore[misc]
     ``Thread(target=func, args=args, kwargs=kwargs, ...).start()`` in one
     call.  A non-daemon thread keeps ``run()`` waiting; a daemon thread is
     cancelled when the rest is done.  Type checkers check ``args`` and
-    ``kwargs`` against ``func`` when neither ``daemon`` nor ``name`` is given.
+    ``kwargs`` against ``func``; with ``daemon=`` or ``name=`` too, all but
+    ``func``'s keyword arguments (pass those through ``functools.partial``
+    to have them checked as well).
 
     Raises:
         RuntimeError: called outside ``thredo.run()``.
