@@ -873,12 +873,12 @@ class ThreadGroup:
     ``wait=`` is the policy :meth:`join` (and so leaving the ``with`` block)
     applies before it cancels whatever is still running:
 
-    =========  ===============================================================
-    ``all``    wait for every thread; stop early if one fails
-    ``any``    wait for the first thread to finish (whatever its outcome)
-    ``object`` wait for the first thread that returns something other than None
-    ``None``   wait for nothing: cancel them all
-    =========  ===============================================================
+    ==========  ===============================================================
+    ``all``     wait for every thread; stop early if one fails
+    ``any``     wait for the first thread to finish (whatever its outcome)
+    ``object``  wait for the first thread that returns something other than None
+    ``None``    wait for nothing: cancel them all
+    ==========  ===============================================================
 
     After ``join`` no thread of the group is left running.  An exception
     in the ``with`` body cancels every thread first.  A member cancelled

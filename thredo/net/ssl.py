@@ -268,9 +268,10 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         """As ``SSLSocket.sendall``; a cancellation point before it starts and between records.
 
         Raises:
-            The thread's cancellation or deadline, ``TimeoutError`` or an
-            ``OSError``, each with ``bytes_sent``: how much of ``data`` the
-            peer gets (see the module docstring).
+            thredo.CancelledError: the thread's cancellation or deadline.
+            TimeoutError: the socket's timeout.
+            OSError: the connection failed.  Each of them carries ``bytes_sent``:
+                how much of ``data`` the peer gets (see the module docstring).
         """
         if self._sslobj is None:  # type: ignore[has-type]
             sent = 0
