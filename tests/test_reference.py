@@ -131,3 +131,11 @@ def test_the_stated_defaults_are_the_code_s(monkeypatch: pytest.MonkeyPatch) -> 
     assert _monitor.socket_path(7) == expected
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
     assert _monitor.socket_path(7) == "/run/user/1000/thredo/7.sock"
+
+
+def test_the_readme_states_them_too() -> None:
+    text = " ".join((REFERENCE.parent.parent / "README.md").read_text().split())
+    assert "SIGTERM, then after a 1 s grace period SIGKILL" in text
+    assert "`$XDG_RUNTIME_DIR/thredo/PID.sock`, or `/tmp/thredo-UID/PID.sock`" in text
+    assert "past a quarter of `RLIMIT_NOFILE` in eventfds" in text
+    assert "A second Ctrl-C makes `run()` raise `KeyboardInterrupt` at once" in text
