@@ -30,7 +30,6 @@ napoleon_use_rtype = False
 autodoc_member_order = "bysource"
 # Signatures show the annotations; descriptions stay as the docstrings say.
 autodoc_typehints = "signature"
-autodoc_default_options = {"show-inheritance": False}
 # The lazily imported names (PEP 562 __getattr__) are real objects once
 # touched; nothing is mocked: the reference documents the code as it runs.
 autodoc_mock_imports: list[str] = []
