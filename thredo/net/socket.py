@@ -418,8 +418,9 @@ class socket(UserTimeout, _base):
         """As ``socket.sendfile`` (zero-copy when possible); a point as :meth:`sendall`.
 
         Raises:
-            As :meth:`sendall`, with ``bytes_sent``; the file is positioned
-            after what went out.
+            thredo.CancelledError: as :meth:`sendall` (also ``TimeoutError``,
+                ``OSError``), with ``bytes_sent``; the file is positioned after
+                what went out.
         """
         self._check_sendfile_params(file, offset, count)  # type: ignore[attr-defined]
         if self._tmo == 0.0:
