@@ -122,7 +122,10 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _ids = itertools.count(1)
-_finished_count = itertools.count(1)  # next() is atomic under the GIL
+# The order in which threads terminated.  Under _finished_lock: next() of an
+# itertools.count is not documented as thread-safe without the GIL.
+_finished_count = itertools.count(1)
+_finished_lock = allocate_lock()
 
 log = logging.getLogger("thredo")
 
@@ -464,7 +467,8 @@ class Thread(Generic[T]):
 
     def _finish(self) -> None:
         with self._mutex:
-            self._finish_order = next(_finished_count)
+            with _finished_lock:
+                self._finish_order = next(_finished_count)
             self.terminated = True
             observers = self._observers
             self._observers = ()

@@ -206,6 +206,7 @@ class ThreadState:
         "parked",
         "blocked",
         "fdwait",
+        "closed_under",
         "thread",
         "run",
         "closed",
@@ -229,6 +230,10 @@ class ThreadState:
         # constructor costs ~0.4 us more); read it with blocked_on().
         self.blocked: tuple[str, object, float, float | None] | None = None
         self.fdwait: Any = None  # None, a Resource, or False (past the eventfd budget)
+        # The fd this thread waited on when a closer closed it under it
+        # (thredo._core._fdwait.wake_closed): its wait returns "ready" and the
+        # retried call sees EBADF.  Written by the closer, cleared by the waiter.
+        self.closed_under: int | None = None
         self.thread = thread
         self.run = run
         self.closed = False  # the thread has exited: nothing will consume a cancel

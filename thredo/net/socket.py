@@ -71,6 +71,7 @@ import os as _os
 import socket as _stdsocket
 import sys
 import warnings as _warnings
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,8 @@ _get_os_timeout = _socket.socket.gettimeout
 _DONTWAIT = int(getattr(_stdsocket, "MSG_DONTWAIT", 0))
 _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 
+
+_share_lock = _allocate_lock()  # guards the counts of socket._share lists
 
 # -- recv/send that keep the GIL ------------------------------------------------
 #
@@ -212,7 +215,8 @@ class socket(UserTimeout, _base):
         self._pollfirst = False  # a recv had to wait: wait before trying the next
         # Shared open file (fromfd, dup): [thredo sockets on it, the blocking
         # mode to give back when the last goes, None: not ours to give].  One
-        # list shared by those sockets; updated under the GIL in close/detach.
+        # list shared by those sockets; its count is changed under _share_lock
+        # (dup, detach, close: rare calls, and ``n -= 1`` is no atomic step).
         self._share: list[Any] | None = None
         _set_os_timeout(self, 0.0)
 
@@ -564,10 +568,11 @@ class socket(UserTimeout, _base):
         """
         sock = socket(self.family, self.type, self.proto, fileno=_os.dup(self.fileno()))
         sock.settimeout(self._tmo)
-        share = self._share
-        if share is None:
-            share = self._share = [1, None]
-        share[0] += 1
+        with _share_lock:
+            share = self._share
+            if share is None:
+                share = self._share = [1, None]
+            share[0] += 1
         sock._share = share
         return sock
 
@@ -581,9 +586,11 @@ class socket(UserTimeout, _base):
         fd = self.fileno()
         share = self._share
         if share is not None:
-            share[0] -= 1
+            with _share_lock:
+                share[0] -= 1
+                last = share[0] == 0
             self._share = None
-            if share[0] > 0:
+            if not last:
                 return super().detach()  # another thredo socket still relies on O_NONBLOCK
             if share[1] is not None:
                 self._give_mode_back(fd, share[1])  # fromfd: the mode the descriptor had
@@ -605,9 +612,11 @@ class socket(UserTimeout, _base):
         fd = self.fileno()
         share = self._share
         if share is not None:
-            share[0] -= 1
+            with _share_lock:
+                share[0] -= 1
+                last = share[0] == 0
             self._share = None
-            if share[0] == 0 and share[1] is not None and fd >= 0:
+            if last and share[1] is not None and fd >= 0:
                 # fromfd: the original descriptor shares the flag; give its mode back.
                 self._give_mode_back(fd, share[1])
         waiters = _closing_waiters(fd) if fd >= 0 else None
