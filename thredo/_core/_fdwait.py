@@ -71,7 +71,7 @@ import curio
 from curio.traps import _read_wait
 
 from ._runctx import RunContext
-from ._wait import ThreadState, Waiter, attention, note_return, park, state_local
+from ._wait import FdWait, ThreadState, Waiter, attention, note_return, park, state_local
 
 __all__ = (
     "POLLIN",
@@ -120,7 +120,7 @@ class _PollWait:
     ``rung`` says an interrupt wrote to it (the next owner drains it).
     """
 
-    __slots__ = ("efd", "poll", "fd", "events", "rung", "_fds", "_mutex")
+    __slots__ = ("efd", "poll", "fd", "events", "rung", "waiting", "_fds", "_mutex")
 
     def __init__(self, efd: int, poll: select.poll, fds: RunFdWaits) -> None:
         self.efd: int | None = efd
@@ -128,6 +128,7 @@ class _PollWait:
         self.fd: int | None = None  # registered besides the eventfd
         self.events = 0
         self.rung = False
+        self.waiting = fds.waiting  # where its waits register (see RunFdWaits.waiting)
         self._fds = fds
         self._mutex = allocate_lock()
 
@@ -220,7 +221,7 @@ def _close_eventfd(efd: int) -> None:
         _eventfds -= 1
 
 
-def _poll_wait(st: ThreadState) -> _PollWait | None:
+def _poll_wait(st: ThreadState) -> FdWait | None:
     """The thread's :class:`_PollWait`, made now if it has none; None past the budget."""
     global _eventfds
     fdw = st.fdwait
@@ -253,7 +254,7 @@ def _poll_wait(st: ThreadState) -> _PollWait | None:
     return _new_poll_wait(st, efd, fds)
 
 
-def _new_poll_wait(st: ThreadState, efd: int, fds: RunFdWaits) -> _PollWait:
+def _new_poll_wait(st: ThreadState, efd: int, fds: RunFdWaits) -> FdWait:
     p = select.poll()
     p.register(efd, POLLIN)
     fdw = st.fdwait = _PollWait(efd, p, fds)
@@ -404,7 +405,7 @@ def wait_fd(
         fdw.events = events
     st.blocked = (call, obj, now, endtime)
     # Registered for closers (see RunFdWaits.waiting): an empty list is reused.
-    waiting = fdw._fds.waiting
+    waiting = fdw.waiting
     waiters = waiting.get(fd) or waiting.setdefault(fd, [])
     waiters.append(st)
     try:
