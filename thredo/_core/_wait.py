@@ -411,6 +411,9 @@ def park(
     endtime = None if timeout is None else now + timeout
     lock = w.lock
     st.blocked = (call, obj, now, endtime)
+    # This loop has the shape of wait_fd's (thredo._core._fdwait): change
+    # both together.  One shared loop taking the blocking step as a closure
+    # doubled park's cost (264 -> 540 ns a pass): docs/design.md, 9.2.
     try:
         while True:
             limit = st.deadline
