@@ -754,6 +754,56 @@ getfqdn = _resolver("getfqdn")
 # -- helpers that build connected or listening sockets ------------------------
 
 
+def connect_first(
+    host: str,
+    port: int,
+    errors: list[OSError],
+    *,
+    family: int = 0,
+    timeout: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+    source_address: Any = None,
+    setup: Callable[[socket], object] | None = None,
+) -> socket | None:
+    """Connect to the first address of ``host`` that accepts: the loop of ``create_connection``.
+
+    Not in the stdlib: the one connect loop of :func:`create_connection`
+    and ``thredo.requests`` (urllib3's ``create_connection``).  Each address
+    that ``getaddrinfo(host, port, family, SOCK_STREAM)`` gives is tried in
+    turn on a new thredo socket: ``setup(sock)`` first (urllib3's socket
+    options), then the ``timeout`` (left as the default when it is
+    ``socket._GLOBAL_DEFAULT_TIMEOUT``), ``bind(source_address)`` if given,
+    and ``connect``.  A socket that fails, or whose thread is cancelled,
+    is closed.
+
+    Returns:
+        The connected socket, or None when every address failed: each
+        address's ``OSError`` is then in ``errors``, in order, for the caller
+        to raise the first, the last or a group, as its namesake does.
+    """
+    for af, socktype, proto, _canonname, sa in getaddrinfo(host, port, family, SOCK_STREAM):  # noqa: F405
+        sock = None
+        try:
+            sock = socket(af, socktype, proto)
+            if setup is not None:
+                setup(sock)
+            if timeout is not _stdsocket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sa)
+            errors.clear()
+            return sock
+        except OSError as exc:
+            errors.append(exc)
+            if sock is not None:
+                sock.close()
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+    return None
+
+
 def create_connection(
     address: tuple[str, int],
     timeout: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
@@ -764,25 +814,9 @@ def create_connection(
     """As ``socket.create_connection``, with a cancellable resolve and connect; a thredo socket."""
     host, port = address
     exceptions: list[OSError] = []
-    for af, socktype, proto, _canonname, sa in getaddrinfo(host, port, 0, SOCK_STREAM):  # noqa: F405
-        sock = None
-        try:
-            sock = socket(af, socktype, proto)
-            if timeout is not _stdsocket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sa)
-            exceptions.clear()
-            return sock
-        except OSError as exc:
-            exceptions.append(exc)
-            if sock is not None:
-                sock.close()
-        except BaseException:
-            if sock is not None:
-                sock.close()
-            raise
+    sock = connect_first(host, port, exceptions, timeout=timeout, source_address=source_address)
+    if sock is not None:
+        return sock
     if exceptions:
         try:
             if not all_errors:
