@@ -1,9 +1,11 @@
 """thredo threads and thread groups (curio's ``task.py`` keeps Task and TaskGroup together too).
 
-A :class:`Thread` is a real ``threading.Thread`` (it shows in
-``threading.enumerate()``, has a ``threading`` name, ident and native id)
-carrying a :class:`~thredo._core.ThreadState`, which makes every thredo
-blocking call it makes cancellable.  It is built and used like a
+A :class:`Thread` is not a ``threading.Thread`` subclass: it owns one (a
+daemon ``threading.Thread``, :meth:`Thread.os_thread`, whose name, ident and
+native id it reports, and which is what ``threading.enumerate()`` and
+``threading.current_thread()`` show) and gives it a
+:class:`~thredo._core.ThreadState`, which makes every thredo blocking call
+it makes cancellable.  It is built and used like a
 ``threading.Thread`` (``target``/``args``/``kwargs``, ``start()``, a
 subclass overriding ``run()``), or started in one call by :func:`spawn`.
 
@@ -200,9 +202,13 @@ def _deprecated(message: str) -> None:
 
 
 class Thread(Generic[T]):
-    """A thredo thread: a ``threading.Thread`` whose blocking calls can be cancelled.
+    """A thredo thread: an OS thread whose thredo blocking calls can be cancelled.
 
-    Constructed as ``threading.Thread``; :func:`spawn` is
+    Not a ``threading.Thread`` subclass: it runs in one that it owns
+    (:meth:`os_thread`), whose ``name``, ``ident`` and ``native_id`` it
+    reports; inside the thread ``threading.current_thread()`` returns that
+    ``threading.Thread`` and :func:`thredo.current_thread` returns this
+    object.  Constructed as ``threading.Thread``; :func:`spawn` is
     ``Thread(target=...).start()`` in one call.  Differences from the
     stdlib: ``run()``'s return value is the thread's :attr:`result`;
     ``join()`` returns it (or raises :class:`ThreadError` when the thread
@@ -905,13 +911,13 @@ class ThreadGroup:
                     answer = t.result
                     break                 # leaving the block cancels the rest
 
-    Bookkeeping (all under ``_mutex``): ``_threads`` every tracked
-    non-daemon thread, ``_running`` those not yet finished, ``_finished``
-    finished and not yet looked at by ``join``/``next_done`` (in finishing
-    order), ``_daemonic`` running daemon threads.  A thread reports its end
-    through the exit observer ``_thread_done``; ``_done`` wakes whoever
-    waits for the next finisher.
     """
+
+    # Bookkeeping (all under _mutex): _threads every tracked non-daemon
+    # thread, _running those not yet finished, _finished finished and not yet
+    # looked at by join/next_done (in finishing order), _daemonic running
+    # daemon threads.  A thread reports its end through the exit observer
+    # _thread_done; _done wakes whoever waits for the next finisher.
 
     def __init__(self, threads: Iterable[Thread[Any]] = (), *, wait: Any = builtins.all) -> None:
         if not any(wait is p for p in _POLICIES):

@@ -40,9 +40,8 @@ What a cancel (or timeout) leaves behind:
 Once a recv has had to wait, the socket's later recvs wait for readiness
 before trying: in request/response traffic the next recv would almost surely
 fail with ``EAGAIN``, and skipping it saves a system call, a GIL hand-off and
-a ``BlockingIOError`` per message (``docs/design.md``, "Skipping the doomed
-``recv``": 6.8 -> 3 system calls per round trip on the echo benchmark).
-When data is flowing, the extra ``poll`` returns at once.
+a ``BlockingIOError`` per message.  When data is flowing, the extra ``poll``
+returns at once.  (Measured: ``docs/design.md``, "Skipping the doomed ``recv``".)
 
 The descriptor itself is always in non-blocking mode (``O_NONBLOCK``), by
 design: a system call that blocks in the operating system could not be
@@ -126,12 +125,10 @@ _share_lock = _allocate_lock()  # guards the counts of socket._share lists
 # few microseconds of kernel work.  With two or more CPUs, releasing the GIL
 # around it lets a thread on another core take it, and getting it back costs
 # a futex sleep and a context switch: one extra GIL hand-off per message
-# compared with a plain blocking recv.  Measured on the echo benchmark
-# unpinned (docs/design.md, section 9): server CPU per round trip 122 -> 62
-# us, context switches 9.7 -> 3.2, 0.50x -> 0.79x of plain threads.  On one
-# CPU it is the other way round (0.75x -> 0.39x pinned): there a thread the
-# kernel wakes runs while the caller sits in its system call, which only a
-# released GIL allows.
+# compared with a plain blocking recv.  On one CPU it is the other way
+# round: there a thread the kernel wakes runs while the caller sits in its
+# system call, which only a released GIL allows.  The figures, both ways:
+# docs/design.md, section 9.1.
 #
 # How: ``thredo._speedups`` (C, optional: built by hatch_build.py where a
 # compiler exists), whose ``recv``/``send`` pass ``MSG_DONTWAIT`` (so they
