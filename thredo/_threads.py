@@ -738,9 +738,6 @@ class _MainHandle:
         return t._result
 
 
-_mains: weakref.WeakKeyDictionary[RunContext, Thread[Any]] = weakref.WeakKeyDictionary()
-
-
 def new_main_thread(func: Callable[..., Any], args: Any, kwargs: Any) -> _MainHandle:
     """The main thread of a new run (not started), as the kernel takes it."""
     t: Thread[Any] = _RunMain(target=func, name="thredo-main", args=args, kwargs=kwargs)
@@ -749,11 +746,7 @@ def new_main_thread(func: Callable[..., Any], args: Any, kwargs: Any) -> _MainHa
 
 
 class _RunMain(Thread[Any]):
-    """The main thredo thread of a run: remembered so that :func:`main_thread` finds it."""
-
-    def _start_in(self, run: RunContext, parent: object = None) -> None:
-        _mains[run] = self
-        super()._start_in(run, parent)
+    """The main thredo thread of a run (``RunContext.main``, which :func:`main_thread` reads)."""
 
     def __repr__(self) -> str:
         return super().__repr__().replace("_RunMain(", "Thread(", 1)
@@ -767,8 +760,10 @@ def main_thread() -> Thread[Any] | threading.Thread:
     """
     st = current_state()
     if st is not None:
-        main = _mains.get(st.run)
-        if main is not None:
+        # Set by the kernel before it starts the main thread, so every thread
+        # of the run sees it (thread start orders it, GIL or not).
+        main = st.run.main
+        if isinstance(main, Thread):
             return main
     return threading.main_thread()
 
