@@ -7,10 +7,18 @@ the CI's several virtual environments share the checkout), and shipped as
 a build artifact.  Where there is no C compiler or no ``Python.h`` the build
 says so and goes on: thredo is complete without the accelerator (the
 sockets then take the stdlib's recv/send; ``thredo.net.socket``).
+
+Beside the module the build writes ``<module>.sha256``: the SHA-256 of the
+``_speedups.c`` it was compiled from.  An editable install does not rebuild
+when the C source changes, so the loader (``thredo.net.socket``) compares
+that hash with the source next to the module and, when they differ (or the
+hash file is missing), ignores the module with a warning and takes the
+pure-Python path: a stale accelerator is never used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -25,6 +33,13 @@ except ImportError:  # imported by the tests (compile_speedups), where hatchling
     BuildHookInterface = object
 
 SOURCE = os.path.join("thredo", "_speedups.c")
+HASH_SUFFIX = ".sha256"  # beside the module: the hash of the source it was built from
+
+
+def source_hash(path: str) -> str:
+    """The SHA-256 (hex) of the file at ``path``, as written beside the module."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _say(why: str) -> None:
@@ -44,6 +59,7 @@ def compile_speedups(root: str) -> str | None:
     if shutil.which(cc[0]) is None or not os.path.exists(os.path.join(include, "Python.h")):
         _say("no C compiler or no Python.h")
         return None
+    digest = source_hash(os.path.join(root, SOURCE))  # before the compile: what it compiles
     cmd = [*cc, "-O2", "-fPIC", "-shared", "-I", include, SOURCE, "-o", target + ".tmp"]
     try:
         subprocess.run(cmd, cwd=root, check=True, capture_output=True, text=True, timeout=120)
@@ -51,7 +67,12 @@ def compile_speedups(root: str) -> str | None:
         err = getattr(e, "stderr", "") or e
         _say(f"the C accelerator did not build ({err})")
         return None
+    with open(os.path.join(root, target + HASH_SUFFIX + ".tmp"), "w") as f:  # then moved in
+        f.write(digest + "\n")
     os.replace(os.path.join(root, target + ".tmp"), os.path.join(root, target))
+    os.replace(
+        os.path.join(root, target + HASH_SUFFIX + ".tmp"), os.path.join(root, target + HASH_SUFFIX)
+    )
     return target
 
 
@@ -60,5 +81,6 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[misc]
         target = compile_speedups(self.root)
         if target is not None:
             build_data["artifacts"].append(target.replace(os.sep, "/"))
+            build_data["artifacts"].append((target + HASH_SUFFIX).replace(os.sep, "/"))
             build_data["pure_python"] = False
             build_data["infer_tag"] = True

@@ -433,3 +433,15 @@ def stop_busy_loop(
         watchdog.cancel()
         watchdog.join()
     return count[0]
+
+
+def shared_epolls() -> list[object]:
+    """The shared fd-wait epolls of the runs in progress (``RunContext.fdwaits.shared``)."""
+    from thredo._core._runctx import RunContext
+
+    found: list[object] = []
+    for run in RunContext.running():
+        fds = run.fdwaits
+        if fds is not None and fds.shared is not None:
+            found.append(fds.shared)
+    return found

@@ -75,3 +75,85 @@ def test_where_a_compiler_exists_the_accelerator_builds_and_works(tmp_path: Path
             mod.recv(a.fileno(), -1, 0)
         with pytest.raises(TypeError):
             mod.recv(a.fileno(), 10)
+
+
+def _needs_a_compiler() -> None:
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None and shutil.which("cc") is None:
+        pytest.skip("no C compiler here")
+    if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+        pytest.skip("no Python.h here")
+
+
+def test_the_build_records_the_hash_of_the_source_it_compiled(tmp_path: Path) -> None:
+    from thredo.net.socket import speedups_stale
+
+    _needs_a_compiler()
+    root = _tree(tmp_path)
+    target = hatch_build.compile_speedups(str(root))
+    assert target is not None
+    module = root / target
+    recorded = Path(str(module) + hatch_build.HASH_SUFFIX).read_text().strip()
+    assert recorded == hatch_build.source_hash(str(root / "thredo" / "_speedups.c"))
+    assert speedups_stale(str(module)) is None  # fresh
+    with open(root / "thredo" / "_speedups.c", "a") as f:
+        f.write("\n/* changed after the build */\n")
+    why = speedups_stale(str(module))
+    assert why is not None
+    assert "changed since" in why
+
+
+def test_a_module_without_its_hash_is_stale_and_one_without_a_source_is_trusted(
+    tmp_path: Path,
+) -> None:
+    from thredo.net.socket import speedups_stale
+
+    module = tmp_path / ("_speedups" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    module.write_bytes(b"")  # only its name matters here: nothing is loaded
+    assert speedups_stale(str(module)) is None  # no _speedups.c beside it (a wheel without it)
+    (tmp_path / "_speedups.c").write_text("/* source */\n")
+    why = speedups_stale(str(module))
+    assert why is not None
+    assert "missing" in why  # built before hashes were recorded: not trusted
+
+
+def test_thredo_ignores_a_stale_accelerator_with_a_warning(tmp_path: Path) -> None:
+    import subprocess
+
+    import thredo
+
+    pkg = Path(thredo.__file__).parent
+    built = sorted(pkg.glob("_speedups*.so"))
+    built = [p for p in built if Path(str(p) + hatch_build.HASH_SUFFIX).exists()]
+    if not built:
+        pytest.skip("no accelerator built in this checkout")
+    copy = tmp_path / "thredo"
+    shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    probe = (  # run in tmp_path: the copy is imported, not the checkout ("" leads sys.path)
+        "import thredo.net.socket as s, sys; "
+        "assert s.__file__.startswith(sys.argv[1]), s.__file__; "
+        "sys.stdout.write('C' if s._keepgil_recv is not None else 'pure')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "THREDO_KEEP_GIL": "1"}
+    fresh = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (fresh.stdout, fresh.stderr) == ("C", "")  # the copy as built: used, silently
+    with open(copy / "_speedups.c", "a") as f:
+        f.write("\n/* edited, not rebuilt */\n")
+    stale = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stale.returncode == 0, stale.stderr
+    assert stale.stdout == "pure"
+    assert "C accelerator is stale" in stale.stderr

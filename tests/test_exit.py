@@ -173,7 +173,8 @@ def test_an_eventfd_let_go_after_its_run_ended_is_closed() -> None:
     rc.close()  # closes the (empty) pool
     fdw.close()
     assert thredo._core._fdwait._eventfds == before
-    assert rc not in thredo._core._fdwait._pools
+    assert rc.fdwaits is not None
+    assert rc.fdwaits.pool is None  # closed with the run
 
 
 class _Records(logging.Handler):

@@ -68,7 +68,6 @@ def test_closing_wakes_every_waiter_of_the_descriptor_and_forgets_it() -> None:
     from helpers import wait_blocked
 
     import thredo
-    import thredo._core._fdwait as fdwait
     from thredo.net import socket
 
     def main() -> None:
@@ -79,18 +78,19 @@ def test_closing_wakes_every_waiter_of_the_descriptor_and_forgets_it() -> None:
         other = thredo.spawn(c.recv, 10)
         for t in (*readers, other):
             wait_blocked(t, "recv")
-        assert len(fdwait._waiting[fd]) == 20
+        waiting = other._state.run.fdwaits.waiting  # the run's (RunContext.fdwaits)
+        assert len(waiting[fd]) == 20
         a.close()
         for t in readers:
             t.wait()
             assert isinstance(t.exception, OSError), t.exception
             assert t.exception.errno == errno.EBADF
-        assert fd not in fdwait._waiting  # the closer took the list
+        assert fd not in waiting  # the closer took the list
         assert other.is_alive()
-        assert fdwait._waiting[c.fileno()] == [other._state]
+        assert waiting[c.fileno()] == [other._state]
         d.sendall(b"x")
         assert other.join() == b"x"
-        assert fdwait._waiting[c.fileno()] == []  # left empty, reused by the next wait
+        assert waiting[c.fileno()] == []  # left empty, reused by the next wait
         for s in (b, c, d):
             s.close()
         assert c.fileno() == -1

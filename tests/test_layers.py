@@ -204,10 +204,17 @@ def violations(name: str, source: str, table: dict[str, int]) -> list[str]:
     return found
 
 
-def computed_layers(table: dict[str, int]) -> dict[str, int]:
-    """Each module's layer from its dependencies alone: 1 + the highest (0 with none)."""
+def computed_layers(table: dict[str, int], sources: dict[str, str] | None = None) -> dict[str, int]:
+    """Each module's layer from its dependencies alone: 1 + the highest (0 with none).
+
+    ``sources`` replaces the text of the modules it names (a planted change).
+    """
+    sources = sources or {}
+    modules = all_modules() | set(table)
     deps = {
-        module_name(p): uses_of(p.read_text(), module_name(p), all_modules() | set(table)).deps
+        module_name(p): uses_of(
+            sources.get(module_name(p), p.read_text()), module_name(p), modules
+        ).deps
         for p in package_modules()
     }
     deps.update({c: set() for c in COMPILED})
@@ -239,12 +246,17 @@ def test_module_keeps_the_rules(path: Path) -> None:
     assert violations(module_name(path), path.read_text(), table) == []
 
 
+def loose_layers(
+    table: dict[str, int], sources: dict[str, str] | None = None
+) -> dict[str, tuple[int | None, int]]:
+    """The modules whose declared layer is not the computed one: (declared, computed)."""
+    computed = computed_layers(table, sources)
+    return {m: (table.get(m), computed[m]) for m in computed if table.get(m) != computed[m]}
+
+
 def test_the_table_is_tight() -> None:
     """Each declared layer is exactly 1 + the highest layer the module needs."""
-    table = layer_table()
-    computed = computed_layers(table)
-    wrong = {m: (table[m], computed[m]) for m in computed if table.get(m) != computed[m]}
-    assert wrong == {}, "declared layer != computed layer (declared, computed)"
+    assert loose_layers(layer_table()) == {}, "declared layer != computed layer"
 
 
 def test_the_check_sees_what_is_used() -> None:
@@ -305,11 +317,23 @@ def test_a_planted_violation_fails(module: str, planted: str) -> None:
 
 
 def test_a_planted_dependency_makes_the_table_loose() -> None:
-    """A module that needs less than its number says is caught by the tight check."""
-    table = dict(layer_table())
-    table["net.select"] += 1
-    computed = computed_layers(layer_table())
-    assert table["net.select"] != computed["net.select"]
+    """The tight check, run on planted sources, reports exactly the modules they move."""
+    table = layer_table()
+    select = (PACKAGE / "net" / "select.py").read_text()
+    assert loose_layers(table, {"net.select": select}) == {}  # the real text: tight
+    # A new dependency on a higher module (net.socket, layer 6): net.select now
+    # needs 7, and net.selectors, above it, 8.
+    wrong = loose_layers(table, {"net.select": select + "\nfrom .socket import socket\n"})
+    assert wrong == {
+        "net.select": (table["net.select"], table["net.socket"] + 1),
+        "net.selectors": (table["net.selectors"], table["net.socket"] + 2),
+    }
+    # A module that needs less than its number says (its thredo imports gone).
+    wrong = loose_layers(table, {"net.select": "import os\n"})
+    assert wrong["net.select"] == (table["net.select"], 0)
+    # A declared number that is off by one, with the sources unchanged.
+    bumped = {**table, "net.select": table["net.select"] + 1}
+    assert loose_layers(bumped) == {"net.select": (table["net.select"] + 1, table["net.select"])}
 
 
 def test_type_checking_imports_are_not_dependencies() -> None:

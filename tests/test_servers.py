@@ -26,6 +26,7 @@ from helpers import (
     busy_loop,
     drain,
     needs_ipv6,
+    shared_epolls,
     tcp_accept_queue,
     wait_blocked,
     wait_until,
@@ -911,7 +912,6 @@ class TestPastTheEventfdBudget:
         from thredo import net
         from thredo.net import socket as tsocket
 
-        shared = thredo._core._fdwait._SharedEpoll._runs
         finals: list[str] = []
 
         def handler(client: Any, address: Any) -> None:
@@ -926,7 +926,7 @@ class TestPastTheEventfdBudget:
             srv = thredo.spawn(net.run_server, lsock, handler, close_listener=True)
             # The server blocks in accept, with no eventfd: in the shared epoll.
             assert wait_blocked(srv, "accept").obj is lsock
-            assert len(shared) == 1
+            assert len(shared_epolls()) == 1
             port = lsock.getsockname()[1]
             clients = [net.open_connection("127.0.0.1", port) for _ in range(20)]
             for i, c in enumerate(clients):
@@ -958,4 +958,4 @@ class TestPastTheEventfdBudget:
 
         thredo.run(main)
         assert finals == ["handler"] * 20
-        assert not shared  # the shared epoll ended with the run
+        assert not shared_epolls()  # the shared epoll ended with the run

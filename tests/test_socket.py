@@ -34,6 +34,7 @@ from helpers import (
     drain,
     needs_ipv6,
     read_to_eof,
+    shared_epolls,
     stopped_promptly,
     tcp_accept_queue,
     wait_blocked,
@@ -1375,7 +1376,6 @@ def test_threads_past_the_eventfd_budget_may_share_a_listener(
     import thredo._core._fdwait
 
     monkeypatch.setattr(thredo._core._fdwait, "EVENTFD_SHARE", 0.0)
-    shared = thredo._core._fdwait._SharedEpoll._runs
 
     def main() -> None:
         with tsocket.create_server(("127.0.0.1", 0)) as lsock:
@@ -1387,7 +1387,7 @@ def test_threads_past_the_eventfd_budget_may_share_a_listener(
             ts = [thredo.spawn(acceptor) for _ in range(2)]
             for t in ts:  # both wait on the one listener before anyone connects
                 wait_blocked(t, "accept", lsock)
-            assert len(shared) == 1  # ... in this run's shared epoll, not on eventfds
+            assert len(shared_epolls()) == 1  # ... in this run's shared epoll, not on eventfds
             clients = [tsocket.create_connection(lsock.getsockname()) for _ in range(2)]
             for t in ts:
                 t.join()

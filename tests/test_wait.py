@@ -21,7 +21,7 @@ from _thread import allocate_lock
 from typing import Any
 
 import pytest
-from helpers import SHORT, WAIT, wait_blocked, wait_in_poll, wait_until
+from helpers import SHORT, WAIT, shared_epolls, wait_blocked, wait_in_poll, wait_until
 
 import thredo
 import thredo._core._fdwait
@@ -430,16 +430,15 @@ class TestPastTheEventfdBudget:
         monkeypatch.setattr(thredo._core._fdwait, "EVENTFD_SHARE", 0.0)
 
     def test_waits_use_the_shared_epoll(self, run: Any) -> None:
-        shared = thredo._core._fdwait._SharedEpoll._runs
 
         def main() -> None:
             before = eventfds()
-            assert not shared  # made on the first wait past the budget
+            assert not shared_epolls()  # made on the first wait past the budget
             a, b = tsocket.socketpair()
             with a, b:
                 t = thredo.spawn(a.recv, 10)
                 assert wait_blocked(t, "recv", a).obj is a  # really blocked: no data
-                assert len(shared) == 1  # ... in this run's shared epoll
+                assert len(shared_epolls()) == 1  # ... in this run's shared epoll
                 assert eventfds() == before  # ... with no eventfd of its own
                 b.sendall(b"x")
                 assert t.join() == b"x"
@@ -454,4 +453,4 @@ class TestPastTheEventfdBudget:
                 assert a.recv(100) == b"still usable"
 
         run(main)
-        assert not shared  # forgotten (and closed) when the run ended
+        assert not shared_epolls()  # forgotten (and closed) when the run ended

@@ -377,4 +377,6 @@ class ThreadPoolExecutor(_cf.Executor):
 def _current() -> Thread[Any]:
     st = current_state()
     assert st is not None
-    return st.thread  # type: ignore[return-value]
+    t = st.thread  # the core knows it as a Member: a Thread here
+    assert isinstance(t, Thread)
+    return t

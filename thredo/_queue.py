@@ -351,7 +351,9 @@ class SimpleQueue(Generic[T]):
 
     def __init__(self) -> None:
         self._queue: deque[T] = deque()
-        self._mutex = allocate_lock()  # guards _getters (appends to _queue are atomic)
+        # guards _getters; _queue needs no lock: deque.append/popleft are
+        # each atomic (with the GIL, and by the deque's own lock when free-threaded)
+        self._mutex = allocate_lock()
         self._getters = WaitQueue()
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:

@@ -1,9 +1,11 @@
 """thredo threads and thread groups (curio's ``task.py`` keeps Task and TaskGroup together too).
 
-A :class:`Thread` is a real ``threading.Thread`` (it shows in
-``threading.enumerate()``, has a ``threading`` name, ident and native id)
-carrying a :class:`~thredo._core.ThreadState`, which makes every thredo
-blocking call it makes cancellable.  It is built and used like a
+A :class:`Thread` is not a ``threading.Thread`` subclass: it owns one (a
+daemon ``threading.Thread``, :meth:`Thread.os_thread`, whose name, ident and
+native id it reports, and which is what ``threading.enumerate()`` and
+``threading.current_thread()`` show) and gives it a
+:class:`~thredo._core.ThreadState`, which makes every thredo blocking call
+it makes cancellable.  It is built and used like a
 ``threading.Thread`` (``target``/``args``/``kwargs``, ``start()``, a
 subclass overriding ``run()``), or started in one call by :func:`spawn`.
 
@@ -134,7 +136,10 @@ else:
     TR = TypeVar("TR")
 
 _ids = itertools.count(1)
-_finished_count = itertools.count(1)  # next() is atomic under the GIL
+# The order in which threads terminated.  Under _finished_lock: next() of an
+# itertools.count is not documented as thread-safe without the GIL.
+_finished_count = itertools.count(1)
+_finished_lock = allocate_lock()
 
 log = logging.getLogger("thredo")
 
@@ -209,9 +214,13 @@ def _deprecated(message: str) -> None:
 
 
 class Thread(Generic[T]):
-    """A thredo thread: a ``threading.Thread`` whose blocking calls can be cancelled.
+    """A thredo thread: an OS thread whose thredo blocking calls can be cancelled.
 
-    Constructed as ``threading.Thread``; :func:`spawn` is
+    Not a ``threading.Thread`` subclass: it runs in one that it owns
+    (:meth:`os_thread`), whose ``name``, ``ident`` and ``native_id`` it
+    reports; inside the thread ``threading.current_thread()`` returns that
+    ``threading.Thread`` and :func:`thredo.current_thread` returns this
+    object.  Constructed as ``threading.Thread``; :func:`spawn` is
     ``Thread(target=...).start()`` in one call.  Differences from the
     stdlib: ``run()``'s return value is the thread's :attr:`result`;
     ``join()`` returns it (or raises :class:`ThreadError` when the thread
@@ -476,7 +485,8 @@ class Thread(Generic[T]):
 
     def _finish(self) -> None:
         with self._mutex:
-            self._finish_order = next(_finished_count)
+            with _finished_lock:
+                self._finish_order = next(_finished_count)
             self.terminated = True
             observers = self._observers
             self._observers = ()
@@ -713,7 +723,10 @@ def spawn(  # type: ignore[misc]
 def current_thread() -> Thread[Any] | None:
     """The calling thredo :class:`Thread`, or None in any other thread."""
     st = current_state()
-    return None if st is None else st.thread  # type: ignore[return-value]
+    if st is None:
+        return None
+    t = st.thread  # the core knows it as a Member; every state _start_in made holds a Thread
+    return t if isinstance(t, Thread) else None
 
 
 class _MainHandle:
@@ -768,9 +781,6 @@ class _MainHandle:
         return t._result
 
 
-_mains: weakref.WeakKeyDictionary[RunContext, Thread[Any]] = weakref.WeakKeyDictionary()
-
-
 def new_main_thread(func: Callable[..., Any], args: Any, kwargs: Any) -> _MainHandle:
     """The main thread of a new run (not started), as the kernel takes it."""
     t: Thread[Any] = _RunMain(target=func, name="thredo-main", args=args, kwargs=kwargs)
@@ -779,11 +789,7 @@ def new_main_thread(func: Callable[..., Any], args: Any, kwargs: Any) -> _MainHa
 
 
 class _RunMain(Thread[Any]):
-    """The main thredo thread of a run: remembered so that :func:`main_thread` finds it."""
-
-    def _start_in(self, run: RunContext, parent: object = None) -> None:
-        _mains[run] = self
-        super()._start_in(run, parent)
+    """The main thredo thread of a run (``RunContext.main``, which :func:`main_thread` reads)."""
 
     def __repr__(self) -> str:
         return super().__repr__().replace("_RunMain(", "Thread(", 1)
@@ -797,8 +803,10 @@ def main_thread() -> Thread[Any] | threading.Thread:
     """
     st = current_state()
     if st is not None:
-        main = _mains.get(st.run)
-        if main is not None:
+        # Set by the kernel before it starts the main thread, so every thread
+        # of the run sees it (thread start orders it, GIL or not).
+        main = st.run.main
+        if isinstance(main, Thread):
             return main
     return threading.main_thread()
 
@@ -941,13 +949,13 @@ class ThreadGroup(Generic[TR]):
                     answer = t.result
                     break                 # leaving the block cancels the rest
 
-    Bookkeeping (all under ``_mutex``): ``_threads`` every tracked
-    non-daemon thread, ``_running`` those not yet finished, ``_finished``
-    finished and not yet looked at by ``join``/``next_done`` (in finishing
-    order), ``_daemonic`` running daemon threads.  A thread reports its end
-    through the exit observer ``_thread_done``; ``_done`` wakes whoever
-    waits for the next finisher.
     """
+
+    # Bookkeeping (all under _mutex): _threads every tracked non-daemon
+    # thread, _running those not yet finished, _finished finished and not yet
+    # looked at by join/next_done (in finishing order), _daemonic running
+    # daemon threads.  A thread reports its end through the exit observer
+    # _thread_done; _done wakes whoever waits for the next finisher.
 
     def __init__(self, threads: Iterable[Thread[TR]] = (), *, wait: Any = builtins.all) -> None:
         if not any(wait is p for p in _POLICIES):

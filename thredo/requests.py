@@ -34,6 +34,7 @@ plain one.
 
 from __future__ import annotations
 
+import socket as _stdsocket
 import ssl as _stdssl
 import types
 from typing import Any
@@ -53,6 +54,7 @@ __all__ = ("get_session", "ThredoAdapter")
 
 
 _DEFAULT_TIMEOUT: Any = getattr(urllib3.util.connection, "_DEFAULT_TIMEOUT")  # noqa: B009  # private
+_STD_DEFAULT_TIMEOUT: Any = getattr(_stdsocket, "_GLOBAL_DEFAULT_TIMEOUT")  # noqa: B009  # private
 
 
 def _create_connection(
@@ -68,31 +70,23 @@ def _create_connection(
     host, port = address
     if host.startswith("["):
         host = host.strip("[]")
-    family = urllib3.util.connection.allowed_gai_family()
-    err: OSError | None = None
-    for af, socktype, proto, _canonname, sa in _tsocket.getaddrinfo(
-        host, port, family, _tsocket.SOCK_STREAM
-    ):
-        sock = None
+    errors: list[OSError] = []
+    sock = _tsocket.connect_first(
+        host,
+        port,
+        errors,
+        family=urllib3.util.connection.allowed_gai_family(),
+        timeout=_STD_DEFAULT_TIMEOUT if timeout is _DEFAULT_TIMEOUT else timeout,
+        source_address=source_address,
+        setup=lambda sock: urllib3.util.connection._set_socket_options(sock, socket_options),
+    )
+    if sock is not None:
+        return sock
+    if errors:
         try:
-            sock = _tsocket.socket(af, socktype, proto)
-            urllib3.util.connection._set_socket_options(sock, socket_options)
-            if timeout is not _DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sa)
-            return sock
-        except OSError as e:
-            err = e
-            if sock is not None:
-                sock.close()
-        except BaseException:
-            if sock is not None:
-                sock.close()
-            raise
-    if err is not None:
-        raise err
+            raise errors[-1]  # as urllib3: the last address's error
+        finally:
+            errors.clear()
     raise OSError("getaddrinfo returns an empty list")
 
 

@@ -34,8 +34,9 @@ Rules
    the other curio names appear in the core only; the rest of thredo sees
    thredo's exceptions and ``AWAIT``.
 3. **The core knows nothing above it.**  It calls upward only through the
-   Protocols below (``Member``, ``MainThread``, ``Interruptible``,
-   ``Resource``): a thread is whatever satisfies them.
+   Protocols below (``Member``, ``MainThread``, ``Interruptible``;
+   ``ThreadState.thread`` is a ``Member``): a thread is whatever satisfies
+   them.
 4. **Waits are in the waiting thread.**  A wake-up goes straight from the
    thread that makes progress to the waiter's lock (or eventfd); the
    kernel is on the path only of what needs it (``AWAIT``, the shared
@@ -70,7 +71,6 @@ Per-thread state and waits::
     current_state   the calling thread's ThreadState (None: a plain thread)
     set_state       install a thread's state (a thredo thread's first and last act)
     Interruptible   Protocol: what a thread can be parked on
-    Resource        Protocol: a per-thread resource closed when the thread exits
     BlockedOn       what a thread is blocked in (call, obj, since, until)
     blocked_on      a ThreadState's BlockedOn now, or None
     Waiter          one blocked call: a locked lock, wake(value), interrupt()
@@ -128,7 +128,6 @@ from ._timeouts import disable_cancellation, ignore_after, nan_is_zero, sleep, t
 from ._wait import (
     BlockedOn,
     Interruptible,
-    Resource,
     ThreadState,
     Waiter,
     WaitQueue,
@@ -161,7 +160,6 @@ __all__ = (
     "current_state",
     "set_state",
     "Interruptible",
-    "Resource",
     "BlockedOn",
     "blocked_on",
     "Waiter",

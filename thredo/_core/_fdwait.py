@@ -19,10 +19,14 @@ thread's first fd wait; when it exits the eventfd goes back to its run's
 pool for the run's next thread (drained first if it was rung), and the pool
 is closed when the run ends.  The pool keeps at most ``POOL_MAX`` (64)
 eventfds: past that an exiting thread closes its own, so after a burst of
-1,000 connections the run holds 64 idle eventfds, not 1,000 (the check
-``len(pool)`` then ``append`` is not atomic, so concurrent exits may leave
-the pool a few over; the next exits close theirs).  The last descriptor is kept registered between
-waits, since a thread usually waits on one socket.
+1,000 connections the run holds 64 idle eventfds, not 1,000.  The last
+descriptor is kept registered between waits, since a thread usually waits
+on one socket.
+
+Per-run state lives on the run: ``RunContext.fdwaits`` is a
+:class:`RunFdWaits` (the eventfd pool, who waits on which descriptor, the
+shared epoll), made by :func:`start_run`.  The only module globals are
+process-wide facts: the count of open eventfds against the fd limit.
 
 Two other paths share the function:
 
@@ -40,10 +44,11 @@ Two other paths share the function:
 
 Closing under a wait: Linux does not wake a ``poll()`` on a descriptor
 that another thread closes.  So the real waits (never the fast paths)
-register in ``_waiting`` (fd -> ThreadStates), and the closers of thredo's
+register in their run's ``RunFdWaits.waiting`` (fd -> ThreadStates), and the closers of thredo's
 sockets and streams take those waiters before the close
 (:func:`closing_waiters`) and wake them after it (:func:`wake_closed`):
-their eventfd is written (it stays readable, so no wake is missed even
+``ThreadState.closed_under`` is set to the descriptor and their eventfd
+is written (it stays readable, so no wake is missed even
 before they poll) and ``wait_fd`` returns True, so the retried call raises
 ``OSError(EBADF)``; waiters in a shared epoll are woken the same way.
 
@@ -66,7 +71,7 @@ import curio
 from curio.traps import _read_wait
 
 from ._runctx import RunContext
-from ._wait import ThreadState, Waiter, attention, note_return, park, state_local
+from ._wait import FdWait, ThreadState, Waiter, attention, note_return, park, state_local
 
 __all__ = (
     "POLLIN",
@@ -115,15 +120,16 @@ class _PollWait:
     ``rung`` says an interrupt wrote to it (the next owner drains it).
     """
 
-    __slots__ = ("efd", "poll", "fd", "events", "rung", "_run", "_mutex")
+    __slots__ = ("efd", "poll", "fd", "events", "rung", "waiting", "_fds", "_mutex")
 
-    def __init__(self, efd: int, poll: select.poll, run: RunContext) -> None:
+    def __init__(self, efd: int, poll: select.poll, fds: RunFdWaits) -> None:
         self.efd: int | None = efd
         self.poll = poll  # the eventfd registered, nothing else
         self.fd: int | None = None  # registered besides the eventfd
         self.events = 0
         self.rung = False
-        self._run = run
+        self.waiting = fds.waiting  # where its waits register (see RunFdWaits.waiting)
+        self._fds = fds
         self._mutex = allocate_lock()
 
     def interrupt(self) -> None:
@@ -138,28 +144,74 @@ class _PollWait:
             efd, self.efd = self.efd, None
         if efd is None:
             return
-        pool = _pools.get(self._run)
-        if pool is None:  # a run start_run did not see, or one that has ended
-            _close_eventfd(efd)
-            return
-        if len(pool) >= POOL_MAX:  # a burst ends: keep a few for the next threads, close the rest
-            _close_eventfd(efd)
-            return
-        pool.append((efd, self.rung))  # no system call on the exit path
-        if _pools.get(self._run) is not pool:  # the run ended meanwhile: close it ourselves
-            _drain(pool)
+        fds = self._fds
+        with fds.lock:
+            pool = fds.pool
+            # None: the run has ended.  Full: a burst ends, keep a few for
+            # the next threads and close the rest.
+            if pool is not None and len(pool) < POOL_MAX:
+                pool.append((efd, self.rung))  # no system call on the exit path
+                return
+        _close_eventfd(efd)
 
 
-# Per run, the eventfds of its exited threads, for its next threads: an
-# exiting thread neither closes its eventfd nor does a new one make one (two
-# system calls, each a GIL hand-off: with 1,000 handlers exiting together on a
-# server's cancel, the closes were ~20% of its time).  (efd, rung): a rung
-# eventfd may still be readable, and is drained by its next owner before its
-# first wait, so no wake-up crosses from one thread to another.  list.append
-# and list.pop are atomic under the GIL; the dict is changed under
-# _eventfds_lock.  The run closes its pool when it ends (start_run).  Capped
-# at POOL_MAX: a steady server reuses a few; past a burst the rest close.
-_pools: dict[RunContext, list[tuple[int, bool]]] = {}
+class RunFdWaits:
+    """The fd-wait state of one run (``RunContext.fdwaits``).
+
+    ``pool``: the eventfds of the run's exited threads, for its next threads:
+    an exiting thread neither closes its eventfd nor does a new one make one
+    (two system calls, each a GIL hand-off: with 1,000 handlers exiting
+    together on a server's cancel, the closes were ~20% of its time).
+    (efd, rung): a rung eventfd may still be readable, and is drained by its
+    next owner before its first wait, so no wake-up crosses from one thread
+    to another.  Capped at POOL_MAX: a steady server reuses a few; past a
+    burst the rest close.  None once the run has ended (its eventfds closed).
+
+    ``waiting``: fd -> the ThreadStates of this run waiting on it, so that
+    closing it can wake them (see :func:`wait_fd` for why it has no lock).
+
+    ``shared``/``reserved``: the run's :class:`_SharedEpoll` once a thread
+    past the budget waited, and before that the epoll :func:`start_run`
+    reserved for it.
+    """
+
+    __slots__ = ("run", "lock", "pool", "waiting", "shared", "reserved")
+
+    def __init__(self, run: RunContext, reserved: select.epoll | None) -> None:
+        self.run = run
+        self.lock = allocate_lock()  # guards pool (and its list), shared, reserved
+        self.pool: list[tuple[int, bool]] | None = []
+        self.waiting: dict[int, list[ThreadState]] = {}
+        self.shared: _SharedEpoll | None = None
+        self.reserved = reserved
+
+    def close(self) -> None:
+        """The run ends: close its pooled eventfds and its epoll."""
+        with self.lock:
+            pool, self.pool = self.pool, None
+            shared, self.shared = self.shared, None
+            ep, self.reserved = self.reserved, None
+        for efd, _ in pool or ():
+            _close_eventfd(efd)
+        if shared is not None:
+            shared._ep.close()
+        if ep is not None:
+            ep.close()
+
+
+_fds_lock = allocate_lock()  # guards the making of a RunContext.fdwaits
+
+
+def _fds_of(run: RunContext) -> RunFdWaits:
+    """``run``'s :class:`RunFdWaits` (made now for a run that :func:`start_run` did not see)."""
+    fds = run.fdwaits
+    if fds is None:
+        with _fds_lock:
+            fds = run.fdwaits
+            if fds is None:
+                fds = run.fdwaits = RunFdWaits(run, None)
+                run.on_close(fds.close)
+    return fds
 
 
 def _close_eventfd(efd: int) -> None:
@@ -169,41 +221,24 @@ def _close_eventfd(efd: int) -> None:
         _eventfds -= 1
 
 
-def _close_pool(run: RunContext) -> None:
-    with _eventfds_lock:
-        pool = _pools.pop(run, None)
-    if pool is not None:
-        _drain(pool)
-
-
-def _drain(pool: list[tuple[int, bool]]) -> None:
-    while True:
-        try:
-            efd = pool.pop()[0]
-        except IndexError:
-            return
-        _close_eventfd(efd)
-
-
-def _poll_wait(st: ThreadState) -> _PollWait | None:
+def _poll_wait(st: ThreadState) -> FdWait | None:
     """The thread's :class:`_PollWait`, made now if it has none; None past the budget."""
     global _eventfds
     fdw = st.fdwait
     if fdw is not None:
         return fdw or None
-    pool = _pools.get(st.run)
-    if pool:
-        try:
-            efd, rung = pool.pop()
-        except IndexError:  # another thread took the last one
-            pass
-        else:
+    fds = _fds_of(st.run)
+    if fds.pool:  # read without the lock: a hint, checked again under it
+        with fds.lock:
+            taken = fds.pool.pop() if fds.pool else None
+        if taken is not None:
+            efd, rung = taken
             if rung:
                 try:
                     os.eventfd_read(efd)  # a wake-up meant for its last owner
                 except BlockingIOError:
                     pass
-            return _new_poll_wait(st, efd)
+            return _new_poll_wait(st, efd, fds)
     with _eventfds_lock:
         if _eventfds >= eventfd_budget():
             st.fdwait = False
@@ -216,32 +251,30 @@ def _poll_wait(st: ThreadState) -> _PollWait | None:
             _eventfds -= 1
         st.fdwait = False
         return None
-    return _new_poll_wait(st, efd)
+    return _new_poll_wait(st, efd, fds)
 
 
-def _new_poll_wait(st: ThreadState, efd: int) -> _PollWait:
+def _new_poll_wait(st: ThreadState, efd: int, fds: RunFdWaits) -> FdWait:
     p = select.poll()
     p.register(efd, POLLIN)
-    fdw = st.fdwait = _PollWait(efd, p, st.run)
+    fdw = st.fdwait = _PollWait(efd, p, fds)
     return fdw
 
 
-# Who waits on which descriptor, so that closing it can wake them (the
-# stdlib on Linux leaves a thread blocked in poll() on a descriptor another
-# thread closed).  Kept only for the real wait (after EAGAIN), never on a
-# fast path.  fd -> the ThreadStates waiting on it.  No lock: each step is
-# one atomic operation under the GIL (dict.get/setdefault/pop with an int
-# key, list.append/remove/copy), and a waiter removes itself from the list
-# it appended to.  A waiter leaves its list in the dict when it empties (to
-# delete it without a lock could drop another thread's entry); the closer
-# pops it, so the dict holds at most one list per descriptor number.  A
-# waiter that registers after the closer took the list finds the descriptor
-# closed when it polls (POLLNVAL: ready), exactly as with a lock.  Measured:
-# the lock cost ~0.8 us per wait, ~5% of an echo round trip.
-_waiting: dict[int, list[ThreadState]] = {}
-# ThreadState -> the fd it was waiting on when notify_closing() closed it
-# under it: its wait returns "ready" and the retried call sees EBADF.
-_closed_under: dict[ThreadState, int] = {}
+# Who waits on which descriptor (RunFdWaits.waiting), so that closing it can
+# wake them (the stdlib on Linux leaves a thread blocked in poll() on a
+# descriptor another thread closed).  Kept only for the real wait (after
+# EAGAIN), never on a fast path.  No lock: each step is one operation of a
+# built-in dict or list (dict.get/setdefault/pop with an int key,
+# list.append/remove, list(l)), and CPython makes each of those atomic with
+# the GIL and, in the free-threaded build, with the object's own lock (PEP
+# 703, "Container thread-safety"); a waiter removes only itself, from the
+# list it appended to.  A waiter leaves its list in the dict when it empties
+# (to delete it without a lock could drop another thread's entry); the
+# closer pops it, so the dict holds at most one list per descriptor number.
+# A waiter that registers after the closer took the list finds the
+# descriptor closed when it polls (POLLNVAL: ready), exactly as with a lock.
+# Measured: a lock cost ~0.8 us per wait, ~5% of an echo round trip.
 
 
 def notify_closing(fd: int) -> None:
@@ -257,18 +290,28 @@ def notify_closing(fd: int) -> None:
 
 def closing_waiters(fd: int) -> list[ThreadState]:
     """Take the threads waiting on ``fd`` now (before it is closed: its number may be reused)."""
-    waiters = _waiting.pop(fd, None)
-    return [] if not waiters else list(waiters)  # a copy: its waiters leave the list as they wake
+    taken: list[ThreadState] = []
+    for run in RunContext.running():  # a descriptor is the process's: any run may wait on it
+        fds = run.fdwaits
+        if fds is not None:
+            waiters = fds.waiting.pop(fd, None)
+            if waiters:
+                taken += waiters  # a copy: its waiters leave the list as they wake
+    return taken
 
 
 def wake_closed(waiters: list[ThreadState], fd: int) -> None:
+    """Wake ``waiters`` (from :func:`closing_waiters`) and the shared-epoll waiters of ``fd``."""
     for st in waiters:
-        _closed_under[st] = fd
+        st.closed_under = fd
         fdw = st.fdwait
         if fdw:  # its own eventfd: stays readable until read, so no wake is missed
             fdw.interrupt()
-    for shared in _SharedEpoll.all():
-        shared.closing(fd)
+    for run in RunContext.running():
+        fds = run.fdwaits
+        shared = None if fds is None else fds.shared
+        if shared is not None:
+            shared.closing(fd)
 
 
 def start_run(run: RunContext) -> None:
@@ -280,13 +323,10 @@ def start_run(run: RunContext) -> None:
     ``recv`` waits at the limit).  The epoll's task is started on first use
     only (:meth:`_SharedEpoll.of`); until then the run holds one idle fd.
     """
-    ep = select.epoll()
-    with _SharedEpoll._runs_lock:
-        _SharedEpoll._reserved[run] = ep
-    run.on_close(lambda: _SharedEpoll._forget(run))
-    with _eventfds_lock:
-        _pools[run] = []  # the eventfds its exited threads leave for the next ones
-    run.on_close(lambda: _close_pool(run))
+    fds = RunFdWaits(run, select.epoll())
+    with _fds_lock:
+        run.fdwaits = fds
+    run.on_close(fds.close)
 
 
 _plain = threading.local()  # a poll object per plain thread
@@ -352,7 +392,7 @@ def wait_fd(
     if not fdw:
         fdw = _poll_wait(st)
         if fdw is None:
-            return _SharedEpoll.of(st.run).wait(fd, events, timeout, obj, call)
+            return _SharedEpoll.of(_fds_of(st.run)).wait(fd, events, timeout, obj, call)
     now = monotonic()
     endtime = None if timeout is None else now + timeout
     p = fdw.poll
@@ -364,9 +404,12 @@ def wait_fd(
         fdw.fd = fd
         fdw.events = events
     st.blocked = (call, obj, now, endtime)
-    # Registered for closers (see _waiting): an empty list is reused.
-    waiters = _waiting.get(fd) or _waiting.setdefault(fd, [])
+    # Registered for closers (see RunFdWaits.waiting): an empty list is reused.
+    waiting = fdw.waiting
+    waiters = waiting.get(fd) or waiting.setdefault(fd, [])
     waiters.append(st)
+    # The loop of park (thredo._core._wait) with poll() for the lock: change
+    # both together (one shared loop cost ~300 ns a wait: docs/design.md, 9.2).
     try:
         while True:
             limit = st.deadline
@@ -398,8 +441,8 @@ def wait_fd(
                 if hit:
                     note_return()
                     return True
-                if _closed_under and _closed_under.get(st) == fd:
-                    del _closed_under[st]
+                if st.closed_under == fd:
+                    st.closed_under = None
                     return True  # closed under it: the caller's retry raises EBADF
             else:
                 st.parked = None
@@ -410,8 +453,7 @@ def wait_fd(
                 return False
     finally:
         st.blocked = None
-        if _closed_under:
-            _closed_under.pop(st, None)
+        st.closed_under = None
         waiters.remove(st)
 
 
@@ -427,30 +469,18 @@ class _SharedEpoll:
     direction (they re-check, as threads sharing a listening socket do).
     """
 
-    _runs: dict[RunContext, _SharedEpoll] = {}  # guarded by _runs_lock
-    _reserved: dict[RunContext, select.epoll] = {}  # start_run's epolls not used yet; same lock
-    _runs_lock = allocate_lock()
-
     @classmethod
-    def of(cls, run: RunContext) -> _SharedEpoll:
-        """The shared epoll of ``run``; its task posted on first use (its fd: start_run's)."""
-        with cls._runs_lock:
-            shared = cls._runs.get(run)
-            if shared is None:
-                ep = cls._reserved.pop(run, None)
-                shared = cls._runs[run] = cls(ep)
-                run.post(shared.start)
-                if ep is None:  # a run that start_run did not see
-                    run.on_close(lambda: cls._forget(run))
+    def of(cls, fds: RunFdWaits) -> _SharedEpoll:
+        """The shared epoll of a run; its task posted on first use (its fd: start_run's)."""
+        shared = fds.shared  # read without the lock: made once, checked again under it
+        if shared is None:
+            with fds.lock:
+                shared = fds.shared
+                if shared is None:
+                    ep, fds.reserved = fds.reserved, None
+                    shared = fds.shared = cls(ep)
+                    fds.run.post(shared.start)
         return shared
-
-    @classmethod
-    def all(cls) -> list[_SharedEpoll]:
-        """The shared epolls of the runs in progress."""
-        if not cls._runs:
-            return []
-        with cls._runs_lock:
-            return list(cls._runs.values())
 
     def closing(self, fd: int) -> None:
         """``fd`` is closed: wake its waiters (their retried call raises EBADF)."""
@@ -459,16 +489,6 @@ class _SharedEpoll:
         if slot is not None:
             for w in (*slot[0], *slot[1]):
                 w.wake()
-
-    @classmethod
-    def _forget(cls, run: RunContext) -> None:
-        with cls._runs_lock:
-            shared = cls._runs.pop(run, None)
-            ep = cls._reserved.pop(run, None)
-        if shared is not None:
-            shared._ep.close()
-        if ep is not None:
-            ep.close()
 
     def __init__(self, ep: select.epoll | None = None) -> None:
         self._ep = select.epoll() if ep is None else ep

@@ -28,7 +28,8 @@ of the run that the layers *below* the kernel may use:
   ``exited`` directly, before its exit observers (``Thread._finish``).
 
 Thread safety: every method may be called from any thread; ``_lock``
-guards ``threads`` and ``nondaemon``.  The flags ``closing``, ``watch`` and
+guards ``threads`` and ``nondaemon``.  ``fdwaits`` is the run's fd-wait
+state, owned (and locked) by ``thredo._core._fdwait``.  The flags ``closing``, ``watch`` and
 ``main`` are written by the kernel thread only.
 """
 
@@ -39,7 +40,10 @@ import threading
 from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._fdwait import RunFdWaits
 
 __all__ = ("RunContext", "Member", "Callback")
 
@@ -96,6 +100,9 @@ class RunContext:
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
         self._on_close: list[Callable[[], None]] = []
+        # The run's fd-wait state (eventfd pool, fd waiters, shared epoll),
+        # owned by thredo._core._fdwait; set once (under its _fds_lock).
+        self.fdwaits: RunFdWaits | None = None
         # Exited threads whose OS thread may still be finishing: run() joins
         # them before it returns.  Pruned as it grows (older ones are long
         # gone), so a server that has served millions holds a handful.

@@ -73,16 +73,17 @@ are cancellable).
 
 from __future__ import annotations
 
+import select
 import threading
 from _thread import LockType, allocate_lock
 from collections import deque
 from collections.abc import Callable
 from threading import TIMEOUT_MAX
 from time import monotonic
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from ._errors import ThreadTimeout
-from ._runctx import RunContext
+from ._runctx import Member, RunContext
 
 __all__ = (
     "BlockedOn",
@@ -104,8 +105,20 @@ class Interruptible(Protocol):
     def interrupt(self) -> None: ...
 
 
-class Resource(Protocol):
-    """A per-thread resource released when the thread exits (its eventfd)."""
+class FdWait(Protocol):
+    """A thread's fd-wait resource (``ThreadState.fdwait``), made and used by ``_fdwait``.
+
+    Its eventfd and poll object: ``poll`` has the eventfd registered and,
+    besides it, ``fd`` for ``events`` (kept between waits); ``waiting`` is
+    the run's fd -> waiters table the wait registers in.  ``interrupt``
+    rings the eventfd (a cancel, a close); ``close`` gives it back as the
+    thread exits.
+    """
+
+    poll: select.poll
+    fd: int | None
+    events: int
+    waiting: dict[int, list[ThreadState]]
 
     def interrupt(self) -> None: ...
 
@@ -206,12 +219,13 @@ class ThreadState:
         "parked",
         "blocked",
         "fdwait",
+        "closed_under",
         "thread",
         "run",
         "closed",
     )
 
-    def __init__(self, thread: object, run: RunContext) -> None:
+    def __init__(self, thread: Member | None, run: RunContext) -> None:
         self.cancel_pending: BaseException | None = None
         self.deadlines: list[float] = []  # timeout_after stack, outermost first
         self.deadline: float | None = None  # nearest armed, deliverable deadline
@@ -228,8 +242,13 @@ class ThreadState:
         # BlockedOn as a plain tuple (made at every wait: a NamedTuple's
         # constructor costs ~0.4 us more); read it with blocked_on().
         self.blocked: tuple[str, object, float, float | None] | None = None
-        self.fdwait: Any = None  # None, a Resource, or False (past the eventfd budget)
-        self.thread = thread
+        # None (no fd wait yet), or False: past the eventfd budget (_fdwait).
+        self.fdwait: FdWait | Literal[False] | None = None
+        # The fd this thread waited on when a closer closed it under it
+        # (thredo._core._fdwait.wake_closed): its wait returns "ready" and the
+        # retried call sees EBADF.  Written by the closer, cleared by the waiter.
+        self.closed_under: int | None = None
+        self.thread = thread  # None once the thread has exited
         self.run = run
         self.closed = False  # the thread has exited: nothing will consume a cancel
 
@@ -392,6 +411,9 @@ def park(
     endtime = None if timeout is None else now + timeout
     lock = w.lock
     st.blocked = (call, obj, now, endtime)
+    # This loop has the shape of wait_fd's (thredo._core._fdwait): change
+    # both together.  One shared loop taking the blocking step as a closure
+    # doubled park's cost (264 -> 540 ns a pass): docs/design.md, 9.2.
     try:
         while True:
             limit = st.deadline

@@ -288,6 +288,7 @@ def tcp_server_socket(
 def _listen(
     address: Any, family: int, backlog: int, reuse_address: bool, reuse_port: bool, dual: bool
 ) -> tsocket.socket:
+    """A thredo stream socket of ``family`` bound to ``address`` and listening (TCP and Unix)."""
     sock = tsocket.socket(family, tsocket.SOCK_STREAM)
     try:
         if reuse_address:
@@ -398,14 +399,7 @@ def unix_server_socket(path: str, *, backlog: int = DEFAULT_BACKLOG) -> tsocket.
             os.unlink(path)
     except FileNotFoundError:
         pass
-    sock = tsocket.socket(tsocket.AF_UNIX, tsocket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return _listen(path, tsocket.AF_UNIX, backlog, False, False, False)
 
 
 @overload

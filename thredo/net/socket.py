@@ -40,9 +40,8 @@ What a cancel (or timeout) leaves behind:
 Once a recv has had to wait, the socket's later recvs wait for readiness
 before trying: in request/response traffic the next recv would almost surely
 fail with ``EAGAIN``, and skipping it saves a system call, a GIL hand-off and
-a ``BlockingIOError`` per message (``docs/design.md``, "Skipping the doomed
-``recv``": 6.8 -> 3 system calls per round trip on the echo benchmark).
-When data is flowing, the extra ``poll`` returns at once.
+a ``BlockingIOError`` per message.  When data is flowing, the extra ``poll``
+returns at once.  (Measured: ``docs/design.md``, "Skipping the doomed ``recv``".)
 
 The descriptor itself is always in non-blocking mode (``O_NONBLOCK``), by
 design: a system call that blocks in the operating system could not be
@@ -65,12 +64,14 @@ from __future__ import annotations
 
 import _socket
 import errno as _errno
+import hashlib as _hashlib
 import io as _io
 import ipaddress as _ipaddress
 import os as _os
 import socket as _stdsocket
 import sys
 import warnings as _warnings
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,8 @@ _DONTWAIT = int(getattr(_stdsocket, "MSG_DONTWAIT", 0))
 _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 
 
+_share_lock = _allocate_lock()  # guards the counts of socket._share lists
+
 # -- recv/send that keep the GIL ------------------------------------------------
 #
 # Why: ``socket.recv``/``send`` release the GIL around the system call even
@@ -123,12 +126,10 @@ _CONNECTING = (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY)
 # few microseconds of kernel work.  With two or more CPUs, releasing the GIL
 # around it lets a thread on another core take it, and getting it back costs
 # a futex sleep and a context switch: one extra GIL hand-off per message
-# compared with a plain blocking recv.  Measured on the echo benchmark
-# unpinned (docs/design.md, section 9): server CPU per round trip 122 -> 62
-# us, context switches 9.7 -> 3.2, 0.50x -> 0.79x of plain threads.  On one
-# CPU it is the other way round (0.75x -> 0.39x pinned): there a thread the
-# kernel wakes runs while the caller sits in its system call, which only a
-# released GIL allows.
+# compared with a plain blocking recv.  On one CPU it is the other way
+# round: there a thread the kernel wakes runs while the caller sits in its
+# system call, which only a released GIL allows.  The figures, both ways:
+# docs/design.md, section 9.1.
 #
 # How: ``thredo._speedups`` (C, optional: built by hatch_build.py where a
 # compiler exists), whose ``recv``/``send`` pass ``MSG_DONTWAIT`` (so they
@@ -165,13 +166,47 @@ def _keepgil_enabled() -> bool:
     return len(_os.sched_getaffinity(0)) > 1
 
 
+def speedups_stale(module_path: str) -> str | None:
+    """Why the compiled accelerator at ``module_path`` must not be used, or None.
+
+    Stale when the ``_speedups.c`` beside it differs from the one it was
+    built from: hatch_build.py writes the source's SHA-256 to
+    ``<module>.sha256``, and an editable install does not rebuild when the
+    C source changes.  Without a source beside it (nothing to compare) it
+    is trusted.
+    """
+    source = _os.path.join(_os.path.dirname(module_path), "_speedups.c")
+    try:
+        with open(source, "rb") as f:
+            digest = _hashlib.sha256(f.read()).hexdigest()
+    except FileNotFoundError:
+        return None
+    try:
+        with open(module_path + ".sha256") as f:
+            built_from = f.read().strip()
+    except FileNotFoundError:
+        return f"{module_path}.sha256 is missing"
+    if built_from != digest:
+        return f"{source} changed since {module_path} was built"
+    return None
+
+
 def _keepgil_make() -> (
     tuple[Callable[[int, int, int], bytes | None], Callable[[int, Any, int], int | None]] | None
 ):
-    """The GIL-keeping (recv, send) of the C accelerator, or None where it was not built."""
+    """The GIL-keeping (recv, send) of the C accelerator; None where not built, or stale."""
     try:
         from .. import _speedups
     except ImportError:
+        return None
+    why = speedups_stale(_speedups.__file__)
+    if why is not None:
+        _warnings.warn(
+            f"thredo's C accelerator is stale, so it is ignored ({why}); the sockets take"
+            " the pure-Python path: rebuild it with `pip install -e .`",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     return _speedups.recv, _speedups.send
 
@@ -212,7 +247,8 @@ class socket(UserTimeout, _base):
         self._pollfirst = False  # a recv had to wait: wait before trying the next
         # Shared open file (fromfd, dup): [thredo sockets on it, the blocking
         # mode to give back when the last goes, None: not ours to give].  One
-        # list shared by those sockets; updated under the GIL in close/detach.
+        # list shared by those sockets; its count is changed under _share_lock
+        # (dup, detach, close: rare calls, and ``n -= 1`` is no atomic step).
         self._share: list[Any] | None = None
         _set_os_timeout(self, 0.0)
 
@@ -566,10 +602,11 @@ class socket(UserTimeout, _base):
         """
         sock = socket(self.family, self.type, self.proto, fileno=_os.dup(self.fileno()))
         sock.settimeout(self._tmo)
-        share = self._share
-        if share is None:
-            share = self._share = [1, None]
-        share[0] += 1
+        with _share_lock:
+            share = self._share
+            if share is None:
+                share = self._share = [1, None]
+            share[0] += 1
         sock._share = share
         return sock
 
@@ -583,9 +620,11 @@ class socket(UserTimeout, _base):
         fd = self.fileno()
         share = self._share
         if share is not None:
-            share[0] -= 1
+            with _share_lock:
+                share[0] -= 1
+                last = share[0] == 0
             self._share = None
-            if share[0] > 0:
+            if not last:
                 return super().detach()  # another thredo socket still relies on O_NONBLOCK
             if share[1] is not None:
                 self._give_mode_back(fd, share[1])  # fromfd: the mode the descriptor had
@@ -607,9 +646,11 @@ class socket(UserTimeout, _base):
         fd = self.fileno()
         share = self._share
         if share is not None:
-            share[0] -= 1
+            with _share_lock:
+                share[0] -= 1
+                last = share[0] == 0
             self._share = None
-            if share[0] == 0 and share[1] is not None and fd >= 0:
+            if last and share[1] is not None and fd >= 0:
                 # fromfd: the original descriptor shares the flag; give its mode back.
                 self._give_mode_back(fd, share[1])
         waiters = _closing_waiters(fd) if fd >= 0 else None
@@ -747,6 +788,56 @@ getfqdn = _resolver("getfqdn")
 # -- helpers that build connected or listening sockets ------------------------
 
 
+def connect_first(
+    host: str,
+    port: int,
+    errors: list[OSError],
+    *,
+    family: int = 0,
+    timeout: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+    source_address: Any = None,
+    setup: Callable[[socket], object] | None = None,
+) -> socket | None:
+    """Connect to the first address of ``host`` that accepts: the loop of ``create_connection``.
+
+    Not in the stdlib: the one connect loop of :func:`create_connection`
+    and ``thredo.requests`` (urllib3's ``create_connection``).  Each address
+    that ``getaddrinfo(host, port, family, SOCK_STREAM)`` gives is tried in
+    turn on a new thredo socket: ``setup(sock)`` first (urllib3's socket
+    options), then the ``timeout`` (left as the default when it is
+    ``socket._GLOBAL_DEFAULT_TIMEOUT``), ``bind(source_address)`` if given,
+    and ``connect``.  A socket that fails, or whose thread is cancelled,
+    is closed.
+
+    Returns:
+        The connected socket, or None when every address failed: each
+        address's ``OSError`` is then in ``errors``, in order, for the caller
+        to raise the first, the last or a group, as its namesake does.
+    """
+    for af, socktype, proto, _canonname, sa in getaddrinfo(host, port, family, SOCK_STREAM):  # noqa: F405
+        sock = None
+        try:
+            sock = socket(af, socktype, proto)
+            if setup is not None:
+                setup(sock)
+            if timeout is not _stdsocket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sa)
+            errors.clear()
+            return sock
+        except OSError as exc:
+            errors.append(exc)
+            if sock is not None:
+                sock.close()
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+    return None
+
+
 def create_connection(
     address: tuple[str, int],
     timeout: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
@@ -757,25 +848,9 @@ def create_connection(
     """As ``socket.create_connection``, with a cancellable resolve and connect; a thredo socket."""
     host, port = address
     exceptions: list[OSError] = []
-    for af, socktype, proto, _canonname, sa in getaddrinfo(host, port, 0, SOCK_STREAM):  # noqa: F405
-        sock = None
-        try:
-            sock = socket(af, socktype, proto)
-            if timeout is not _stdsocket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sa)
-            exceptions.clear()
-            return sock
-        except OSError as exc:
-            exceptions.append(exc)
-            if sock is not None:
-                sock.close()
-        except BaseException:
-            if sock is not None:
-                sock.close()
-            raise
+    sock = connect_first(host, port, exceptions, timeout=timeout, source_address=source_address)
+    if sock is not None:
+        return sock
     if exceptions:
         try:
             if not all_errors:
