@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import os
 import signal
 import socket
 import socketserver
@@ -330,10 +331,46 @@ def test_serve_forever_again_after_shutdown() -> None:
     thredo.run(main)
 
 
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def test_serve_forever_outside_thredo_raises() -> None:
     with TCPServer((LOCAL, 0), EchoStream) as server:
-        with pytest.raises(RuntimeError, match="thredo thread"):
+        n = _fds()
+        with pytest.raises(RuntimeError, match=r"thredo thread.*thredo\.run"):
             server.serve_forever()
+        assert _fds() == n
+        assert server.socket.fileno() >= 0
+
+
+def test_serve_forever_from_a_plain_thread_in_a_run_fails_at_once_and_closes_nothing() -> None:
+    """Issue 22 item 8: a clear error at once; the listener stays; its clients get served."""
+
+    def main() -> None:
+        with TCPServer((LOCAL, 0), EchoStream) as server:
+            early = connect(server)  # waits in the backlog meanwhile
+            n = _fds()
+            err = PlainThread(lambda: pytest.raises(RuntimeError, server.serve_forever)).join()
+            assert "thredo thread" in str(err.value)
+            assert "thredo.run" in str(err.value)  # says how to do it
+            assert _fds() == n  # nothing opened (or left open), nothing closed
+            assert server.socket.fileno() >= 0
+            t = serve(server)  # served the right way, the early client is not left hanging
+            early.sendall(b"early\n")
+            assert early.recv(10) == b"early\n"
+            # and a plain thread's attempt while it serves disturbs nothing
+            PlainThread(lambda: pytest.raises(RuntimeError, server.serve_forever)).join()
+            late = connect(server)
+            late.sendall(b"late\n")
+            assert late.recv(10) == b"late\n"
+            server.shutdown()
+            assert t.join(timeout=WAIT) is None
+            assert not t.is_alive()
+            early.close()
+            late.close()
+
+    thredo.run(main)
 
 
 # -- handle_request --------------------------------------------------------------------

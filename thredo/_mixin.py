@@ -133,11 +133,20 @@ class ThredoMixIn:
         connection closed) and re-raises.
 
         Raises:
-            RuntimeError: not called in a thredo thread.
+            RuntimeError: not called in a thredo thread (a plain thread, or
+                outside :func:`thredo.run`): raised at once, before anything
+                is opened, closed or changed.
         """
         me = current_thread()
         if me is None:
-            raise RuntimeError("ThredoMixIn.serve_forever() must run in a thredo thread")
+            # Checked before anything is opened or changed: the listener stays
+            # open (and its waiting clients queued) for a loop started right.
+            raise RuntimeError(
+                "ThredoMixIn.serve_forever() must run in a thredo thread (its handlers "
+                "are thredo threads): call it inside thredo.run(), e.g. "
+                "thredo.spawn(server.serve_forever) from the run's main function, "
+                "not from a plain threading.Thread"
+            )
         self._thredo_socket()
         r, w = os.pipe()
         os.set_blocking(w, False)
