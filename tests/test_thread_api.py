@@ -197,6 +197,7 @@ class TestFailures:
             run(main)
         assert caplog.records == []
 
+    @pytest.mark.usefixtures("default_excepthook")
     def test_unretrieved_failure_is_reported_exactly_once(self, run, caplog):
         kept = []
 
@@ -215,6 +216,7 @@ class TestFailures:
         del kept[:]  # freeing it later does not report it again
         assert len([r for r in caplog.records if r.name == "thredo"]) == 1
 
+    @pytest.mark.usefixtures("default_excepthook")
     def test_dropped_failed_thread_is_reported_when_freed(self, run, caplog):
         def main():
             t = thredo.spawn(int, "gone")

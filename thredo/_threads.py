@@ -166,15 +166,6 @@ def _failed(t: Thread[Any]) -> bool:
     return _is_failure(t._exception) and not _ended_by_cancel(t)
 
 
-def _is_test_harness(hook: object) -> bool:
-    """pytest's hook (it turns plain threads' failures into warnings) is not the program's.
-
-    thredo's own tests, and programs' tests, expect the report on the logger.
-    """
-    func = getattr(hook, "func", hook)  # pytest >= 8.4 installs a functools.partial
-    return str(getattr(func, "__module__", "")).startswith("_pytest.")
-
-
 def _clear_frame(frame: FrameType) -> None:
     """Drop a finished frame's locals and its link to its caller (``frame.clear()``)."""
     try:
@@ -555,9 +546,12 @@ class Thread(Generic[T]):
         Called when the last reference to the thread goes (``__del__``: a
         program that dropped a failed thread sees it as the thread ends), and
         at the latest when its run ends.  On the ``thredo`` logger, unless
-        the program set its own ``threading.excepthook``: that takes the
-        report, as it would for a plain thread (pytest's, which makes
-        failures warnings, does not count: see :func:`_is_test_harness`).
+        ``threading.excepthook`` is not the stdlib's default: then that hook
+        takes the report, as it would for a plain thread's failure --
+        whoever installed it (a program, a framework, a test runner: pytest's
+        turns it into a ``PytestUnhandledThreadExceptionWarning``, as it does
+        for a plain thread).  A test that expects the logger record restores
+        the default hook (``tests/test_exit.py``'s ``records``).
         """
         e = self._exception
         if self._retrieved or not _failed(self):
@@ -565,7 +559,7 @@ class Thread(Generic[T]):
         assert e is not None
         self._retrieved = True
         hook = threading.excepthook
-        if hook is not threading.__excepthook__ and not _is_test_harness(hook):
+        if hook is not threading.__excepthook__:
             hook(threading.ExceptHookArgs((type(e), e, e.__traceback__, self._thread)))
             return
         log.error("thredo thread %r failed and nobody retrieved its failure", self.name, exc_info=e)
