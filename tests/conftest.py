@@ -63,6 +63,19 @@ def no_leaks() -> Iterator[None]:
 
 
 @pytest.fixture
+def default_excepthook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stdlib's default ``threading.excepthook`` for this test.
+
+    thredo reports an unretrieved failure to ``threading.excepthook`` when it
+    is not the default, whoever installed it -- pytest does, for the whole
+    session, and would turn the report into a warning (an error here) of
+    whichever test runs when it comes.  A test that leaves a failure
+    unretrieved on purpose (and reads the ``thredo`` logger) takes this.
+    """
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+
+
+@pytest.fixture
 def run() -> Callable[..., Any]:
     """``thredo.run``; a fixture so tests read ``run(main)``."""
     return thredo.run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -261,3 +262,38 @@ def test_a_program_set_threading_excepthook_takes_the_report_over(records: _Reco
     assert seen[0].exc_type is ValueError
     assert isinstance(seen[0].exc_value, ValueError)
     assert seen[0].thread is not None
+
+
+def test_the_hook_in_place_takes_the_report_whoever_installed_it(records: _Records) -> None:
+    """Issue 22: no hook is special-cased by where it comes from, a test runner's included.
+
+    The rule is the stdlib's for a plain thread: whatever ``threading.excepthook``
+    is (other than the default) gets the report.  Here it is pytest's own hook
+    (a ``functools.partial`` of ``_pytest.threadexception.thread_exception_hook``),
+    which thredo used to skip: the report went to the logger instead.
+    """
+    threadexception = pytest.importorskip("_pytest.threadexception")
+    got: list[Any] = []
+    hook = functools.partial(threadexception.thread_exception_hook, append=got.append)
+    plain_hooked: list[Any] = []
+
+    def main() -> None:
+        t = thredo.spawn(_fail)
+        os_thread = t.os_thread()
+        del t
+        os_thread.join()
+        p = threading.Thread(target=_fail)  # a plain thread's, for comparison
+        p.start()
+        p.join()
+        plain_hooked.extend(got[1:])
+
+    old, threading.excepthook = threading.excepthook, hook
+    try:
+        thredo.run(main)
+    finally:
+        threading.excepthook = old
+    assert records.records == []
+    assert len(got) == 2  # the thredo thread's, then the plain one's
+    assert [type(m.exc_value) for m in got] == [ValueError, ValueError]
+    assert got[0].msg.startswith("Exception in thread Thread-")
+    assert plain_hooked

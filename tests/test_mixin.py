@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import os
 import signal
 import socket
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -273,6 +275,8 @@ def test_shutdown_without_a_loop_returns_at_once() -> None:
         with TCPServer((LOCAL, 0), EchoStream) as server:
             server.shutdown()
             PlainThread(server.shutdown).join()
+            # kept (as the stdlib's flag): the next loop returns at once, and uses it up
+            assert thredo.spawn(server.serve_forever).join(timeout=WAIT) is None
             t = serve(server)
             server.shutdown()
             t.join()
@@ -327,10 +331,46 @@ def test_serve_forever_again_after_shutdown() -> None:
     thredo.run(main)
 
 
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def test_serve_forever_outside_thredo_raises() -> None:
     with TCPServer((LOCAL, 0), EchoStream) as server:
-        with pytest.raises(RuntimeError, match="thredo thread"):
+        n = _fds()
+        with pytest.raises(RuntimeError, match=r"thredo thread.*thredo\.run"):
             server.serve_forever()
+        assert _fds() == n
+        assert server.socket.fileno() >= 0
+
+
+def test_serve_forever_from_a_plain_thread_in_a_run_fails_at_once_and_closes_nothing() -> None:
+    """Issue 22 item 8: a clear error at once; the listener stays; its clients get served."""
+
+    def main() -> None:
+        with TCPServer((LOCAL, 0), EchoStream) as server:
+            early = connect(server)  # waits in the backlog meanwhile
+            n = _fds()
+            err = PlainThread(lambda: pytest.raises(RuntimeError, server.serve_forever)).join()
+            assert "thredo thread" in str(err.value)
+            assert "thredo.run" in str(err.value)  # says how to do it
+            assert _fds() == n  # nothing opened (or left open), nothing closed
+            assert server.socket.fileno() >= 0
+            t = serve(server)  # served the right way, the early client is not left hanging
+            early.sendall(b"early\n")
+            assert early.recv(10) == b"early\n"
+            # and a plain thread's attempt while it serves disturbs nothing
+            PlainThread(lambda: pytest.raises(RuntimeError, server.serve_forever)).join()
+            late = connect(server)
+            late.sendall(b"late\n")
+            assert late.recv(10) == b"late\n"
+            server.shutdown()
+            assert t.join(timeout=WAIT) is None
+            assert not t.is_alive()
+            early.close()
+            late.close()
+
+    thredo.run(main)
 
 
 # -- handle_request --------------------------------------------------------------------
@@ -519,3 +559,92 @@ def test_a_handler_may_close_the_server() -> None:
         closer.close()
 
     thredo.run(main)
+
+
+# -- issue 21 item 4: an early shutdown() is kept; escaping exceptions reach excepthook -----------
+
+
+def test_shutdown_before_serve_forever_is_kept() -> None:
+    """As socketserver's: a shutdown() that came before the loop makes it return at once."""
+
+    def main() -> None:
+        with TCPServer((LOCAL, 0), EchoStream) as server:
+            server.shutdown()  # no loop yet: returns at once (the stdlib's would wait), kept
+            t = thredo.spawn(server.serve_forever)
+            assert t.join(timeout=WAIT) is None
+            assert not t.is_alive(), "serve_forever ran on after an early shutdown()"
+            # the request is used up: the next loop serves until its own shutdown
+            t = serve(server)
+            server.shutdown()
+            assert t.join(timeout=WAIT) is None
+            assert not t.is_alive()
+
+    thredo.run(main)
+
+
+def test_shutdown_racing_the_start_of_serve_forever_never_hangs() -> None:
+    """400 tries of spawn(serve_forever) then shutdown() at once: every loop returns."""
+
+    def main() -> None:
+        with TCPServer((LOCAL, 0), EchoStream) as server:
+            for i in range(400):
+                t = thredo.spawn(server.serve_forever)
+                server.shutdown()
+                t.join(timeout=WAIT)
+                if t.is_alive():
+                    t.cancel()
+                    raise AssertionError(f"try {i}: serve_forever ran on after shutdown()")
+
+    thredo.run(main)
+
+
+def _errors_through_excepthook(mixin: type, exc: type[BaseException]) -> tuple[list[str], Any]:
+    """Serve one request whose handler raises ``exc``; return what handle_error and the hook saw."""
+    handled: list[str] = []
+    hooked: list[Any] = []
+    done = threading.Event()
+
+    class Bad(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            raise exc("Test error")
+
+    class Server(mixin, socketserver.TCPServer):  # type: ignore[misc]
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            handled.append(sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+
+        def shutdown_request(self, request: Any) -> None:
+            super().shutdown_request(request)
+            done.set()
+
+    def hook(args: Any) -> None:
+        hooked.append(args)
+
+    old, threading.excepthook = threading.excepthook, hook
+    try:
+        with Server((LOCAL, 0), Bad) as server:
+            socket.create_connection((LOCAL, server.server_address[1])).close()
+            server.handle_request()
+            assert done.wait(WAIT)
+            server.server_close()  # joins the handler (block_on_close)
+    finally:
+        threading.excepthook = old
+    return handled, hooked
+
+
+@pytest.mark.parametrize("exc", [ValueError, SystemExit, KeyboardInterrupt])
+def test_handler_exceptions_go_where_threading_mixin_sends_them(exc: type[BaseException]) -> None:
+    """Exception: handle_error; SystemExit, KeyboardInterrupt: threading.excepthook (stdlib's)."""
+    std_handled, std_hooked = _errors_through_excepthook(socketserver.ThreadingMixIn, exc)
+    out: list[Any] = []
+    thredo.run(lambda: out.extend(_errors_through_excepthook(thredo.ThredoMixIn, exc)))
+    handled, hooked = out
+    assert handled == std_handled
+    assert [type(a) for a in hooked] == [type(a) for a in std_hooked]
+    assert [(a.exc_type, str(a.exc_value)) for a in hooked] == [
+        (a.exc_type, str(a.exc_value)) for a in std_hooked
+    ]
+    for args in hooked:
+        assert isinstance(args, threading.ExceptHookArgs)
+        assert args.exc_traceback is not None
+        assert args.thread is not None
+        assert args.thread.name.startswith("thredo handler")

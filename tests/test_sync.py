@@ -2446,6 +2446,7 @@ class TestStatistics:
             )
             threads[0].cancel()
             threads[1].wait()
+            assert isinstance(threads[1].exception, threading.BrokenBarrierError)  # retrieved
             assert b.statistics() == BarrierStatistics(
                 parties=3, n_waiting=0, broken=True, waiting=0
             )

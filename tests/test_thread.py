@@ -75,6 +75,7 @@ class TestSpawnJoin:
         assert isinstance(err.__cause__, SystemExit)
         assert err.__cause__.code == 3
 
+    @pytest.mark.usefixtures("default_excepthook")  # the failure is reported at the run's end
     def test_wait_does_not_raise_failure(self, run):
         def fail():
             raise KeyError("k")
@@ -337,6 +338,7 @@ class TestCancel:
         assert not t.cancelled
         assert t.exception is None
 
+    @pytest.mark.usefixtures("default_excepthook")  # the failure is reported at the run's end
     def test_cancel_failed_thread_keeps_its_exception(self, run):
         def fail():
             raise ValueError("x")

@@ -197,6 +197,7 @@ class TestFailures:
             run(main)
         assert caplog.records == []
 
+    @pytest.mark.usefixtures("default_excepthook")
     def test_unretrieved_failure_is_reported_exactly_once(self, run, caplog):
         kept = []
 
@@ -215,6 +216,7 @@ class TestFailures:
         del kept[:]  # freeing it later does not report it again
         assert len([r for r in caplog.records if r.name == "thredo"]) == 1
 
+    @pytest.mark.usefixtures("default_excepthook")
     def test_dropped_failed_thread_is_reported_when_freed(self, run, caplog):
         def main():
             t = thredo.spawn(int, "gone")
@@ -460,5 +462,58 @@ class TestTimer:
                 thredo.spawn(timed).join()
             assert isinstance(e.value.__cause__, thredo.ThreadTimeout)
             assert got == []
+
+        run(main)
+
+
+class TestDaemonAndNames:
+    """Issue 21 item 5: plain threads started in a run, and default names, as the stdlib's."""
+
+    def test_a_plain_thread_started_in_a_run_is_not_silently_a_daemon(self, run):
+        def plain_daemon() -> bool:
+            t = threading.Thread(target=lambda: None)
+            t.start()
+            t.join()
+            return t.daemon
+
+        def main():
+            # the stdlib rule: a new threading.Thread inherits the daemon flag
+            # of the thread creating it -- here, the thredo thread's own flag
+            assert threading.current_thread().daemon is False
+            assert plain_daemon() is False
+            assert thredo.spawn(plain_daemon).join() is False
+            d = thredo.spawn(plain_daemon, daemon=True)
+            assert d.join() is True
+            assert thredo.spawn(lambda: threading.current_thread().daemon, daemon=True).join()
+            assert d.os_thread().daemon is True
+            assert thredo.current_thread().os_thread().daemon is False
+
+        run(main)
+
+    def test_default_names_are_threadings_form(self, run):
+        def func():
+            return threading.current_thread().name
+
+        class Sub(thredo.Thread):
+            def run(self):
+                return self.name
+
+        def main():
+            import re
+
+            t = thredo.spawn(func)
+            assert re.fullmatch(r"Thread-\d+ \(func\)", t.name), t.name
+            assert t.join() == t.name  # threading.current_thread() agrees
+            assert re.fullmatch(r"Thread-\d+", thredo.Thread(target=None).name)
+            assert re.fullmatch(r"Thread-\d+", Sub().start().join())
+            assert thredo.Thread(name="").name.startswith("Thread-")  # falsy: a default name
+            assert thredo.Thread(name=123).name == "123"  # type: ignore[arg-type]
+            assert thredo.Thread(target=func, name="mine").name == "mine"
+            # one counter with threading's: the numbers go up across both kinds
+            n1 = int(threading.Thread().name.split("-")[1])
+            n2 = int(thredo.Thread().name.split("-")[1])
+            n3 = int(threading.Thread().name.split("-")[1])
+            assert n1 < n2 < n3
+            assert thredo.current_thread().name == "thredo-main"  # the contract's name (docs)
 
         run(main)

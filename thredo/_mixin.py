@@ -13,7 +13,10 @@ classes) as the stdlib has them:
   hence ``BaseRequestHandler.request`` and ``StreamRequestHandler``'s
   ``rfile``/``wfile`` -- is cancellable;
 * each request is handled in its own thredo thread (``process_request``),
-  kept in the server's live set until it exits;
+  kept in the server's live set until it exits; what escapes
+  ``process_request_thread`` there (``SystemExit``, ``KeyboardInterrupt``, a
+  failing ``handle_error``) reaches ``threading.excepthook`` with the
+  stdlib's ``ExceptHookArgs``, as with ``ThreadingMixIn``;
 * ``serve_forever`` waits in a cancellable epoll on the listener *and* a
   wake-up pipe, with no poll interval::
 
@@ -29,7 +32,10 @@ classes) as the stdlib has them:
 ``shutdown()`` keeps its stdlib meaning -- stop the loop, wait until it has
 stopped, leave running handlers alone -- and never hangs: it returns at once
 when no loop is running (the stdlib's waits forever) or when called from
-the serving thread itself (the stdlib's deadlocks: cpython gh-83978).  ``server_close()`` closes the
+the serving thread itself (the stdlib's deadlocks: cpython gh-83978).  A
+``shutdown()`` that comes before ``serve_forever`` has entered its loop is
+kept, as the stdlib's flag is: that loop returns at once (one shutdown ends
+one loop).  ``server_close()`` closes the
 listener and ends the handlers: it cancels them and, with
 ``block_on_close`` (default True, as ``ThreadingMixIn``), waits for them to
 exit, which a cancel makes prompt (the stdlib's joins handlers it cannot
@@ -51,6 +57,8 @@ import select
 import selectors
 import socket as _stdsocket
 import socketserver
+import sys
+import threading
 from _thread import allocate_lock
 from typing import Any
 
@@ -60,7 +68,7 @@ import thredo.net.select as _tselect
 import thredo.net.selectors as _tselectors
 import thredo.net.socket as _tsocket
 
-from ._core import disable_cancellation
+from ._core import CancelledError, disable_cancellation
 from ._sync import Event
 from ._threads import Thread, current_thread, spawn
 
@@ -125,17 +133,32 @@ class ThredoMixIn:
         connection closed) and re-raises.
 
         Raises:
-            RuntimeError: not called in a thredo thread.
+            RuntimeError: not called in a thredo thread (a plain thread, or
+                outside :func:`thredo.run`): raised at once, before anything
+                is opened, closed or changed.
         """
         me = current_thread()
         if me is None:
-            raise RuntimeError("ThredoMixIn.serve_forever() must run in a thredo thread")
+            # Checked before anything is opened or changed: the listener stays
+            # open (and its waiting clients queued) for a loop started right.
+            raise RuntimeError(
+                "ThredoMixIn.serve_forever() must run in a thredo thread (its handlers "
+                "are thredo threads): call it inside thredo.run(), e.g. "
+                "thredo.spawn(server.serve_forever) from the run's main function, "
+                "not from a plain threading.Thread"
+            )
         self._thredo_socket()
         r, w = os.pipe()
         os.set_blocking(w, False)
         ep = _tselect.epoll()
         with self._lock:
-            self._serving, self._stop, self._wake = me, False, w
+            if self._stop:  # a shutdown() came before the loop: kept, as the stdlib's
+                self._stop = False
+                os.close(r)
+                os.close(w)
+                ep.close()
+                return
+            self._serving, self._wake = me, w
             self._stopped.clear()
         try:
             ep.register(r, select.EPOLLIN)
@@ -159,7 +182,8 @@ class ThredoMixIn:
         with self._lock:
             if self._serving is None:
                 return
-            self._serving, self._wake = None, None
+            # One shutdown() ends one loop (the stdlib resets its flag here too).
+            self._serving, self._wake, self._stop = None, None, False
             ep.close()
             os.close(r)
             os.close(w)
@@ -184,14 +208,16 @@ class ThredoMixIn:
         """As the stdlib's: stop the :meth:`serve_forever` loop and wait until it has.
 
         Returns at once when no loop runs, or when called from the serving
-        thread itself (the loop stops when that call returns to it).
+        thread itself (the loop stops when that call returns to it).  A
+        shutdown() that comes before :meth:`serve_forever` has entered its
+        loop is kept: that call returns at once, as the stdlib's does.
         Running handlers are left alone (:meth:`server_close` ends them).
         """
         with self._lock:
+            self._stop = True
             serving = self._serving
             if serving is None:
                 return
-            self._stop = True
             if self._wake is not None:
                 try:
                     os.write(self._wake, b"x")
@@ -211,12 +237,29 @@ class ThredoMixIn:
         finally:
             self.shutdown_request(request)  # type: ignore[attr-defined]
 
+    def _handler_thread(self, request: Any, client_address: Any) -> None:
+        """A handler thread's body: what escapes it goes to ``threading.excepthook``.
+
+        As with ``ThreadingMixIn``, whose threads are ``threading.Thread``:
+        ``process_request_thread`` hands an ``Exception`` to ``handle_error``;
+        anything else (``SystemExit``, ``KeyboardInterrupt``, a failing
+        ``handle_error``) reaches the hook with the stdlib's
+        ``ExceptHookArgs``, once (not also thredo's unretrieved-failure
+        report).  A cancellation is the server's own doing: not reported.
+        """
+        try:
+            self.process_request_thread(request, client_address)
+        except CancelledError:
+            raise
+        except BaseException:
+            _invoke_excepthook()
+
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a thredo thread to handle the request."""
         name = f"thredo handler {_peer_name(client_address)}"
         with self._lock:  # held across spawn: the exit cannot come before the add
             t = spawn(
-                self.process_request_thread,
+                self._handler_thread,
                 request,
                 client_address,
                 name=name,
@@ -258,6 +301,23 @@ class ThreadingTCPServer(ThredoMixIn, socketserver.TCPServer):
 
 class ThreadingHTTPServer(ThredoMixIn, http.server.HTTPServer):
     """``http.server.ThreadingHTTPServer`` on thredo threads (see :class:`ThredoMixIn`)."""
+
+
+def _invoke_excepthook() -> None:
+    """Hand the exception being handled to ``threading.excepthook``, as ``threading`` does.
+
+    Looked up at call time (a program may replace it); a hook that fails is
+    reported through ``sys.excepthook``, as ``threading.Thread`` does.
+    """
+    exc_type, exc, tb = sys.exc_info()
+    try:
+        threading.excepthook(
+            threading.ExceptHookArgs((exc_type, exc, tb, threading.current_thread()))
+        )
+    except Exception:
+        sys.excepthook(*sys.exc_info())
+    finally:
+        del exc_type, exc, tb  # no cycle through this frame
 
 
 def _peer_name(address: Any) -> str:

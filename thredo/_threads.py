@@ -59,8 +59,12 @@ from its exception (docs/guide.md, "Cancelled by someone, or failed?").
 
 Cancellation is delivered at the thread's current or next blocking thredo
 call; a thread busy in pure-Python computation runs on until it blocks.
-Underlying ``threading`` threads are daemonic so that a second Ctrl-C can
-end the process at once; ``run()`` itself joins every one of them.
+Underlying ``threading`` threads are daemonic for the interpreter so that a
+second Ctrl-C can end the process at once; ``run()`` itself joins every one
+of them.  Their ``daemon`` attribute, once started, is the thredo thread's
+flag (so a ``threading.Thread`` created in one inherits that, as the stdlib's
+rule says), and their default names are ``threading``'s, ``Thread-N (target)``
+(:class:`_OSThread`).
 """
 
 from __future__ import annotations
@@ -179,15 +183,6 @@ def _failed(t: Thread[Any]) -> bool:
     return _is_failure(t._exception) and not _ended_by_cancel(t)
 
 
-def _is_test_harness(hook: object) -> bool:
-    """pytest's hook (it turns plain threads' failures into warnings) is not the program's.
-
-    thredo's own tests, and programs' tests, expect the report on the logger.
-    """
-    func = getattr(hook, "func", hook)  # pytest >= 8.4 installs a functools.partial
-    return str(getattr(func, "__module__", "")).startswith("_pytest.")
-
-
 def _clear_frame(frame: FrameType) -> None:
     """Drop a finished frame's locals and its link to its caller (``frame.clear()``)."""
     try:
@@ -206,6 +201,53 @@ def _report_at_close(t: Thread[Any], run: RunContext) -> None:
             t._report()
 
     run.on_close(report)
+
+
+class _OSThread(threading.Thread):
+    """The ``threading.Thread`` under a thredo thread.
+
+    Named as ``threading.Thread`` names a thread (``Thread-N (target)``,
+    from threading's own counter, so plain and thredo threads number
+    together; a falsy name gets a default, any other is ``str()``-ed).
+
+    Daemonic for the interpreter, whatever the thredo flag (module
+    docstring: a second Ctrl-C ends the process at once, ``run()`` joins
+    them itself): ``threading`` reads ``daemon`` while it starts a thread
+    (``start()`` on 3.13, the new thread's bootstrap before ``_started`` is
+    set on 3.10-3.12), and gets True then.  Once started, ``daemon`` is the
+    thredo thread's flag, which is what the program sees
+    (``threading.current_thread().daemon``) and what a ``threading.Thread``
+    created in it inherits -- not a silent True (issue 21 item 5).
+    """
+
+    def __init__(self, owner: Thread[Any], target: object, name: object) -> None:
+        super().__init__(name=name, daemon=True)  # type: ignore[arg-type]  # str()-ed, as threading's
+        if not name and target is not None:
+            what = getattr(target, "__name__", None)
+            if what is not None:  # as threading: "Thread-N (target)"
+                self.name = f"{self.name} ({what})"
+        self._thredo_bootstrap: Callable[[], None] | None = owner._bootstrap
+        self._thredo_daemon = True  # set by Thread._start_in: the flag is fixed from then on
+
+    @property
+    def daemon(self) -> bool:
+        if not self._started.is_set():  # type: ignore[attr-defined]  # threading's own Event
+            return True  # threading starting the OS thread: a daemon
+        return self._thredo_daemon
+
+    @daemon.setter
+    def daemon(self, daemonic: bool) -> None:
+        threading.Thread.daemon.fset(self, daemonic)  # type: ignore[attr-defined]
+
+    def run(self) -> None:
+        # No local holds the bootstrap: a failure's traceback keeps this
+        # frame (the f_back of _bootstrap's), and must not keep the thredo
+        # thread through it (Thread._bootstrap: a dropped failed thread is freed).
+        try:
+            if self._thredo_bootstrap is not None:
+                self._thredo_bootstrap()
+        finally:
+            self._thredo_bootstrap = None
 
 
 def _deprecated(message: str) -> None:
@@ -295,10 +337,7 @@ class Thread(Generic[T]):
         self._observers: tuple[ExitObserver, ...] = ()
         #: the :class:`ThreadGroup` this thread belongs to, or None
         self.group: ThreadGroup | None = None
-        if name is None:
-            what = getattr(target, "__name__", None) or type(self).__name__
-            name = f"thredo-{self.id} ({what})"
-        self._thread = threading.Thread(target=self._bootstrap, name=name, daemon=True)
+        self._thread: _OSThread = _OSThread(self, target, name)
 
     def __repr__(self) -> str:
         # threading.Thread's form: tools (and CPython's tests) parse it
@@ -438,6 +477,7 @@ class Thread(Generic[T]):
         if isinstance(parent, Thread):
             self._parent = weakref.ref(parent)  # a weak one: a chain of spawners is not kept
         self._state = ThreadState(self, run)
+        self._thread._thredo_daemon = self._daemon
         run.add(self)
         try:
             self._thread.start()
@@ -528,9 +568,12 @@ class Thread(Generic[T]):
         Called when the last reference to the thread goes (``__del__``: a
         program that dropped a failed thread sees it as the thread ends), and
         at the latest when its run ends.  On the ``thredo`` logger, unless
-        the program set its own ``threading.excepthook``: that takes the
-        report, as it would for a plain thread (pytest's, which makes
-        failures warnings, does not count: see :func:`_is_test_harness`).
+        ``threading.excepthook`` is not the stdlib's default: then that hook
+        takes the report, as it would for a plain thread's failure --
+        whoever installed it (a program, a framework, a test runner: pytest's
+        turns it into a ``PytestUnhandledThreadExceptionWarning``, as it does
+        for a plain thread).  A test that expects the logger record restores
+        the default hook (``tests/test_exit.py``'s ``records``).
         """
         e = self._exception
         if self._retrieved or not _failed(self):
@@ -538,7 +581,7 @@ class Thread(Generic[T]):
         assert e is not None
         self._retrieved = True
         hook = threading.excepthook
-        if hook is not threading.__excepthook__ and not _is_test_harness(hook):
+        if hook is not threading.__excepthook__:
             hook(threading.ExceptHookArgs((type(e), e, e.__traceback__, self._thread)))
             return
         log.error("thredo thread %r failed and nobody retrieved its failure", self.name, exc_info=e)

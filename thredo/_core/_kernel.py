@@ -55,7 +55,7 @@ from curio import Kernel
 from curio.traps import _read_wait
 
 from ._fdwait import start_run
-from ._runctx import Member, RunContext
+from ._runctx import Member, RunContext, member_os_threads
 from ._wait import current_state
 
 __all__ = ("run_kernel", "MainThread")
@@ -238,7 +238,11 @@ def _frame_line(f: FrameType) -> str:
 def _joined_at_exit() -> list[threading.Thread]:
     """The threads the interpreter's exit would join: non-daemon ones, pool workers."""
     me = threading.current_thread()
-    out = [t for t in threading.enumerate() if t is not me and not t.daemon]
+    out = [
+        t
+        for t in threading.enumerate()
+        if t is not me and not t.daemon and t not in member_os_threads
+    ]
     # concurrent.futures joins its workers whatever their daemon flag (a pool
     # made in a thredo thread has daemonic workers): its own registry says which.
     cf = sys.modules.get("concurrent.futures.thread")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import weakref
 from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -67,6 +68,13 @@ class Member(Protocol):
         """The underlying ``threading.Thread`` (run() joins it at the end)."""
         ...
 
+
+#: The OS threads under members (thredo threads), process-wide: daemonic for
+#: the interpreter, which never joins them at exit, whatever their ``daemon``
+#: attribute says (once started, the thredo thread's flag, so that a plain
+#: ``threading.Thread`` created in one inherits that).  ``_kernel``'s exit
+#: hook reads it.  Weak: an entry goes with its thread.
+member_os_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 REAP_PRUNE_AT = 64  # exited threads kept for run() to join before pruning the dead
 
@@ -144,6 +152,7 @@ class RunContext:
 
     def add(self, t: Member) -> None:
         """Count ``t`` as a live thread of this run."""
+        member_os_threads.add(t.os_thread())
         with self._lock:
             self.threads.add(t)
             if not t.daemon:

@@ -26,7 +26,7 @@ Waiting for exit (``wait``, and the end of ``communicate``)::
 No thread per child, no polling, no SIGCHLD handler; only our own pid is
 ever passed to ``waitpid``, so other code of the process that uses the
 stdlib ``subprocess`` or ``os.waitpid(pid)`` is unaffected.  Where there is
-no ``os.pidfd_open`` (not Linux, Linux < 5.3, or ``USE_PIDFD = False``, the
+no ``os.pidfd_open`` (not Linux, Linux < 5.3, or ``_USE_PIDFD = False``, the
 documented switch the test suite flips), the wait polls
 ``os.waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`` with short sleeps
 that double from ``_POLL_MIN`` to ``_POLL_MAX`` -- the stdlib's own
@@ -36,7 +36,7 @@ that double from ``_POLL_MIN`` to ``_POLL_MAX`` -- the stdlib's own
 ``stderr``) from the calling thread: the pipes go in an epoll, and the
 epoll's own descriptor -- readable when any pipe is ready -- is what the
 thread waits on with ``wait_fd``, so one cancellable fd wait covers them
-all, with no thread started.  Without epoll (or ``COMMUNICATE_EPOLL =
+all, with no thread started.  Without epoll (or ``_COMMUNICATE_EPOLL =
 False``) each pipe gets a pump loop of its own, the calling thread running
 one and helper thredo threads in a ``ThreadGroup`` the others.  Either
 way no pipe waits on another, so large output on both streams and large
@@ -58,8 +58,8 @@ of a ``with Popen(...)`` block, ends the child before it propagates:
 
 1. ``SIGTERM`` to the child -- to its whole process group (``os.killpg``)
    when it was started with ``start_new_session=True`` or ``process_group=``;
-2. up to ``cancel_grace`` seconds (a ``Popen`` argument, default the module
-   constant ``CANCEL_GRACE``) for it to exit; then ``SIGKILL`` (for a group:
+2. up to ``cancel_grace`` seconds (a ``Popen`` argument, default the private
+   module constant ``_CANCEL_GRACE``, one second) for it to exit; then ``SIGKILL`` (for a group:
    ``SIGKILL`` to the group in any case, once the child has exited and
    before it is reaped, so no grandchild survives and the group id cannot
    have been reused);
@@ -129,18 +129,21 @@ from subprocess import SubprocessError as SubprocessError
 from subprocess import TimeoutExpired as TimeoutExpired
 from subprocess import list2cmdline as list2cmdline
 
-# The stdlib's public names, exactly (``USE_PIDFD``, ``CANCEL_GRACE`` and
-# ``COMMUNICATE_EPOLL`` are documented tunables, attributes but not exports).
+# The stdlib's public names, exactly, and no other public name (CPython's
+# test_subprocess.test__all__ checks both): the tunables below are private
+# module constants -- documented here and in the module docstring, read at
+# call time so tests (and a program that must) can monkeypatch them; the one
+# a program is meant to set per child is Popen's ``cancel_grace`` argument.
 __all__ = list(_sp.__all__)
 
 #: Wait for exit on a process file descriptor (Linux 5.3+).  False selects the
 #: portable fallback (short sleeps around ``os.waitid(..., WNOWAIT)``).
-USE_PIDFD = True
+_USE_PIDFD = True
 
 #: Seconds between SIGTERM and SIGKILL when a cancel ends a child.  One
 #: second: long enough for a well-behaved child to flush and exit on SIGTERM,
 #: short enough that a cancelled thread (a server shutting down) is not held up.
-CANCEL_GRACE = 1.0
+_CANCEL_GRACE = 1.0
 
 #: The fallback's sleeps between checks, doubling from _POLL_MIN to _POLL_MAX
 #: (the stdlib's ``Popen._wait(timeout)`` uses 0.0005 to 0.05 the same way).
@@ -151,7 +154,7 @@ _POLL_MAX = 0.05
 #: thread.  False (or no epoll: not Linux) selects one helper thredo thread per
 #: extra pipe in a ThreadGroup: portable, but a thread start per call (the
 #: run_capture benchmark: ~0.7x the stdlib's run rate, against ~1.0x).
-COMMUNICATE_EPOLL = True
+_COMMUNICATE_EPOLL = True
 
 _HAVE_PIDFD = hasattr(_os, "pidfd_open")
 _HAVE_EPOLL = hasattr(_select, "epoll")
@@ -186,8 +189,8 @@ class Popen(_sp.Popen[_Any]):
     """``subprocess.Popen`` whose waits and pipes are cancellable.
 
     Takes every argument of the stdlib class, plus ``cancel_grace`` (seconds
-    between SIGTERM and SIGKILL when a cancel ends the child; None: the
-    module's ``CANCEL_GRACE``).  ``stdin``/``stdout``/``stderr`` are
+    between SIGTERM and SIGKILL when a cancel ends the child; None: one
+    second, the module's private default ``_CANCEL_GRACE``).  ``stdin``/``stdout``/``stderr`` are
     cancellable file objects of the types the stdlib's ``bufsize`` gives
     (buffered by default, raw for ``bufsize=0``; in text mode wrapped in
     ``io.TextIOWrapper`` as the stdlib does).  See the module docstring for
@@ -265,7 +268,7 @@ class Popen(_sp.Popen[_Any]):
         with _disable_cancellation():
             try:
                 if self.returncode is None:
-                    grace = CANCEL_GRACE if self.cancel_grace is None else self.cancel_grace
+                    grace = _CANCEL_GRACE if self.cancel_grace is None else self.cancel_grace
                     if not self._exited(0):
                         self._signal(_signal.SIGTERM)
                         if not self._exited(grace):
@@ -308,7 +311,7 @@ class Popen(_sp.Popen[_Any]):
         """
         if self.returncode is not None:
             return True
-        if USE_PIDFD and _HAVE_PIDFD:
+        if _USE_PIDFD and _HAVE_PIDFD:
             try:
                 pidfd = _os.pidfd_open(self.pid)
             except ProcessLookupError:
@@ -484,7 +487,7 @@ class Popen(_sp.Popen[_Any]):
             pumps.append(lambda end: self._feed(comm, end))
         if self.stderr is not None and not self.stderr.closed:
             pumps.append(lambda end: self._drain(self.stderr, comm.err, end))
-        if len(pumps) > 1 and COMMUNICATE_EPOLL and _HAVE_EPOLL:
+        if len(pumps) > 1 and _COMMUNICATE_EPOLL and _HAVE_EPOLL:
             done = self._pump_epoll(comm, endtime)
         else:
             done = _run_pumps(pumps, endtime)
