@@ -88,6 +88,7 @@ from .._core import note_return as _note_return
 from .._core import wait_fd as _wait_fd
 from .._core import wake_closed
 from . import socket as _tsocket
+from ._makefile import SocketIO as _SocketIO
 from ._usertimeout import UserTimeout
 
 # Every name of the stdlib module, then ours; for type checkers the star
@@ -120,7 +121,7 @@ def _deliver_later(exc: BaseException) -> None:
         st.deliver(exc)
 
 
-class _TLSSocketIO(_stdsocket.SocketIO):
+class _TLSSocketIO(_SocketIO):
     """``makefile()``'s raw layer over a TLS socket.
 
     ``io.BufferedWriter`` keeps all it handed to a raw ``write`` that
