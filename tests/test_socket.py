@@ -1602,6 +1602,9 @@ _CUT_READS: dict[str, tuple[str, Callable[[Any], Any], Any]] = {
     "text read(n)": ("r", lambda f: f.read(7), "abcdef\n"),
     "text iteration": ("r", lambda f: next(f), "abcdef\n"),
     "text read()": ("r", lambda f: f.read(), "abcdef\n"),
+    "readlines": ("rb", lambda f: f.readlines(), [b"abcdef\n"]),
+    "rwb readlines": ("rwb", lambda f: f.readlines(), [b"abcdef\n"]),
+    "text readlines": ("r", lambda f: f.readlines(), ["abcdef\n"]),
 }
 
 
@@ -1627,7 +1630,7 @@ def test_makefile_read_cut_by_a_cancel_loses_nothing(run: Any, mode: str, op: st
             b.sendall(b"abc")
             interrupted(mode, lambda: call(f), "recv_into")
             b.sendall(b"def\n")
-            if op.endswith("read()"):
+            if op.endswith(("read()", "readlines")):
                 b.shutdown(tsocket.SHUT_WR)
             assert call(f) == expected
 
@@ -1720,3 +1723,55 @@ def test_makefile_repr_is_the_stdlibs() -> None:
                 f.close()
             assert repr(r) == "<_io.BufferedReader name=-1>"
             assert repr(w) == "<_io.BufferedWriter name=-1>"
+
+
+@pytest.mark.parametrize("op", sorted(_CUT_READS))
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_read_that_need_not_wait_is_a_point_and_loses_nothing(
+    run: Any, mode: str, op: str
+) -> None:
+    """All the data there (part of it already in the file's buffer): still a point, nothing taken."""
+    fmode, call, expected = _CUT_READS[op]
+
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile(fmode, encoding=None if "b" in fmode else "utf-8") as f:
+            b.sendall(b"0\nabcdef\n")
+            b.shutdown(tsocket.SHUT_WR)
+            assert f.readline() in (b"0\n", "0\n")  # the rest now sits in the buffer
+            at_a_point(mode, lambda: call(f))
+            assert call(f) == expected
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_rw_text_and_readlines_cut_lose_nothing(run: Any, mode: str) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile("rw", encoding="utf-8", newline="") as f:
+            b.sendall(b"one\r\ntw")
+            interrupted(mode, f.readlines, "recv_into")
+            f.write("ping\n")  # a write in between does not drop decoded text
+            f.flush()
+            assert recv_exactly(b, 5) == b"ping\n"
+            b.sendall(b"o\nthree")
+            b.shutdown(tsocket.SHUT_WR)
+            assert f.readlines() == ["one\r\n", "two\n", "three"]
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_unbuffered_read_cut_takes_nothing(run: Any, mode: str) -> None:
+    """``buffering=0``: the raw file is the user's; a cut raises at once, nothing consumed."""
+
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile("rb", buffering=0) as f:
+            buf = bytearray(8)
+            interrupted(mode, lambda: f.readinto(buf), "recv_into")
+            b.sendall(b"xyz")
+            assert f.read(8) == b"xyz"
+
+    run(main)

@@ -81,7 +81,7 @@ class SocketIO(_stdsocket.SocketIO):
     _buffered = False
     _back = b""  # bytes a cut read gave back: served before the socket
 
-    def __init__(self, sock: Any, mode: str) -> None:
+    def __init__(self, sock: Any, mode: Any) -> None:
         super().__init__(sock, mode)
         # Thread ident -> the cut its read under the buffer got; the file
         # object shares this dict and raises the cut when its call returns.
@@ -90,7 +90,7 @@ class SocketIO(_stdsocket.SocketIO):
     def readinto(self, b: Any) -> int | None:
         """As ``SocketIO.readinto``; under a buffer, a cut is kept (see the class)."""
         if self._back:
-            self._checkClosed()  # type: ignore[attr-defined]
+            self._checkClosed()
             with memoryview(b) as view, view.cast("B") as out:
                 n = min(len(out), len(self._back))
                 out[:n] = self._back[:n]
@@ -100,7 +100,7 @@ class SocketIO(_stdsocket.SocketIO):
         if cuts and _get_ident() in cuts:
             return None  # this thread's call was cut: take nothing more
         try:
-            return super().readinto(b)  # type: ignore[no-any-return]
+            return super().readinto(b)
         except _CancelledError as e:
             if not self._buffered:
                 raise
@@ -130,7 +130,12 @@ def _raise_cut(f: Any, result: Any, name: str, args: tuple[Any, ...]) -> None:
     raise exc
 
 
-def _with_points(base: type, names: tuple[str, ...], reads: tuple[str, ...] = ()) -> type:
+def _with_points(
+    base: type,
+    names: tuple[str, ...],
+    reads: tuple[str, ...] = (),
+    extra: dict[str, Any] | None = None,
+) -> type:
     """A subclass of the ``io`` class ``base`` whose methods ``names`` are cancellation points.
 
     The C classes call these methods through the instance when it is a
@@ -165,7 +170,8 @@ def _with_points(base: type, names: tuple[str, ...], reads: tuple[str, ...] = ()
         return method
 
     ns: dict[str, Any] = {name: point(name) for name in names}
-    base_repr = base.__repr__
+    ns.update(extra or {})
+    base_repr: Any = base.__repr__
     short = f"<{base.__name__}"
 
     def __repr__(self: Any) -> str:  # the C repr prints the bare subclass name
@@ -180,7 +186,40 @@ def _with_points(base: type, names: tuple[str, ...], reads: tuple[str, ...] = ()
 
 
 _READS = ("read", "read1", "readinto", "readinto1", "readline", "peek")
-BufferedReader = _with_points(_io.BufferedReader, _READS, _READS)
+
+
+def _readlines(readline: Callable[[Any], bytes]) -> Callable[..., list[bytes]]:
+    """``readlines`` over ``readline`` (one with no point, leaving a cut in ``_cuts``).
+
+    ``IOBase.readlines`` gathers the lines in a local, lost if a read under
+    it raises; this one gives them back with the cut line's start.
+    """
+
+    def readlines(self: Any, hint: int | None = -1) -> list[bytes]:
+        """As ``IOBase.readlines``; a cancellation point; a cut loses nothing."""
+        _checkpoint()
+        hint = -1 if hint is None else _operator.index(hint)
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = readline(self)
+            if self._cuts and _get_ident() in self._cuts:
+                exc = self._cuts.pop(_get_ident())
+                self._traw._give_back(b"".join([*lines, line]))  # the buffer is empty
+                raise exc
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    return readlines
+
+
+BufferedReader = _with_points(
+    _io.BufferedReader, _READS, _READS, {"readlines": _readlines(_io.BufferedReader.readline)}
+)
 BufferedWriter = _with_points(_io.BufferedWriter, ("write",))
 _PairBase = _with_points(_io.BufferedRWPair, (*_READS, "write"), _READS)
 
@@ -196,22 +235,31 @@ class BufferedRWPair(_PairBase):  # type: ignore[misc,valid-type]
     def readline(self, size: int | None = -1) -> bytes:
         """As ``BufferedRWPair.readline``; a cancellation point; a cut loses nothing."""
         _checkpoint()
+        line = self._readline(size)
+        if self._cuts:
+            _raise_cut(self, line, "readline", ())
+        return line
+
+    def _readline(self, size: int | None = -1) -> bytes:
+        # IOBase.readline's loop over the C methods (no points between
+        # them: a point raising while the buffer held data would put what
+        # is given back after it).  A cut stops it, kept in _cuts.
         size = -1 if size is None else _operator.index(size)
         line = bytearray()
-        try:
-            while size < 0 or len(line) < size:
-                ahead = self.peek(1)  # waits for data; a cut gives back, then raises
-                if not ahead:
-                    break  # EOF (or a non-blocking socket with nothing to read)
-                want = len(ahead) if size < 0 else min(len(ahead), size - len(line))
-                end = ahead.find(b"\n", 0, want) + 1 or want
-                line += self.read(end)  # served from the buffer: no wait
-                if line.endswith(b"\n"):
-                    break
-        except BaseException:
-            self._traw._give_back(line)  # before what the cut read gave back
-            raise
+        while size < 0 or len(line) < size:
+            ahead = _io.BufferedRWPair.peek(self, 1)  # waits; a cut: b"" and kept
+            if not ahead:
+                break  # EOF, a cut, or a non-blocking socket with nothing to read
+            want = len(ahead) if size < 0 else min(len(ahead), size - len(line))
+            end = ahead.find(b"\n", 0, want) + 1 or want
+            line += _io.BufferedRWPair.read(self, end)  # served from the buffer: no wait
+            if line.endswith(b"\n"):
+                break
         return bytes(line)
+
+    readlines = _readlines(_readline)
+
+
 _TextBase = _with_points(_io.TextIOWrapper, ("write",))
 
 
@@ -236,7 +284,7 @@ class TextIOWrapper(_TextBase):  # type: ignore[misc,valid-type]
 
     def _decoder(self) -> Any:
         # As TextIOWrapper's _get_decoder: universal newlines wrap the codec's decoder.
-        dec = _codecs.getincrementaldecoder(self.encoding)(self.errors)
+        dec: Any = _codecs.getincrementaldecoder(self.encoding)(self.errors)
         if self._newline is None or self._newline == "":
             dec = _io.IncrementalNewlineDecoder(dec, translate=self._newline is None)
         return dec
@@ -272,7 +320,7 @@ class TextIOWrapper(_TextBase):  # type: ignore[misc,valid-type]
         size = -1 if size is None else _operator.index(size)
         if size < 0:
             data = self.buffer.read()
-            text = self._text[self._pos :] + self._dec.decode(data or b"", True)
+            text: str = self._text[self._pos :] + self._dec.decode(data or b"", True)
             self._text, self._pos = "", 0
             return text
         while len(self._text) - self._pos < size and self._more():
@@ -322,6 +370,25 @@ class TextIOWrapper(_TextBase):  # type: ignore[misc,valid-type]
         if size >= 0:
             endpos = min(endpos, self._pos + size)
         return self._take(endpos)
+
+    def readlines(self, hint: int | None = -1) -> list[str]:
+        """As ``TextIOWrapper.readlines``; a cancellation point; a cut loses nothing."""
+        hint = -1 if hint is None else _operator.index(hint)
+        lines: list[str] = []
+        total = 0
+        try:
+            while True:
+                line = self.readline()
+                if not line:
+                    return lines
+                lines.append(line)
+                total += len(line)
+                if 0 < hint <= total:
+                    return lines
+        except BaseException:
+            self._text = "".join(lines) + self._text[self._pos :]  # unread again
+            self._pos = 0
+            raise
 
     def __next__(self) -> str:
         line = self.readline()

@@ -71,7 +71,6 @@ from __future__ import annotations
 import _socket
 import errno as _errno
 import os as _os
-import socket as _stdsocket
 import ssl as _stdssl
 from socket import SO_ERROR as _SO_ERROR
 from socket import SOL_SOCKET as _SOL_SOCKET
