@@ -1724,13 +1724,26 @@ def test_makefile_repr_is_the_stdlibs() -> None:
             assert repr(r) == "<_io.BufferedReader name=-1>"
             assert repr(w) == "<_io.BufferedWriter name=-1>"
 
+    def reprs(mod: Any) -> list[str]:  # every kind of file, open and closed
+        a, b = mod.socketpair()
+        with a, b:
+            fs = [a.makefile(m) for m in ("rb", "wb", "rwb")]
+            fs += [a.makefile(m, encoding="utf-8") for m in ("r", "w", "rw")]
+            shown = [repr(f).split(" at 0x")[0] for f in fs]
+            a.close()
+            for f in fs:
+                f.close()
+            return shown + [repr(f).split(" at 0x")[0] for f in fs]
+
+    assert reprs(tsocket) == reprs(std_socket)
+
 
 @pytest.mark.parametrize("op", sorted(_CUT_READS))
 @pytest.mark.parametrize("mode", HOWS)
 def test_makefile_read_that_need_not_wait_is_a_point_and_loses_nothing(
     run: Any, mode: str, op: str
 ) -> None:
-    """All the data there (part of it already in the file's buffer): still a point, nothing taken."""
+    """All the data there (part in the file's buffer): still a point, nothing taken."""
     fmode, call, expected = _CUT_READS[op]
 
     def main() -> None:

@@ -172,11 +172,16 @@ def _with_points(
     ns: dict[str, Any] = {name: point(name) for name in names}
     ns.update(extra or {})
     base_repr: Any = base.__repr__
-    short = f"<{base.__name__}"
+    # The C repr prints the subclass's bare name ("<BufferedReader name=3>"),
+    # object's its module ("<thredo.net._makefile.BufferedRWPair object ...>").
+    ours = (f"<{base.__name__}", f"<{__name__}.{base.__name__}")
 
-    def __repr__(self: Any) -> str:  # the C repr prints the bare subclass name
+    def __repr__(self: Any) -> str:
         r: str = base_repr(self)
-        return f"<_io.{base.__name__}{r[len(short) :]}" if r.startswith(short) else r
+        for prefix in ours:
+            if r.startswith(prefix):
+                return f"<_io.{base.__name__}{r[len(prefix) :]}"
+        return r
 
     ns["__repr__"] = __repr__
     ns["_cuts"] = _NO_CUTS  # makefile() sets the raw layer's
@@ -281,6 +286,7 @@ class TextIOWrapper(_TextBase):  # type: ignore[misc,valid-type]
         self._text = ""  # decoded text; the unread part is _text[_pos:]
         self._pos = 0
         self._dec = self._decoder()
+        self._readable = buffer.readable()
 
     def _decoder(self) -> Any:
         # As TextIOWrapper's _get_decoder: universal newlines wrap the codec's decoder.
@@ -292,7 +298,7 @@ class TextIOWrapper(_TextBase):  # type: ignore[misc,valid-type]
     def _check(self) -> None:
         if self.closed:
             raise ValueError("I/O operation on closed file.")
-        if not self.readable():
+        if not self._readable:
             raise _io.UnsupportedOperation("not readable")
 
     def _more(self) -> bool:
@@ -330,9 +336,16 @@ class TextIOWrapper(_TextBase):  # type: ignore[misc,valid-type]
     def readline(self, size: int | None = -1) -> str:
         """As ``TextIOWrapper.readline``; a cancellation point; a cut loses nothing."""
         _checkpoint()
+        nl = self._newline
+        if nl is None and (size == -1 or size is None) and not self.closed:
+            # The usual case first: a whole line already decoded (_take, inline).
+            text, pos = self._text, self._pos
+            i = text.find("\n", pos) + 1
+            if i:
+                self._pos = i
+                return text[pos:i]
         self._check()
         size = -1 if size is None else _operator.index(size)
-        nl = self._newline
         start = self._pos  # where the search for a line ending goes on, in _text
         while True:
             # _pyio.TextIOWrapper.readline's line-ending search, over the unread part.
