@@ -1586,3 +1586,205 @@ def test_getnameinfo_failure_keeps_no_reference_plain_thread() -> None:
 
 def test_getnameinfo_failure_keeps_no_reference_thredo_thread(run: Any) -> None:
     assert run(_getnameinfo_refcount_kept)
+
+
+# -- makefile(): a read cut by a cancel or a deadline loses nothing ------------------------
+
+# Each: (mode, a call that must wait for more than "abc", what it gives once "def\n" came).
+_CUT_READS: dict[str, tuple[str, Callable[[Any], Any], Any]] = {
+    "readline": ("rb", lambda f: f.readline(), b"abcdef\n"),
+    "read(n)": ("rb", lambda f: f.read(7), b"abcdef\n"),
+    "iteration": ("rb", lambda f: next(f), b"abcdef\n"),
+    "readinto": ("rb", lambda f: _readinto(f, 7), b"abcdef\n"),
+    "read()": ("rb", lambda f: f.read(), b"abcdef\n"),
+    "rwb readline": ("rwb", lambda f: f.readline(), b"abcdef\n"),
+    "text readline": ("r", lambda f: f.readline(), "abcdef\n"),
+    "text read(n)": ("r", lambda f: f.read(7), "abcdef\n"),
+    "text iteration": ("r", lambda f: next(f), "abcdef\n"),
+    "text read()": ("r", lambda f: f.read(), "abcdef\n"),
+    "readlines": ("rb", lambda f: f.readlines(), [b"abcdef\n"]),
+    "rwb readlines": ("rwb", lambda f: f.readlines(), [b"abcdef\n"]),
+    "text readlines": ("r", lambda f: f.readlines(), ["abcdef\n"]),
+}
+
+
+def _readinto(f: Any, n: int) -> bytes:
+    buf = bytearray(n)
+    got = f.readinto(buf)
+    return bytes(buf[:got])
+
+
+@pytest.mark.parametrize("op", sorted(_CUT_READS))
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_read_cut_by_a_cancel_loses_nothing(run: Any, mode: str, op: str) -> None:
+    """The bytes a cut read had taken are the next read's: no silent hole.
+
+    The stdlib's ``io`` drops what a buffered read had gathered when the
+    raw read under it raises; thredo's makefile objects give it back.
+    """
+    fmode, call, expected = _CUT_READS[op]
+
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile(fmode, encoding=None if "b" in fmode else "utf-8") as f:
+            b.sendall(b"abc")
+            interrupted(mode, lambda: call(f), "recv_into")
+            b.sendall(b"def\n")
+            if op.endswith(("read()", "readlines")):
+                b.shutdown(tsocket.SHUT_WR)
+            assert call(f) == expected
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_cut_reads_keep_going_and_keep_order(run: Any, mode: str) -> None:
+    """Cut after cut, with data in the buffer and lines behind it: the stream is intact."""
+
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile("rb", buffering=16) as f:
+            b.sendall(b"one\ntwo-is-a-long-line")
+            assert f.readline() == b"one\n"
+            interrupted(mode, f.readline, "recv_into")
+            interrupted(mode, f.readline, "recv_into")
+            b.sendall(b"-still\nthree\nfour")
+            assert f.readline() == b"two-is-a-long-line-still\n"
+            interrupted(mode, lambda: f.read(100), "recv_into")
+            b.sendall(b"!")
+            b.shutdown(tsocket.SHUT_WR)
+            assert f.read() == b"three\nfour!"
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_text_cut_keeps_the_decoder_state(run: Any, mode: str) -> None:
+    """A character split across the cut (its first byte before, the rest after) is whole."""
+    e_acute = "é".encode()
+
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b:
+            with a.makefile("r", encoding="utf-8") as f:
+                b.sendall(b"ab" + e_acute[:1])
+                interrupted(mode, f.readline, "recv_into")
+                b.sendall(e_acute[1:] + b"\ncd")
+                assert f.readline() == "abé\n"
+                interrupted(mode, lambda: f.read(3), "recv_into")
+                b.sendall(b"e\r\nf\n")
+                assert f.read(3) == "cde"
+                assert list(f.readline() for _ in range(2)) == ["\n", "f\n"]
+            with a.makefile("r", encoding="utf-8", newline="") as f:
+                b.sendall(b"x\r")
+                interrupted(mode, f.readline, "recv_into")
+                b.sendall(b"\ny\rz\n")
+                assert f.readline() == "x\r\n"
+                assert f.readline() == "y\r"
+                assert f.readline() == "z\n"
+                assert f.newlines == ("\r", "\n", "\r\n")
+
+    run(main)
+
+
+def test_makefile_text_modes_match_the_stdlib() -> None:
+    """The text reading of thredo's makefile gives what the stdlib's gives (plain thread)."""
+    data = "a\r\nb\rc\nd\u00e9\r\n\re" * 50
+
+    def reads(mod: Any, newline: str | None, how: str) -> list[Any]:
+        a, b = mod.socketpair()
+        with a, b, a.makefile("r", encoding="utf-8", newline=newline) as f:
+            b.sendall(data.encode())
+            b.shutdown(mod.SHUT_WR)
+            if how == "lines":
+                return list(f)
+            if how == "sized":
+                return [f.readline(3) for _ in range(200)]
+            if how == "chunks":
+                return [f.read(7) for _ in range(200)]
+            return [f.readlines(), f.newlines]
+
+    for newline in (None, "", "\n", "\r", "\r\n"):
+        for how in ("lines", "sized", "chunks", "readlines"):
+            assert reads(tsocket, newline, how) == reads(std_socket, newline, how), (newline, how)
+
+
+def test_makefile_repr_is_the_stdlibs() -> None:
+    for mod in (tsocket, std_socket):
+        a, b = mod.socketpair()
+        with a, b:
+            r, w, t = a.makefile("rb"), a.makefile("wb"), a.makefile("r", encoding="utf-8")
+            fd = a.fileno()
+            assert repr(r) == f"<_io.BufferedReader name={fd}>"
+            assert repr(w) == f"<_io.BufferedWriter name={fd}>"
+            assert repr(t) == f"<_io.TextIOWrapper name={fd} mode='r' encoding='utf-8'>"
+            a.close()
+            for f in (r, w, t):
+                f.close()
+            assert repr(r) == "<_io.BufferedReader name=-1>"
+            assert repr(w) == "<_io.BufferedWriter name=-1>"
+
+    def reprs(mod: Any) -> list[str]:  # every kind of file, open and closed
+        a, b = mod.socketpair()
+        with a, b:
+            fs = [a.makefile(m) for m in ("rb", "wb", "rwb")]
+            fs += [a.makefile(m, encoding="utf-8") for m in ("r", "w", "rw")]
+            shown = [repr(f).split(" at 0x")[0] for f in fs]
+            a.close()
+            for f in fs:
+                f.close()
+            return shown + [repr(f).split(" at 0x")[0] for f in fs]
+
+    assert reprs(tsocket) == reprs(std_socket)
+
+
+@pytest.mark.parametrize("op", sorted(_CUT_READS))
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_read_that_need_not_wait_is_a_point_and_loses_nothing(
+    run: Any, mode: str, op: str
+) -> None:
+    """All the data there (part in the file's buffer): still a point, nothing taken."""
+    fmode, call, expected = _CUT_READS[op]
+
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile(fmode, encoding=None if "b" in fmode else "utf-8") as f:
+            b.sendall(b"0\nabcdef\n")
+            b.shutdown(tsocket.SHUT_WR)
+            assert f.readline() in (b"0\n", "0\n")  # the rest now sits in the buffer
+            at_a_point(mode, lambda: call(f))
+            assert call(f) == expected
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_rw_text_and_readlines_cut_lose_nothing(run: Any, mode: str) -> None:
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile("rw", encoding="utf-8", newline="") as f:
+            b.sendall(b"one\r\ntw")
+            interrupted(mode, f.readlines, "recv_into")
+            f.write("ping\n")  # a write in between does not drop decoded text
+            f.flush()
+            assert recv_exactly(b, 5) == b"ping\n"
+            b.sendall(b"o\nthree")
+            b.shutdown(tsocket.SHUT_WR)
+            assert f.readlines() == ["one\r\n", "two\n", "three"]
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", HOWS)
+def test_makefile_unbuffered_read_cut_takes_nothing(run: Any, mode: str) -> None:
+    """``buffering=0``: the raw file is the user's; a cut raises at once, nothing consumed."""
+
+    def main() -> None:
+        a, b = tsocket.socketpair()
+        with a, b, a.makefile("rb", buffering=0) as f:
+            buf = bytearray(8)
+            interrupted(mode, lambda: f.readinto(buf), "recv_into")
+            b.sendall(b"xyz")
+            assert f.read(8) == b"xyz"
+
+    run(main)

@@ -20,6 +20,7 @@ Layout -- each module uses only modules on lower lines (checked by
     # 5      _sync                Lock, RLock, Condition, Semaphore, Event, Barrier
     # 5      _threads             Thread, ThreadGroup, spawn; the thread-exit protocol
     # 5      net._pipes           cancellable pipe file objects (Popen's stdin/stdout/stderr)
+    # 5      net._makefile        makefile()'s file objects: cancellable, a cut read loses nothing
     # 5      net._streams         SocketStream, FileStream
     # 5      net._usertimeout     the user-visible timeout of thredo sockets
     # 5      net._worker          blocking calls with no cancellable form (DNS), in a worker

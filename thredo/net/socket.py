@@ -83,6 +83,7 @@ from .._core import current_state as _current_state
 from .._core import note_return as _note_return
 from .._core import wait_fd as _wait_fd
 from .._core import wake_closed
+from . import _makefile as _mf
 from ._streams import SocketStream as _SocketStream
 from ._usertimeout import UserTimeout
 from ._worker import run_in_worker as _run_in_worker
@@ -236,7 +237,7 @@ class socket(UserTimeout, _base):
     """
 
     __slots__ = ("_tmo", "_nb", "_pollfirst", "_share")
-    _RawIO: Any = _stdsocket.SocketIO  # makefile()'s raw layer (thredo.net.ssl has its own)
+    _RawIO: Any = _mf.SocketIO  # makefile()'s raw layer (thredo.net.ssl has its own)
 
     def __init__(
         self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
@@ -558,11 +559,10 @@ class socket(UserTimeout, _base):
 
         The objects are the stdlib's ``io`` classes (subclassed: a read
         served from the file's buffer is a point too, raised before it takes
-        anything).  A cancel or timeout *while* a buffered read waits for
-        more data drops what that call had already taken from the buffer
-        (the stdlib's ``io`` does the same on a socket timeout); use
-        :meth:`as_stream` when partial data matters: streams report it as
-        ``bytes_read``.
+        anything).  A read cut by a cancel or a ``timeout_after`` deadline
+        loses nothing: what it had gathered is returned by the file's next
+        read (``thredo.net._makefile``).  A socket timeout (``settimeout``)
+        behaves as the stdlib's: later reads of the file raise ``OSError``.
         """
         # The stdlib's makefile, with the point-making io subclasses.
         if not set(mode) <= {"r", "w", "b"}:
@@ -583,14 +583,18 @@ class socket(UserTimeout, _base):
             return raw
         buffer: Any
         if reading and writing:
-            buffer = _BufferedRWPair(raw, raw, buffering)
+            buffer = _mf.BufferedRWPair(raw, raw, buffering)
         elif reading:
-            buffer = _BufferedReader(raw, buffering)
+            buffer = _mf.BufferedReader(raw, buffering)
         else:
-            buffer = _BufferedWriter(raw, buffering)
+            buffer = _mf.BufferedWriter(raw, buffering)
+        if reading:  # a cut read under the buffer gives back what it gathered
+            raw._buffered = True
+            buffer._cuts = raw._cuts
+            buffer._traw = raw
         if binary:
             return buffer
-        text = _TextIOWrapper(buffer, _io.text_encoding(encoding), errors, newline)
+        text = _mf.TextIOWrapper(buffer, _io.text_encoding(encoding), errors, newline)
         text.mode = mode  # type: ignore[misc]
         return text
 
@@ -661,40 +665,6 @@ class socket(UserTimeout, _base):
     def as_stream(self) -> _SocketStream:
         """This socket as a :class:`thredo.net.SocketStream` (no stdlib namesake)."""
         return _SocketStream(self)
-
-
-def _with_points(base: type, names: tuple[str, ...]) -> type:
-    """A subclass of the ``io`` class ``base`` whose methods ``names`` are cancellation points.
-
-    The C classes call these methods through the instance when it is a
-    subclass (iteration calls ``readline``, ``writelines`` calls ``write``,
-    ``TextIOWrapper`` calls its buffer's ``read1``/``write``), so each call
-    of a user's is a point, even one served from the buffer.
-    """
-
-    def point(name: str) -> Callable[..., Any]:
-        meth = getattr(base, name)
-
-        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            _checkpoint()
-            return meth(self, *args, **kwargs)
-
-        method.__name__ = name
-        method.__qualname__ = f"{base.__name__}.{name}"
-        method.__doc__ = f"As ``{base.__module__}.{base.__name__}.{name}``; a cancellation point."
-        return method
-
-    ns: dict[str, Any] = {name: point(name) for name in names}
-    ns["__module__"] = __name__
-    ns["__doc__"] = f"``{base.__name__}`` whose reads and writes are cancellation points."
-    return type(base.__name__, (base,), ns)
-
-
-_READS = ("read", "read1", "readinto", "readinto1", "readline", "peek")
-_BufferedReader = _with_points(_io.BufferedReader, _READS)
-_BufferedWriter = _with_points(_io.BufferedWriter, ("write",))
-_BufferedRWPair = _with_points(_io.BufferedRWPair, (*_READS, "write"))
-_TextIOWrapper = _with_points(_io.TextIOWrapper, ("read", "readline", "write"))
 
 
 SocketType = socket

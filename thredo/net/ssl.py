@@ -71,7 +71,6 @@ from __future__ import annotations
 import _socket
 import errno as _errno
 import os as _os
-import socket as _stdsocket
 import ssl as _stdssl
 from socket import SO_ERROR as _SO_ERROR
 from socket import SOL_SOCKET as _SOL_SOCKET
@@ -88,6 +87,7 @@ from .._core import note_return as _note_return
 from .._core import wait_fd as _wait_fd
 from .._core import wake_closed
 from . import socket as _tsocket
+from ._makefile import SocketIO as _SocketIO
 from ._usertimeout import UserTimeout
 
 # Every name of the stdlib module, then ours; for type checkers the star
@@ -120,7 +120,7 @@ def _deliver_later(exc: BaseException) -> None:
         st.deliver(exc)
 
 
-class _TLSSocketIO(_stdsocket.SocketIO):
+class _TLSSocketIO(_SocketIO):
     """``makefile()``'s raw layer over a TLS socket.
 
     ``io.BufferedWriter`` keeps all it handed to a raw ``write`` that
