@@ -450,3 +450,36 @@ class TestCannotHurtTheProgram:
             proc.stdout.close()
         assert ok.strip() == "pipe ok", f"cpu {cpu}s"
         assert float(cpu) < 0.5, f"the accept loop used {cpu}s of CPU in 1.5 s idle"
+
+
+class TestDebugging:
+    """Issue 23.3: the monitor as a debugging tool, against running programs."""
+
+    def test_dump_stacks_text_and_json(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, WORKERS)
+        try:
+            word, wid = child.line().split()
+            wait_until(
+                lambda: "Queue.get" in monitor_cmd(child.pid, "ps").stdout, "worker in Queue.get"
+            )
+            r = monitor_cmd(child.pid, "dump", "--stacks")
+            assert r.returncode == 0, r.stderr
+            assert f"#{wid} worker: blocked in Queue.get" in r.stdout
+            assert "in worker" in r.stdout
+            assert "thredo.Queue().get()" in r.stdout
+            assert "in echo" in r.stdout  # every thread's stack, not one
+            r = monitor_cmd(child.pid, "dump", "--stacks", "--json")
+            assert r.returncode == 0, r.stderr
+            doc = json.loads(r.stdout)
+            assert doc["version"] == 1
+            by_name = {d["name"]: d for d in doc["threads"]}
+            assert "worker" in [f["function"] for f in by_name["worker"]["stack"]]
+            assert all(d["stack"] for d in doc["threads"])
+            r = monitor_cmd(child.pid, "dump")  # without --stacks: the tree only
+            assert r.returncode == 0, r.stderr
+            assert "in worker" not in r.stdout
+            monitor_cmd(child.pid, "cancel", wid)
+            assert child.line() == "worker finally"
+            assert child.finish() == 0
+        finally:
+            child.finish()

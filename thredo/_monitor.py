@@ -22,7 +22,7 @@ nothing can interrupt cannot hang it (``cancel`` is
 
 Protocol: one command per line (UTF-8), one JSON object per line back:
 ``{"ok": bool, "text": str, "data": ...}`` (``docs/monitor.md``).  Commands:
-``ps``, ``tree``, ``where ID``, ``cancel ID``, ``help``.
+``ps``, ``tree``, ``dump [--stacks]``, ``where ID``, ``cancel ID``, ``help``.
 
 Who may connect: the directory is ``$XDG_RUNTIME_DIR/thredo`` or
 ``tempfile.gettempdir()/thredo-UID``, mode 0700 and owned by us (checked;
@@ -362,6 +362,10 @@ class Monitor:
             if cmd == "tree" and not args:
                 snap = snapshot()
                 return {"ok": True, "text": format_text(snap), "data": snap}
+            if cmd == "dump" and args in ([], ["--stacks"]):
+                stacks = bool(args)
+                snap = snapshot(stacks=stacks)
+                return {"ok": True, "text": format_text(snap, stacks=stacks), "data": snap}
             if cmd in ("where", "cancel") and len(args) == 1:
                 return self._on_thread(cmd, args[0])
             if cmd == "help":
@@ -405,6 +409,7 @@ class Monitor:
 HELP = """commands:
   ps           the live thredo threads: what each is blocked on, deadline, parent
   tree         groups and threads as a tree (servers and their handlers included)
+  dump [--stacks]  the tree with every thread's stack (--stacks), as thredo.dump()
   where ID     the stack of thread ID
   cancel ID    cancel thread ID (Thread.cancel(blocking=False))
   help         this text
