@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import queue
 import socket as std_socket
 import sys
 import threading
@@ -15,6 +16,7 @@ from helpers import LOCAL, WAIT, wait_blocked, wait_until
 
 import thredo
 from thredo import ThreadInfo
+from thredo._introspect import snapshot as thredo_snapshot
 from thredo.net import subprocess as tsubprocess
 from thredo.net import tcp_server
 
@@ -222,15 +224,18 @@ class TestRecords:
             def busy() -> None:
                 with thredo.disable_cancellation():
                     go.set()
-                    stop.wait()  # a threading wait: thredo cannot see it
+                    while not stop.is_set():  # computing: no wait of any kind
+                        pass
 
             t = thredo.spawn(busy, name="busy")
             go.wait()
             t.cancel(blocking=False)
-            i = info_of(t)
-            assert (i.state, i.blocked, i.cancel_pending) == ("running", None, True)
-            assert "cancel pending" in str(i)
-            stop.set()
+            try:
+                i = info_of(t)
+                assert (i.state, i.blocked, i.cancel_pending) == ("running", None, True)
+                assert "cancel pending" in str(i)
+            finally:
+                stop.set()
             t.wait()
 
         thredo.run(main)
@@ -425,3 +430,100 @@ def test_ps_cost_is_small() -> None:
         return per_call
 
     assert thredo.run(main) < 0.5
+
+
+class TestWaitsThredoDoesNotOwn:
+    """Issue 23.3: a wait in a stdlib primitive is "blocked there, not cancellable"."""
+
+    def blocked(self, t: thredo.Thread[Any], call: str) -> thredo.BlockedInfo:
+        def seen() -> bool:
+            b = info_of(t).blocked
+            return b is not None and b.call == call
+
+        wait_until(seen, f"{t.name} seen in {call}")
+        b = info_of(t).blocked
+        assert b is not None
+        assert not b.cancellable
+        assert "not cancellable" in str(info_of(t))
+        assert info_of(t).state == "blocked"
+        return b
+
+    def test_threading_and_queue_primitives(self) -> None:
+        def main() -> None:
+            ev = threading.Event()
+            lk = threading.Lock()
+            rl = threading.RLock()
+            q: queue.Queue[int] = queue.Queue(maxsize=3)
+            lk.acquire()
+            rl.acquire()
+
+            def with_lock() -> None:
+                with lk:
+                    pass
+
+            def acquire_rlock() -> None:
+                if rl.acquire():
+                    rl.release()
+
+            def nap() -> None:
+                while not ev.is_set():
+                    time.sleep(0.05)  # a wait thredo cannot see
+
+            ts = [
+                (thredo.spawn(ev.wait, name="ev"), "threading.Event.wait"),
+                (thredo.spawn(with_lock, name="lk"), "threading.Lock.acquire"),
+                (thredo.spawn(acquire_rlock, name="rl"), "threading.RLock.acquire"),
+                (thredo.spawn(q.get, name="q"), "queue.Queue.get"),
+            ]
+            napper = thredo.spawn(nap, name="nap")
+            try:
+                found = {t.name: self.blocked(t, call) for t, call in ts}
+                assert found["ev"].kind == "event"
+                assert "(not set)" in found["ev"].object
+                assert found["lk"].kind == "lock"
+                assert found["rl"].holder_name == "thredo-main"
+                assert found["rl"].holder == thredo.current_thread().id  # type: ignore[union-attr]
+                assert (found["q"].kind, found["q"].size, found["q"].maxsize) == ("queue", 0, 3)
+                assert self.blocked(napper, "time.sleep").kind == "none"
+            finally:
+                ev.set()
+                lk.release()
+                rl.release()
+                q.put(1)
+            for t, _ in ts:
+                t.join()
+            napper.join()
+
+        thredo.run(main)
+
+    def test_plain_threads_listed_with_their_role(self) -> None:
+        def main() -> None:
+            ev = threading.Event()
+            plain = threading.Thread(target=ev.wait, name="plainer")
+            plain.start()
+            try:
+
+                def plain_seen() -> bool:
+                    others = {o["name"]: o for o in thredo_snapshot()["others"]}
+                    b = others.get("plainer", {}).get("blocked")
+                    return b is not None and b["call"] == "threading.Event.wait"
+
+                wait_until(plain_seen, "the plain thread in Event.wait")
+                snap = thredo_snapshot(stacks=True)
+                others = {o["name"]: o for o in snap["others"]}
+                assert others["plainer"]["role"] == "plain"
+                assert others["plainer"]["blocked"]["cancellable"] is False
+                assert others["plainer"]["stack"]
+                kernel = [o for o in snap["others"] if o["role"] == "kernel"]
+                assert len(kernel) == 1
+                assert all(o["name"] != "thredo-main" for o in snap["others"])
+                text = io.StringIO()
+                thredo.dump(text)
+                (line,) = [ln for ln in text.getvalue().splitlines() if "plainer [plain]" in ln]
+                assert "blocked in threading.Event.wait" in line
+                assert "[kernel]" in text.getvalue()
+            finally:
+                ev.set()
+                plain.join()
+
+        thredo.run(main)

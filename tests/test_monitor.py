@@ -483,3 +483,98 @@ class TestDebugging:
             assert child.finish() == 0
         finally:
             child.finish()
+
+    def test_stdlib_waits_other_threads_and_servers(self, tmp_path: Path) -> None:
+        child = Child(
+            tmp_path,
+            """
+            import queue, socket, socketserver, sys, threading
+            import thredo
+
+            stdlock = threading.Lock()
+            stdlock.acquire()
+            ev = threading.Event()
+            q = queue.Queue()
+
+            class H(socketserver.BaseRequestHandler):
+                def handle(self):
+                    self.request.recv(10)
+
+            class S(thredo.ThredoMixIn, socketserver.TCPServer):
+                pass
+
+            def locker():
+                with stdlock:
+                    pass
+
+            def main():
+                plain = threading.Thread(target=ev.wait, name="plainer", daemon=True)
+                plain.start()
+                srv = S(("127.0.0.1", 0), H)
+                server = thredo.spawn(srv.serve_forever, name="server")
+                lk = thredo.spawn(locker, name="stdlocker")
+                qt = thredo.spawn(q.get, name="stdq")
+                c = socket.create_connection(srv.server_address)
+                print("ready", srv.server_address[1], c.getsockname()[1], flush=True)
+                sys.stdin.readline()
+                ev.set()
+                stdlock.release()
+                q.put(1)
+                c.close()
+                srv.shutdown()
+                srv.server_close()
+                for t in (lk, qt, server):
+                    t.join()
+                plain.join()
+                print("over", flush=True)
+
+            thredo.run(main)
+            """,
+        )
+        try:
+            word, port, cport = child.line().split()
+
+            def settled() -> bool:
+                out = monitor_cmd(child.pid, "tree").stdout
+                return (
+                    out.count("not cancellable") >= 3
+                    and "serve_forever" in out
+                    and ("thredo handler" in out)
+                )
+
+            wait_until(settled, "every thread in its wait")
+            r = monitor_cmd(child.pid, "tree")
+            assert r.returncode == 0, r.stderr
+            out = r.stdout
+            line = {ln.split(": ")[0].split()[-1]: ln for ln in out.splitlines() if ": " in ln}
+            assert "blocked in threading.Lock.acquire on lock" in line["stdlocker"]
+            assert "(not cancellable" in line["stdlocker"]
+            assert "blocked in queue.Queue.get on Queue" in line["stdq"]
+            assert "(0 items)" in line["stdq"]
+            assert f"server: blocked in serve_forever on 127.0.0.1:{port}" in out
+            assert "epoll" not in out
+            assert f"thredo handler 127.0.0.1:{cport}: blocked in recv" in out
+            assert "other threads" in out
+            assert "plainer [plain] (daemon): blocked in threading.Event.wait on Event" in out
+            assert "MainThread [kernel]" in out
+            assert "thredo-monitor [monitor]" in out
+
+            doc = json.loads(monitor_cmd(child.pid, "dump", "--stacks", "--json").stdout)
+            threads = {d["name"]: d for d in doc["threads"]}
+            assert threads["stdq"]["state"] == "blocked"
+            assert threads["stdq"]["blocked"]["cancellable"] is False
+            assert threads["stdq"]["blocked"]["kind"] == "queue"
+            assert threads["server"]["blocked"]["kind"] == "server"
+            assert threads["server"]["blocked"]["local"] == f"127.0.0.1:{port}"
+            others = {d["name"]: d for d in doc["others"]}
+            assert others["plainer"]["role"] == "plain"
+            assert others["plainer"]["blocked"]["call"] == "threading.Event.wait"
+            assert others["MainThread"]["role"] == "kernel"
+            assert all(o["stack"] for o in doc["others"])
+            assert child.proc.stdin is not None
+            child.proc.stdin.write("go\n")
+            child.proc.stdin.flush()
+            assert child.line() == "over"
+            assert child.finish() == 0
+        finally:
+            child.finish()

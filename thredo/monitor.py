@@ -133,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "command", nargs="*", help="ps | tree | dump | where ID | cancel ID (none: interactive)"
     )
     parser.add_argument("--json", action="store_true", help="print the reply's data as JSON")
-    parser.add_argument(
-        "--stacks", action="store_true", help="dump: add every thread's stack"
-    )
+    parser.add_argument("--stacks", action="store_true", help="dump: add every thread's stack")
     parser.add_argument("--socket", metavar="PATH", help="the monitor's socket (instead of PID)")
     args = parser.parse_args(argv)
     if args.socket is None and args.pid is None:
