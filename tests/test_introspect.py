@@ -16,6 +16,7 @@ from helpers import LOCAL, WAIT, wait_blocked, wait_until
 
 import thredo
 from thredo import ThreadInfo
+from thredo._introspect import deadlocks, lock_owner, track_lock_owners
 from thredo._introspect import snapshot as thredo_snapshot
 from thredo.net import subprocess as tsubprocess
 from thredo.net import tcp_server
@@ -527,3 +528,96 @@ class TestWaitsThredoDoesNotOwn:
                 plain.join()
 
         thredo.run(main)
+
+
+class TestLockOwnersAndDeadlocks:
+    """Issue 23.3: holders of uncontended Locks (opt-in), wait cycles named."""
+
+    def test_tracking_records_uncontended_holders_and_switches_off(self) -> None:
+        original = thredo.Lock.__enter__
+        was = track_lock_owners()
+        try:
+            assert thredo.Lock.__enter__ is not original
+
+            def main() -> None:
+                lock = thredo.Lock()
+                taken, done = thredo.Event(), thredo.Event()
+
+                def holder() -> None:
+                    with lock:  # uncontended
+                        taken.set()
+                        done.wait()
+
+                hold = thredo.spawn(holder, name="holder")
+                taken.wait()
+                assert lock_owner(lock) == hold.ident
+                locker = thredo.spawn(lock.acquire, name="locker")
+                wait_blocked(locker, "Lock.acquire")
+                b = info_of(locker).blocked
+                assert b is not None
+                assert (b.holder, b.holder_name) == (hold.id, "holder")
+                done.set()
+                hold.join()
+                assert locker.join() is True
+                assert lock_owner(lock) == locker.ident  # the new holder
+                lock.release()
+                assert lock_owner(lock) is None
+                with thredo.Condition(lock):  # a Condition on a tracked Lock still works
+                    pass
+
+            thredo.run(main)
+        finally:
+            track_lock_owners(was)
+        assert thredo.Lock.__enter__ is original  # off: Lock's own methods again
+
+    def test_lock_cycle_and_join_cycle_reported(self) -> None:
+        was = track_lock_owners()
+        try:
+
+            def main() -> None:
+                a, b = thredo.Lock(), thredo.Lock()
+                both = thredo.Barrier(2)
+
+                def one(first: thredo.Lock, second: thredo.Lock) -> None:
+                    with first:
+                        both.wait()
+                        with second:
+                            pass
+
+                t1 = thredo.spawn(one, a, b, name="ab")
+                t2 = thredo.spawn(one, b, a, name="ba")
+                peers: list[thredo.Thread[Any]] = []
+                ready = thredo.Event()
+
+                def joiner(k: int) -> None:
+                    ready.wait()
+                    peers[1 - k].join()
+
+                j1 = thredo.spawn(joiner, 0, name="j1")
+                j2 = thredo.spawn(joiner, 1, name="j2")
+                peers.extend([j1, j2])
+                ready.set()
+                for t, call in ((t1, "Lock.acquire"), (t2, "Lock.acquire")):
+                    wait_blocked(t, call)
+                wait_blocked(j1, "Thread.join")
+                wait_blocked(j2, "Thread.join")
+                cycles = deadlocks(thredo.ps())
+                assert sorted(sorted(i.name for i in c) for c in cycles) == [
+                    ["ab", "ba"],
+                    ["j1", "j2"],
+                ]
+                text = io.StringIO()
+                thredo.dump(text)
+                assert text.getvalue().count("DEADLOCK: 2 threads wait in a cycle") == 2
+                assert f"waits in Lock.acquire on Lock {id(b):#x} (held by #{t2.id} 'ba')" in (
+                    text.getvalue()
+                )
+                t1.cancel()
+                t2.join()
+                j1.cancel()
+                j2.wait()  # its join of j1 failed: j1 was cancelled
+                assert deadlocks(thredo.ps()) == []
+
+            thredo.run(main)
+        finally:
+            track_lock_owners(was)

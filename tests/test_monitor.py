@@ -35,10 +35,10 @@ def monitor_cmd(*args: str) -> subprocess.CompletedProcess[str]:
 class Child:
     """A thredo program in a child process, run with THREDO_MONITOR=1."""
 
-    def __init__(self, tmp_path: Path, source: str) -> None:
+    def __init__(self, tmp_path: Path, source: str, **env_vars: str) -> None:
         script = tmp_path / "child.py"
         script.write_text(textwrap.dedent(source))
-        env = dict(os.environ, THREDO_MONITOR="1")
+        env = dict(os.environ, THREDO_MONITOR="1", **env_vars)
         self.proc = subprocess.Popen(
             [sys.executable, str(script)],
             stdin=subprocess.PIPE,
@@ -575,6 +575,72 @@ class TestDebugging:
             child.proc.stdin.write("go\n")
             child.proc.stdin.flush()
             assert child.line() == "over"
+            assert child.finish() == 0
+        finally:
+            child.finish()
+
+    DEADLOCK = """
+        import thredo
+
+        a, b = thredo.Lock(), thredo.Lock()
+        both = thredo.Barrier(2)
+
+        def one(first, second):
+            with first:  # uncontended: nothing records it without owner tracking
+                both.wait()
+                with second:
+                    pass
+
+        def main():
+            t1 = thredo.spawn(one, a, b, name="ab")
+            t2 = thredo.spawn(one, b, a, name="ba")
+            print("ready", t1.id, t2.id, hex(id(a)), hex(id(b)), flush=True)
+            t1.wait()
+            t2.wait()
+            print("over", t1.cancelled, t2.cancelled, flush=True)
+
+        thredo.run(main)
+    """
+
+    def test_deadlock_found_with_lock_owners(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, self.DEADLOCK, THREDO_LOCK_OWNERS="1")
+        try:
+            word, t1, t2, a, b = child.line().split()
+            wait_until(
+                lambda: monitor_cmd(child.pid, "ps").stdout.count("blocked in Lock.acquire") == 2,
+                "both threads in Lock.acquire",
+            )
+            r = monitor_cmd(child.pid, "deadlocks")
+            assert r.returncode == 0, r.stderr
+            assert "DEADLOCK: 2 threads wait in a cycle" in r.stdout
+            assert f"#{t1} 'ab' waits in Lock.acquire on Lock {b} (held by #{t2} 'ba')" in r.stdout
+            assert f"#{t2} 'ba' waits in Lock.acquire on Lock {a} (held by #{t1} 'ab')" in r.stdout
+            assert sorted(json.loads(monitor_cmd(child.pid, "deadlocks", "--json").stdout)[0]) == [
+                int(t1),
+                int(t2),
+            ]
+            tree = monitor_cmd(child.pid, "tree").stdout
+            assert tree.splitlines()[1] == "DEADLOCK: 2 threads wait in a cycle"
+            r = monitor_cmd(child.pid, "cancel", t1)  # breaks the deadlock
+            assert r.returncode == 0
+            assert child.line() == "over True False"
+            assert child.finish() == 0
+        finally:
+            child.finish()
+
+    def test_without_lock_owners_the_holder_is_not_known(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, self.DEADLOCK)
+        try:
+            word, t1, t2, a, b = child.line().split()
+            wait_until(
+                lambda: monitor_cmd(child.pid, "ps").stdout.count("blocked in Lock.acquire") == 2,
+                "both threads in Lock.acquire",
+            )
+            out = monitor_cmd(child.pid, "ps").stdout
+            assert "holder not recorded (taken uncontended; THREDO_LOCK_OWNERS=1" in out
+            assert monitor_cmd(child.pid, "deadlocks").stdout.startswith("no deadlock")
+            monitor_cmd(child.pid, "cancel", t1)
+            assert child.line() == "over True False"
             assert child.finish() == 0
         finally:
             child.finish()

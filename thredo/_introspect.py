@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import json
 import linecache
@@ -64,13 +65,15 @@ import threading
 import time
 import traceback
 import types
-from _thread import allocate_lock
-from collections.abc import Iterable
+import warnings
+from _thread import allocate_lock, get_ident
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import FrameType
 from typing import IO, Any, Literal
 
 from ._core import RunContext, blocked_on, current_state
+from ._sync import Lock
 from ._threads import Thread, ThreadGroup
 
 __all__ = (
@@ -82,6 +85,11 @@ __all__ = (
     "snapshot",
     "live_threads",
     "stack_of",
+    "deadlocks",
+    "format_deadlocks",
+    "track_lock_owners",
+    "lock_owner",
+    "LOCK_OWNERS_ENV",
     "JSON_VERSION",
 )
 
@@ -375,13 +383,15 @@ def _describe_stats(
         owner = st.owner
         if owner is None and st.locked:
             target = getattr(obj, "_lock", None) if kind == "condition" else obj
-            holder = getattr(target, "_holder", None)
+            holder = lock_owner(target)  # every holder, with tracking on
+            if holder is None:
+                holder = getattr(target, "_holder", None)
             lk = getattr(target, "_lock", None)
             if holder is not None and lk is not None and lk.locked():
                 owner = holder
         held = "unlocked"
         if st.locked:
-            held = "held; holder not recorded (taken uncontended)"
+            held = f"held; holder not recorded (taken uncontended; {LOCK_OWNERS_ENV}=1 records it)"
             if owner is not None:
                 t = by_ident.get(owner)
                 if t is not None:
@@ -629,6 +639,152 @@ def _others(
     return out
 
 
+# -- opt-in: the holder of every thredo Lock, and wait cycles ----------------------------
+#
+# A Lock taken uncontended records nothing: that acquire is one raw lock
+# operation, the hottest path in thredo.  With THREDO_LOCK_OWNERS=1 (or
+# track_lock_owners()), Lock's four entry points are wrapped to keep its
+# holder in a side table, so every holder is known and a wait cycle can be
+# named; it costs a dict store and a dict pop per acquire/release pair
+# (docs/monitor.md has the measurement).  Off, Lock's methods are untouched.
+#
+# The table maps id() of a held Lock to the ident of the thread that took it.
+# Its rule: the entry is written right after the lock is taken and removed
+# right before it is released, so an entry names the thread that holds the
+# lock now -- but for a Lock released by another thread while its holder is
+# between its raw acquire and its store (not guarded: that rare).  Keyed by
+# id(), not weakly by the lock (a WeakKeyDictionary made the pair 4.5x
+# slower, 268 -> 1215 ns): a lock dropped while held leaves its entry, which
+# is trusted only while a lock of that id is locked and was taken since
+# tracking began (its acquire overwrites it).  A dict store and a pop need
+# no lock of ours: each is one atomic dict operation (also free-threaded).
+
+#: The environment variable that turns lock-owner tracking on at import.
+LOCK_OWNERS_ENV = "THREDO_LOCK_OWNERS"
+
+_owners: dict[int, int] = {}  # id(Lock) -> holder's ident
+_unwrapped: dict[str, Any] = {}  # Lock's own methods while tracking is on
+
+
+def track_lock_owners(on: bool = True) -> bool:
+    """Turn recording every :class:`thredo.Lock`'s holder on or off; the previous setting.
+
+    Thread safety: call it before the threads that use locks start, or
+    accept that a lock taken before the switch shows its holder as not
+    recorded until it is taken again.
+
+    Returns:
+        Whether tracking was on.
+
+    Raises:
+        TypeError: ``Lock``'s methods cannot be wrapped (an accelerated
+            ``Lock`` type that offers no hook).
+    """
+    was = bool(_unwrapped)
+    if on and not was:
+        acquire, release = Lock.acquire, Lock.release
+        enter, exit_ = Lock.__enter__, Lock.__exit__
+
+        def traced_acquire(self: Lock, blocking: bool = True, timeout: float = -1) -> bool:
+            ok = acquire(self, blocking, timeout)
+            if ok:
+                _owners[id(self)] = get_ident()
+            return ok
+
+        def traced_release(self: Lock) -> None:
+            _owners.pop(id(self), None)  # before: the next holder's entry must survive
+            release(self)
+
+        def traced_enter(self: Lock) -> bool:
+            ok = enter(self)
+            _owners[id(self)] = get_ident()
+            return ok
+
+        def traced_exit(self: Lock, *exc: Any) -> None:
+            _owners.pop(id(self), None)
+            exit_(self, *exc)
+
+        saved: dict[str, Callable[..., Any]] = {
+            "acquire": acquire,
+            "release": release,
+            "__enter__": enter,
+            "__exit__": exit_,
+        }
+        traced: dict[str, Callable[..., Any]] = {
+            "acquire": traced_acquire,
+            "release": traced_release,
+            "__enter__": traced_enter,
+            "__exit__": traced_exit,
+        }
+        for name, f in traced.items():
+            setattr(Lock, name, functools.wraps(saved[name])(f))
+        _unwrapped.update(saved)
+    elif not on and was:
+        for name, f in _unwrapped.items():
+            setattr(Lock, name, f)
+        _unwrapped.clear()
+        _owners.clear()
+    return was
+
+
+def lock_owner(lock: object) -> int | None:
+    """The ident of the thread holding thredo ``lock`` as tracking recorded it, or None."""
+    return _owners.get(id(lock)) if isinstance(lock, Lock) else None
+
+
+if os.environ.get(LOCK_OWNERS_ENV, "") not in ("", "0"):
+    try:
+        track_lock_owners()
+    except TypeError as e:  # the program runs on, with holders recorded as before
+        warnings.warn(f"{LOCK_OWNERS_ENV}: lock owners not tracked: {e}", RuntimeWarning, 2)
+
+
+def deadlocks(infos: Iterable[ThreadInfo]) -> list[list[ThreadInfo]]:
+    """The wait cycles among ``infos``: each a list of threads, each waiting for the next.
+
+    A thread waits for another when it is blocked on a lock that thread
+    holds (``blocked.holder``: known for an ``RLock``, a stdlib ``RLock``, a
+    ``Lock`` taken by waiting, and every ``Lock`` with owner tracking on) or
+    joins it (``blocked.thread``).  A cycle is a deadlock: no thread of it
+    can go on until one is cancelled.
+    """
+    by_id = {i.id: i for i in infos}
+
+    def waits_for(i: ThreadInfo) -> int | None:
+        b = i.blocked
+        if b is None:
+            return None
+        nxt = b.holder if b.kind in ("lock", "condition") else None
+        if b.kind == "thread":
+            nxt = b.thread
+        return nxt if nxt in by_id else None
+
+    cycles: list[list[ThreadInfo]] = []
+    done: set[int] = set()
+    for start in by_id:
+        path: list[int] = []
+        at: int | None = start
+        while at is not None and at not in done and at not in path:
+            path.append(at)
+            at = waits_for(by_id[at])
+        if at is not None and at in path:
+            cycles.append([by_id[k] for k in path[path.index(at) :]])
+        done.update(path)
+    return cycles
+
+
+def format_deadlocks(cycles: list[list[ThreadInfo]]) -> str:
+    """The cycles of :func:`deadlocks` in words (empty when there are none)."""
+    lines = []
+    for cycle in cycles:
+        lines.append(
+            f"DEADLOCK: {len(cycle)} thread{'s' if len(cycle) != 1 else ''} wait in a cycle"
+        )
+        for i in cycle:
+            lines.append(f"  #{i.id} {i.name!r} waits in {i.blocked}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def _runs() -> list[RunContext]:
     st = current_state()
     return [st.run] if st is not None else RunContext.running()
@@ -783,6 +939,7 @@ def snapshot(*, stacks: bool = False, runs: Iterable[RunContext] | None = None) 
         "groups": list(groups.values()),
         "tree": _tree(infos, groups),
         "others": others,
+        "deadlocks": [[i.id for i in cycle] for cycle in deadlocks(infos)],
     }
 
 
@@ -824,6 +981,9 @@ def format_text(snap: dict[str, Any], *, stacks: bool = False) -> str:
     groups = {g["id"]: g for g in snap["groups"]}
     n = len(infos)
     lines = [f"thredo: {n} thread{'s' if n != 1 else ''} in process {snap['pid']}"]
+    cycles = [[ThreadInfo.from_json(infos[k]) for k in c] for c in snap.get("deadlocks", ())]
+    if cycles:
+        lines.extend(format_deadlocks(cycles).splitlines())
 
     def thread_line(d: dict[str, Any]) -> str:
         return str(ThreadInfo.from_json(d))
