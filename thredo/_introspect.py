@@ -433,11 +433,15 @@ _SOCKET_WAITS = frozenset(
 _OWNER = re.compile(r"\bowner=(\d+)")
 
 
-def _calls_on_line(frame: FrameType) -> list[tuple[str, ast.expr | None]]:
+def _calls_on_line(frame: FrameType) -> tuple[tuple[str, ast.expr | None], ...]:
     """The method calls and ``with`` items of the frame's current line: (name, receiver)."""
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return _calls_in(linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip())
+
+
+@functools.lru_cache(maxsize=1024)  # a blocked thread's line is read at every snapshot
+def _calls_in(line: str) -> tuple[tuple[str, ast.expr | None], ...]:
     if not line:
-        return []
+        return ()
     tree = None
     for text in (line, line + " pass"):  # `with lock:` / `if lock.acquire():` need a body
         try:
@@ -446,7 +450,7 @@ def _calls_on_line(frame: FrameType) -> list[tuple[str, ast.expr | None]]:
         except SyntaxError:
             continue
     if tree is None:
-        return []
+        return ()
     found: list[tuple[str, ast.expr | None]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.With):
@@ -456,7 +460,7 @@ def _calls_on_line(frame: FrameType) -> list[tuple[str, ast.expr | None]]:
                 found.append((node.func.attr, node.func.value))
             elif isinstance(node.func, ast.Name):
                 found.append((node.func.id, None))
-    return found
+    return tuple(found)
 
 
 _MISSING = object()
