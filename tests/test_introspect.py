@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import queue
+import select
 import socket as std_socket
 import sys
 import threading
@@ -502,6 +504,15 @@ class TestWaitsThredoDoesNotOwn:
             ev = threading.Event()
             plain = threading.Thread(target=ev.wait, name="plainer")
             plain.start()
+            r, w = os.pipe()
+
+            def poller() -> None:
+                p = select.poll()
+                p.register(r, select.POLLIN)
+                p.poll()
+
+            polling = threading.Thread(target=poller, name="poller")
+            polling.start()
             try:
 
                 def plain_seen() -> bool:
@@ -523,9 +534,20 @@ class TestWaitsThredoDoesNotOwn:
                 (line,) = [ln for ln in text.getvalue().splitlines() if "plainer [plain]" in ln]
                 assert "blocked in threading.Event.wait" in line
                 assert "[kernel]" in text.getvalue()
+
+                def poller_seen() -> bool:
+                    others = {o["name"]: o for o in thredo_snapshot()["others"]}
+                    b = others.get("poller", {}).get("blocked")
+                    return b is not None and b["call"] == "select.poll.poll"
+
+                wait_until(poller_seen, "the plain thread in poll()")
             finally:
                 ev.set()
+                os.write(w, b"x")
                 plain.join()
+                polling.join()
+                os.close(r)
+                os.close(w)
 
         thredo.run(main)
 

@@ -58,6 +58,8 @@ import linecache
 import os
 import queue
 import re
+import select
+import selectors
 import shlex
 import socket
 import sys
@@ -421,10 +423,23 @@ def _describe_stats(
 # Only names and attributes are resolved (never a call or a property), so
 # reading a stack runs no code of the program.
 
-_STDLIB_WAITS = {os.path.normcase(m.__file__ or ""): m.__name__ for m in (threading, queue)}
+_STDLIB_WAITS = {
+    os.path.normcase(m.__file__ or ""): m.__name__ for m in (threading, queue, selectors)
+}
+#: select.poll()/epoll() objects: their poll() waits (the kernel's, the monitor's loops).
+_POLLERS: tuple[type, ...] = tuple(
+    t
+    for t in (
+        type(select.poll()) if hasattr(select, "poll") else None,  # takes no descriptor
+        getattr(select, "epoll", None),  # the class itself: no descriptor made
+    )
+    if t is not None
+)
 _LOCK_TYPES = (type(allocate_lock()), type(threading.RLock()))
 #: Calls that, innermost in threading.py/queue.py, mean the thread waits.
-_WAIT_CALLS = frozenset({"acquire", "__enter__", "wait", "join", "_wait_for_tstate_lock"})
+_WAIT_CALLS = frozenset(
+    {"acquire", "__enter__", "wait", "join", "_wait_for_tstate_lock", "poll", "select"}
+)
 #: threading.Thread's own frames under a thread's target (``target=event.wait``).
 _BOOTSTRAP = frozenset({"run", "_bootstrap", "_bootstrap_inner"})
 _SOCKET_WAITS = frozenset(
@@ -578,6 +593,12 @@ def _stack_wait(
             obj = _resolve(expr, frame)
             if obj is time and name == "sleep":
                 return BlockedInfo("time.sleep", "none", "nothing", now, 0.0, cancellable=False)
+            if (obj is select and name == "select") or (
+                isinstance(obj, _POLLERS) and name == "poll"
+            ):
+                call = "select.select" if obj is select else f"select.{type(obj).__name__}.poll"
+                words = "descriptors" if obj is select else _short(obj)
+                return BlockedInfo(call, "object", words, now, 0.0, cancellable=False)
             lock = isinstance(obj, _LOCK_TYPES) and name in ("acquire", "__enter__")
             sock = type(obj) is socket.socket and name in _SOCKET_WAITS
             if lock or sock:
