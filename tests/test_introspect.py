@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import queue
+import select
 import socket as std_socket
 import sys
 import threading
@@ -15,6 +18,8 @@ from helpers import LOCAL, WAIT, wait_blocked, wait_until
 
 import thredo
 from thredo import ThreadInfo
+from thredo._introspect import deadlocks, lock_owner, track_lock_owners
+from thredo._introspect import snapshot as thredo_snapshot
 from thredo.net import subprocess as tsubprocess
 from thredo.net import tcp_server
 
@@ -222,15 +227,18 @@ class TestRecords:
             def busy() -> None:
                 with thredo.disable_cancellation():
                     go.set()
-                    stop.wait()  # a threading wait: thredo cannot see it
+                    while not stop.is_set():  # computing: no wait of any kind
+                        pass
 
             t = thredo.spawn(busy, name="busy")
             go.wait()
             t.cancel(blocking=False)
-            i = info_of(t)
-            assert (i.state, i.blocked, i.cancel_pending) == ("running", None, True)
-            assert "cancel pending" in str(i)
-            stop.set()
+            try:
+                i = info_of(t)
+                assert (i.state, i.blocked, i.cancel_pending) == ("running", None, True)
+                assert "cancel pending" in str(i)
+            finally:
+                stop.set()
             t.wait()
 
         thredo.run(main)
@@ -425,3 +433,213 @@ def test_ps_cost_is_small() -> None:
         return per_call
 
     assert thredo.run(main) < 0.5
+
+
+class TestWaitsThredoDoesNotOwn:
+    """Issue 23.3: a wait in a stdlib primitive is "blocked there, not cancellable"."""
+
+    def blocked(self, t: thredo.Thread[Any], call: str) -> thredo.BlockedInfo:
+        def seen() -> bool:
+            b = info_of(t).blocked
+            return b is not None and b.call == call
+
+        wait_until(seen, f"{t.name} seen in {call}")
+        b = info_of(t).blocked
+        assert b is not None
+        assert not b.cancellable
+        assert "not cancellable" in str(info_of(t))
+        assert info_of(t).state == "blocked"
+        return b
+
+    def test_threading_and_queue_primitives(self) -> None:
+        def main() -> None:
+            ev = threading.Event()
+            lk = threading.Lock()
+            rl = threading.RLock()
+            q: queue.Queue[int] = queue.Queue(maxsize=3)
+            lk.acquire()
+            rl.acquire()
+
+            def with_lock() -> None:
+                with lk:
+                    pass
+
+            def acquire_rlock() -> None:
+                if rl.acquire():
+                    rl.release()
+
+            def nap() -> None:
+                while not ev.is_set():
+                    time.sleep(0.05)  # a wait thredo cannot see
+
+            ts = [
+                (thredo.spawn(ev.wait, name="ev"), "threading.Event.wait"),
+                (thredo.spawn(with_lock, name="lk"), "threading.Lock.acquire"),
+                (thredo.spawn(acquire_rlock, name="rl"), "threading.RLock.acquire"),
+                (thredo.spawn(q.get, name="q"), "queue.Queue.get"),
+            ]
+            napper = thredo.spawn(nap, name="nap")
+            try:
+                found = {t.name: self.blocked(t, call) for t, call in ts}
+                assert found["ev"].kind == "event"
+                assert "(not set)" in found["ev"].object
+                assert found["lk"].kind == "lock"
+                assert found["rl"].holder_name == "thredo-main"
+                assert found["rl"].holder == thredo.current_thread().id  # type: ignore[union-attr]
+                assert (found["q"].kind, found["q"].size, found["q"].maxsize) == ("queue", 0, 3)
+                assert self.blocked(napper, "time.sleep").kind == "none"
+            finally:
+                ev.set()
+                lk.release()
+                rl.release()
+                q.put(1)
+            for t, _ in ts:
+                t.join()
+            napper.join()
+
+        thredo.run(main)
+
+    def test_plain_threads_listed_with_their_role(self) -> None:
+        def main() -> None:
+            ev = threading.Event()
+            plain = threading.Thread(target=ev.wait, name="plainer")
+            plain.start()
+            r, w = os.pipe()
+
+            def poller() -> None:
+                p = select.poll()
+                p.register(r, select.POLLIN)
+                p.poll()
+
+            polling = threading.Thread(target=poller, name="poller")
+            polling.start()
+            try:
+
+                def plain_seen() -> bool:
+                    others = {o["name"]: o for o in thredo_snapshot()["others"]}
+                    b = others.get("plainer", {}).get("blocked")
+                    return b is not None and b["call"] == "threading.Event.wait"
+
+                wait_until(plain_seen, "the plain thread in Event.wait")
+                snap = thredo_snapshot(stacks=True)
+                others = {o["name"]: o for o in snap["others"]}
+                assert others["plainer"]["role"] == "plain"
+                assert others["plainer"]["blocked"]["cancellable"] is False
+                assert others["plainer"]["stack"]
+                kernel = [o for o in snap["others"] if o["role"] == "kernel"]
+                assert len(kernel) == 1
+                assert all(o["name"] != "thredo-main" for o in snap["others"])
+                text = io.StringIO()
+                thredo.dump(text)
+                (line,) = [ln for ln in text.getvalue().splitlines() if "plainer [plain]" in ln]
+                assert "blocked in threading.Event.wait" in line
+                assert "[kernel]" in text.getvalue()
+
+                def poller_seen() -> bool:
+                    others = {o["name"]: o for o in thredo_snapshot()["others"]}
+                    b = others.get("poller", {}).get("blocked")
+                    return b is not None and b["call"] == "select.poll.poll"
+
+                wait_until(poller_seen, "the plain thread in poll()")
+            finally:
+                ev.set()
+                os.write(w, b"x")
+                plain.join()
+                polling.join()
+                os.close(r)
+                os.close(w)
+
+        thredo.run(main)
+
+
+class TestLockOwnersAndDeadlocks:
+    """Issue 23.3: holders of uncontended Locks (opt-in), wait cycles named."""
+
+    def test_tracking_records_uncontended_holders_and_switches_off(self) -> None:
+        original = thredo.Lock.__enter__
+        was = track_lock_owners()
+        try:
+            assert thredo.Lock.__enter__ is not original
+
+            def main() -> None:
+                lock = thredo.Lock()
+                taken, done = thredo.Event(), thredo.Event()
+
+                def holder() -> None:
+                    with lock:  # uncontended
+                        taken.set()
+                        done.wait()
+
+                hold = thredo.spawn(holder, name="holder")
+                taken.wait()
+                assert lock_owner(lock) == hold.ident
+                locker = thredo.spawn(lock.acquire, name="locker")
+                wait_blocked(locker, "Lock.acquire")
+                b = info_of(locker).blocked
+                assert b is not None
+                assert (b.holder, b.holder_name) == (hold.id, "holder")
+                done.set()
+                hold.join()
+                assert locker.join() is True
+                assert lock_owner(lock) == locker.ident  # the new holder
+                lock.release()
+                assert lock_owner(lock) is None
+                with thredo.Condition(lock):  # a Condition on a tracked Lock still works
+                    pass
+
+            thredo.run(main)
+        finally:
+            track_lock_owners(was)
+        assert thredo.Lock.__enter__ is original  # off: Lock's own methods again
+
+    def test_lock_cycle_and_join_cycle_reported(self) -> None:
+        was = track_lock_owners()
+        try:
+
+            def main() -> None:
+                a, b = thredo.Lock(), thredo.Lock()
+                both = thredo.Barrier(2)
+
+                def one(first: thredo.Lock, second: thredo.Lock) -> None:
+                    with first:
+                        both.wait()
+                        with second:
+                            pass
+
+                t1 = thredo.spawn(one, a, b, name="ab")
+                t2 = thredo.spawn(one, b, a, name="ba")
+                peers: list[thredo.Thread[Any]] = []
+                ready = thredo.Event()
+
+                def joiner(k: int) -> None:
+                    ready.wait()
+                    peers[1 - k].join()
+
+                j1 = thredo.spawn(joiner, 0, name="j1")
+                j2 = thredo.spawn(joiner, 1, name="j2")
+                peers.extend([j1, j2])
+                ready.set()
+                for t, call in ((t1, "Lock.acquire"), (t2, "Lock.acquire")):
+                    wait_blocked(t, call)
+                wait_blocked(j1, "Thread.join")
+                wait_blocked(j2, "Thread.join")
+                cycles = deadlocks(thredo.ps())
+                assert sorted(sorted(i.name for i in c) for c in cycles) == [
+                    ["ab", "ba"],
+                    ["j1", "j2"],
+                ]
+                text = io.StringIO()
+                thredo.dump(text)
+                assert text.getvalue().count("DEADLOCK: 2 threads wait in a cycle") == 2
+                assert f"waits in Lock.acquire on Lock {id(b):#x} (held by #{t2.id} 'ba')" in (
+                    text.getvalue()
+                )
+                t1.cancel()
+                t2.join()
+                j1.cancel()
+                j2.wait()  # its join of j1 failed: j1 was cancelled
+                assert deadlocks(thredo.ps()) == []
+
+            thredo.run(main)
+        finally:
+            track_lock_owners(was)

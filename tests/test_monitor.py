@@ -35,10 +35,10 @@ def monitor_cmd(*args: str) -> subprocess.CompletedProcess[str]:
 class Child:
     """A thredo program in a child process, run with THREDO_MONITOR=1."""
 
-    def __init__(self, tmp_path: Path, source: str) -> None:
+    def __init__(self, tmp_path: Path, source: str, **env_vars: str) -> None:
         script = tmp_path / "child.py"
         script.write_text(textwrap.dedent(source))
-        env = dict(os.environ, THREDO_MONITOR="1")
+        env = dict(os.environ, THREDO_MONITOR="1", **env_vars)
         self.proc = subprocess.Popen(
             [sys.executable, str(script)],
             stdin=subprocess.PIPE,
@@ -450,3 +450,197 @@ class TestCannotHurtTheProgram:
             proc.stdout.close()
         assert ok.strip() == "pipe ok", f"cpu {cpu}s"
         assert float(cpu) < 0.5, f"the accept loop used {cpu}s of CPU in 1.5 s idle"
+
+
+class TestDebugging:
+    """Issue 23.3: the monitor as a debugging tool, against running programs."""
+
+    def test_dump_stacks_text_and_json(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, WORKERS)
+        try:
+            word, wid = child.line().split()
+            wait_until(
+                lambda: "Queue.get" in monitor_cmd(child.pid, "ps").stdout, "worker in Queue.get"
+            )
+            r = monitor_cmd(child.pid, "dump", "--stacks")
+            assert r.returncode == 0, r.stderr
+            assert f"#{wid} worker: blocked in Queue.get" in r.stdout
+            assert "in worker" in r.stdout
+            assert "thredo.Queue().get()" in r.stdout
+            assert "in echo" in r.stdout  # every thread's stack, not one
+            r = monitor_cmd(child.pid, "dump", "--stacks", "--json")
+            assert r.returncode == 0, r.stderr
+            doc = json.loads(r.stdout)
+            assert doc["version"] == 1
+            by_name = {d["name"]: d for d in doc["threads"]}
+            assert "worker" in [f["function"] for f in by_name["worker"]["stack"]]
+            assert all(d["stack"] for d in doc["threads"])
+            r = monitor_cmd(child.pid, "dump")  # without --stacks: the tree only
+            assert r.returncode == 0, r.stderr
+            assert "in worker" not in r.stdout
+            monitor_cmd(child.pid, "cancel", wid)
+            assert child.line() == "worker finally"
+            assert child.finish() == 0
+        finally:
+            child.finish()
+
+    def test_stdlib_waits_other_threads_and_servers(self, tmp_path: Path) -> None:
+        child = Child(
+            tmp_path,
+            """
+            import queue, socket, socketserver, sys, threading
+            import thredo
+
+            stdlock = threading.Lock()
+            stdlock.acquire()
+            ev = threading.Event()
+            q = queue.Queue()
+
+            class H(socketserver.BaseRequestHandler):
+                def handle(self):
+                    self.request.recv(10)
+
+            class S(thredo.ThredoMixIn, socketserver.TCPServer):
+                pass
+
+            def locker():
+                with stdlock:
+                    pass
+
+            def main():
+                plain = threading.Thread(target=ev.wait, name="plainer", daemon=True)
+                plain.start()
+                srv = S(("127.0.0.1", 0), H)
+                server = thredo.spawn(srv.serve_forever, name="server")
+                lk = thredo.spawn(locker, name="stdlocker")
+                qt = thredo.spawn(q.get, name="stdq")
+                c = socket.create_connection(srv.server_address)
+                print("ready", srv.server_address[1], c.getsockname()[1], flush=True)
+                sys.stdin.readline()
+                ev.set()
+                stdlock.release()
+                q.put(1)
+                c.close()
+                srv.shutdown()
+                srv.server_close()
+                for t in (lk, qt, server):
+                    t.join()
+                plain.join()
+                print("over", flush=True)
+
+            thredo.run(main)
+            """,
+        )
+        try:
+            word, port, cport = child.line().split()
+
+            def settled() -> bool:
+                out = monitor_cmd(child.pid, "tree").stdout
+                return (
+                    out.count("not cancellable") >= 3
+                    and "serve_forever" in out
+                    and ("thredo handler" in out)
+                )
+
+            wait_until(settled, "every thread in its wait")
+            r = monitor_cmd(child.pid, "tree")
+            assert r.returncode == 0, r.stderr
+            out = r.stdout
+            line = {ln.split(": ")[0].split()[-1]: ln for ln in out.splitlines() if ": " in ln}
+            assert "blocked in threading.Lock.acquire on lock" in line["stdlocker"]
+            assert "(not cancellable" in line["stdlocker"]
+            assert "blocked in queue.Queue.get on Queue" in line["stdq"]
+            assert "(0 items)" in line["stdq"]
+            assert f"server: blocked in serve_forever on 127.0.0.1:{port}" in out
+            assert "epoll" not in out
+            assert f"thredo handler 127.0.0.1:{cport}: blocked in recv" in out
+            assert "other threads" in out
+            assert "plainer [plain] (daemon): blocked in threading.Event.wait on Event" in out
+            assert "MainThread [kernel]" in out
+            assert "thredo-monitor [monitor]" in out
+
+            doc = json.loads(monitor_cmd(child.pid, "dump", "--stacks", "--json").stdout)
+            threads = {d["name"]: d for d in doc["threads"]}
+            assert threads["stdq"]["state"] == "blocked"
+            assert threads["stdq"]["blocked"]["cancellable"] is False
+            assert threads["stdq"]["blocked"]["kind"] == "queue"
+            assert threads["server"]["blocked"]["kind"] == "server"
+            assert threads["server"]["blocked"]["local"] == f"127.0.0.1:{port}"
+            others = {d["name"]: d for d in doc["others"]}
+            assert others["plainer"]["role"] == "plain"
+            assert others["plainer"]["blocked"]["call"] == "threading.Event.wait"
+            assert others["MainThread"]["role"] == "kernel"
+            assert all(o["stack"] for o in doc["others"])
+            assert child.proc.stdin is not None
+            child.proc.stdin.write("go\n")
+            child.proc.stdin.flush()
+            assert child.line() == "over"
+            assert child.finish() == 0
+        finally:
+            child.finish()
+
+    DEADLOCK = """
+        import thredo
+
+        a, b = thredo.Lock(), thredo.Lock()
+        both = thredo.Barrier(2)
+
+        def one(first, second):
+            with first:  # uncontended: nothing records it without owner tracking
+                both.wait()
+                with second:
+                    pass
+
+        def main():
+            t1 = thredo.spawn(one, a, b, name="ab")
+            t2 = thredo.spawn(one, b, a, name="ba")
+            print("ready", t1.id, t2.id, hex(id(a)), hex(id(b)), flush=True)
+            t1.wait()
+            t2.wait()
+            print("over", t1.cancelled, t2.cancelled, flush=True)
+
+        thredo.run(main)
+    """
+
+    def test_deadlock_found_with_lock_owners(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, self.DEADLOCK, THREDO_LOCK_OWNERS="1")
+        try:
+            word, t1, t2, a, b = child.line().split()
+            wait_until(
+                lambda: monitor_cmd(child.pid, "ps").stdout.count("blocked in Lock.acquire") == 2,
+                "both threads in Lock.acquire",
+            )
+            r = monitor_cmd(child.pid, "deadlocks")
+            assert r.returncode == 0, r.stderr
+            assert "DEADLOCK: 2 threads wait in a cycle" in r.stdout
+            assert f"#{t1} 'ab' waits in Lock.acquire on Lock {b} (held by #{t2} 'ba')" in r.stdout
+            assert f"#{t2} 'ba' waits in Lock.acquire on Lock {a} (held by #{t1} 'ab')" in r.stdout
+            assert sorted(json.loads(monitor_cmd(child.pid, "deadlocks", "--json").stdout)[0]) == [
+                int(t1),
+                int(t2),
+            ]
+            tree = monitor_cmd(child.pid, "tree").stdout
+            assert tree.splitlines()[1] == "DEADLOCK: 2 threads wait in a cycle"
+            r = monitor_cmd(child.pid, "cancel", t1)  # breaks the deadlock
+            assert r.returncode == 0
+            assert child.line() == "over True False"
+            assert child.finish() == 0
+        finally:
+            child.finish()
+
+    def test_without_lock_owners_the_holder_is_not_known(self, tmp_path: Path) -> None:
+        child = Child(tmp_path, self.DEADLOCK)
+        try:
+            word, t1, t2, a, b = child.line().split()
+            wait_until(
+                lambda: monitor_cmd(child.pid, "ps").stdout.count("blocked in Lock.acquire") == 2,
+                "both threads in Lock.acquire",
+            )
+            out = monitor_cmd(child.pid, "ps").stdout
+            assert "holder not recorded (taken uncontended; THREDO_LOCK_OWNERS=1" in out
+            assert monitor_cmd(child.pid, "deadlocks").stdout.startswith("no deadlock")
+            monitor_cmd(child.pid, "cancel", t1)
+            assert child.line() == "over True False"
+            assert child.finish() == 0
+        finally:
+            child.finish()

@@ -22,7 +22,7 @@ nothing can interrupt cannot hang it (``cancel`` is
 
 Protocol: one command per line (UTF-8), one JSON object per line back:
 ``{"ok": bool, "text": str, "data": ...}`` (``docs/monitor.md``).  Commands:
-``ps``, ``tree``, ``where ID``, ``cancel ID``, ``help``.
+``ps``, ``tree``, ``dump [--stacks]``, ``deadlocks``, ``where ID``, ``cancel ID``, ``help``.
 
 Who may connect: the directory is ``$XDG_RUNTIME_DIR/thredo`` or
 ``tempfile.gettempdir()/thredo-UID``, mode 0700 and owned by us (checked;
@@ -53,7 +53,15 @@ from _thread import allocate_lock
 from typing import Any
 
 from ._core import RunContext
-from ._introspect import format_text, live_threads, ps, snapshot, stack_of
+from ._introspect import (
+    deadlocks,
+    format_deadlocks,
+    format_text,
+    live_threads,
+    ps,
+    snapshot,
+    stack_of,
+)
 
 __all__ = (
     "Monitor",
@@ -362,6 +370,16 @@ class Monitor:
             if cmd == "tree" and not args:
                 snap = snapshot()
                 return {"ok": True, "text": format_text(snap), "data": snap}
+            if cmd == "dump" and args in ([], ["--stacks"]):
+                stacks = bool(args)
+                snap = snapshot(stacks=stacks)
+                return {"ok": True, "text": format_text(snap, stacks=stacks), "data": snap}
+            if cmd == "deadlocks" and not args:
+                cycles = deadlocks(ps())
+                text = (
+                    format_deadlocks(cycles) or "no deadlock: no wait cycle among known holders\n"
+                )
+                return {"ok": True, "text": text, "data": [[i.id for i in c] for c in cycles]}
             if cmd in ("where", "cancel") and len(args) == 1:
                 return self._on_thread(cmd, args[0])
             if cmd == "help":
@@ -405,6 +423,8 @@ class Monitor:
 HELP = """commands:
   ps           the live thredo threads: what each is blocked on, deadline, parent
   tree         groups and threads as a tree (servers and their handlers included)
+  dump [--stacks]  the tree with every thread's stack (--stacks), as thredo.dump()
+  deadlocks    wait cycles (locks, joins) among the threads, named
   where ID     the stack of thread ID
   cancel ID    cancel thread ID (Thread.cancel(blocking=False))
   help         this text

@@ -5,6 +5,7 @@ Usage::
     python -m thredo.monitor PID                 # interactive: type ps, tree, where 7, cancel 7
     python -m thredo.monitor PID ps [--json]     # one command, then exit
     python -m thredo.monitor PID tree [--json]
+    python -m thredo.monitor PID dump --stacks [--json]   # every thread's stack
     python -m thredo.monitor PID where ID [--json]
     python -m thredo.monitor PID cancel ID
     python -m thredo.monitor --socket PATH ps    # a monitor at an explicit path
@@ -129,14 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("pid", nargs="?", help="the program's process id")
     parser.add_argument(
-        "command", nargs="*", help="ps | tree | where ID | cancel ID (none: interactive)"
+        "command", nargs="*", help="ps | tree | dump | where ID | cancel ID (none: interactive)"
     )
     parser.add_argument("--json", action="store_true", help="print the reply's data as JSON")
+    parser.add_argument("--stacks", action="store_true", help="dump: add every thread's stack")
     parser.add_argument("--socket", metavar="PATH", help="the monitor's socket (instead of PID)")
     args = parser.parse_args(argv)
     if args.socket is None and args.pid is None:
         parser.error("give the program's PID or --socket PATH")
     command = list(args.command)
+    if args.stacks:
+        command.append("--stacks")
     if args.socket is not None and args.pid is not None:
         command.insert(0, str(args.pid))  # with --socket the first word is the command
     if args.socket is not None:
