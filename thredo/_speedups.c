@@ -1,28 +1,35 @@
-/* thredo._speedups: recv and send that keep the GIL (optional accelerator).
+/* thredo._speedups: thredo's optional C accelerator.
  *
- * Why: a thredo socket's recv has already waited in poll() for the socket to
- * be readable (the wait every cancellable call needs), so the recv itself
- * cannot block.  The stdlib's recv/send release the GIL around the system
- * call all the same; with two or more CPUs another thread takes it, and the
- * caller then sleeps on the GIL: a hand-off to another core per call.
- * Measured on the echo benchmark (docs/design.md, section 9): unpinned,
- * server CPU per round trip 122 -> 62 us and context switches 9.7 -> 3.2.
- * On one CPU releasing the GIL is the better choice (a thread woken by the
- * kernel runs while the caller is in its system call), so thredo.net.socket
- * uses these only when the process may run on more than one CPU.
+ * Two parts, each with a complete pure-Python twin that stays the reference
+ * (same tests on both; a machine without a compiler gets the pure path):
  *
- * Both always pass MSG_DONTWAIT, so they never block while holding the GIL,
- * and return None when the call would block (EAGAIN, EWOULDBLOCK) or was
- * interrupted (EINTR): the caller then takes the ordinary path, which waits
- * and retries.  Other errors raise OSError as the stdlib's calls do.
+ * 1. recv and send that keep the GIL.  A thredo socket's recv has already
+ *    waited in poll() for the socket to be readable, so the recv itself
+ *    cannot block; the stdlib's calls release the GIL around it all the same,
+ *    which with two or more CPUs costs a GIL hand-off per call.  Both always
+ *    pass MSG_DONTWAIT, so they never block while holding the GIL, and return
+ *    None when the call would block (EAGAIN, EWOULDBLOCK) or was interrupted
+ *    (EINTR): the caller then takes the ordinary path, which waits and
+ *    retries.  Other errors raise OSError as the stdlib's calls do.
+ *    thredo.net.socket uses them only when the process may run on more than
+ *    one CPU; THREDO_KEEP_GIL=0 never does.
  *
- * Built by hatch_build.py when a C compiler and Python's headers exist; the
- * pure-Python path is complete without it (THREDO_KEEP_GIL=0 forces it).
+ * 2. LockBase, the fast path of thredo.Lock (thredo/_sync.py): acquire,
+ *    release, with and locked in C, the rest (the wait, the wake-up, the
+ *    argument checks of a timed acquire) in Python methods of the subclass
+ *    (_wait, _wake, _acquire_timed).  The lock itself is RawLock, one atomic
+ *    int taken by compare-and-swap: a real lock, correct without the GIL.
+ *    THREDO_PURE=1 makes thredo.Lock the pure-Python class.
+ *
+ * Measurements behind both: docs/design.md (sections 9 and 10).
+ * Built by hatch_build.py when a C compiler and Python's headers exist.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
+#include <stdatomic.h>
+#include "structmember.h"
 #include <sys/socket.h>
 
 static int
@@ -103,21 +110,400 @@ sp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(r);
 }
 
+/* -- RawLock: the lock itself ------------------------------------------------
+ *
+ * One atomic int, 1 while held.  acquire(False) is a compare-and-swap, so two
+ * threads can never both take it, GIL or no GIL.  It never blocks: waiting is
+ * the business of the Python side (a WaitQueue retrying acquire(False)), so a
+ * blocking acquire is refused rather than spun.  Seen from Python it is the
+ * ``_lock`` of a thredo.Lock, with _thread.lock's non-blocking surface.
+ */
+typedef struct {
+    PyObject_HEAD
+    atomic_int held;
+} RawLock;
+
+static int
+raw_try(RawLock *r)
+{
+    int expected = 0;
+    return atomic_compare_exchange_strong(&r->held, &expected, 1);
+}
+
+static PyObject *
+raw_release_or_raise(RawLock *r)
+{
+    /* The exchange tells whether it was held: an unheld lock stays unheld. */
+    if (!atomic_exchange(&r->held, 0)) {
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+raw_acquire(RawLock *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "acquire(blocking) takes 1 argument (False)");
+        return NULL;
+    }
+    int b = PyObject_IsTrue(args[0]);
+    if (b < 0)
+        return NULL;
+    if (b) {
+        PyErr_SetString(PyExc_ValueError,
+                        "a thredo lock's raw state is only taken with acquire(False)");
+        return NULL;
+    }
+    return PyBool_FromLong(raw_try(self));
+}
+
+static PyObject *
+raw_release(RawLock *self, PyObject *Py_UNUSED(ignored))
+{
+    return raw_release_or_raise(self);
+}
+
+static PyObject *
+raw_locked(RawLock *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(atomic_load(&self->held));
+}
+
+static PyMethodDef raw_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))raw_acquire, METH_FASTCALL,
+     "acquire($self, blocking, /)\n--\n\nacquire(False): take it if free; whether it was taken."},
+    {"release", (PyCFunction)raw_release, METH_NOARGS,
+     "release($self, /)\n--\n\nRelease it; RuntimeError if it was not held."},
+    {"locked", (PyCFunction)raw_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nWhether it is held."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RawLock_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "thredo._speedups.RawLock",
+    .tp_basicsize = sizeof(RawLock),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The lock state of a thredo.Lock: one atomic flag (never blocks).",
+    .tp_methods = raw_methods,
+};
+
+/* -- LockBase: thredo.Lock's fast path ----------------------------------------
+ *
+ * The same steps as the pure-Python Lock (thredo/_sync.py), in the same
+ * order; every step that can wait or is rare calls back into Python:
+ *   acquire: if blocking and the attention set is non-empty: checkpoint();
+ *            a timeout other than -1: self._acquire_timed(blocking, timeout);
+ *            the raw lock if free: True; non-blocking: False;
+ *            else self._wait(None).
+ *   release: release the raw lock (RuntimeError if unheld); if _waiters is
+ *            non-empty: self._wake().
+ * The attention set and checkpoint are handed over once by sync_setup().
+ */
+static PyObject *attention;  /* set once by sync_setup, then only read */
+static PyObject *checkpoint;
+static PyObject *str_wait, *str_wake, *str_acquire_timed, *str_blocking, *str_timeout, *minus_one;
+
+typedef struct {
+    PyObject_HEAD
+    RawLock *raw;       /* never NULL after tp_new, never replaced */
+    PyObject *waiters;  /* the subclass's WaitQueue (set by its __init__) */
+    PyObject *mutex;
+    PyObject *holder;
+} LockBase;
+
+static PyObject *
+lb_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (attention == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.sync_setup() was not called");
+        return NULL;
+    }
+    LockBase *self = (LockBase *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->raw = PyObject_New(RawLock, &RawLock_Type);
+    if (self->raw == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    atomic_init(&self->raw->held, 0);
+    return (PyObject *)self;
+}
+
+static int
+lb_traverse(LockBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->waiters);
+    Py_VISIT(self->mutex);
+    Py_VISIT(self->holder);
+    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int
+lb_clear(LockBase *self)
+{
+    Py_CLEAR(self->waiters);
+    Py_CLEAR(self->mutex);
+    Py_CLEAR(self->holder);
+    return 0;
+}
+
+static void
+lb_dealloc(LockBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    lb_clear(self);
+    Py_XDECREF(self->raw);
+    tp->tp_free((PyObject *)self);
+}
+
+/* The acquire with blocking already made a truth value (no timeout). */
+static PyObject *
+lb_do_acquire(LockBase *self, int blocking)
+{
+    if (blocking && PySet_Size(attention) > 0) {
+        PyObject *r = PyObject_CallNoArgs(checkpoint);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    if (raw_try(self->raw))
+        Py_RETURN_TRUE;
+    if (!blocking)
+        Py_RETURN_FALSE;
+    return PyObject_CallMethodOneArg((PyObject *)self, str_wait, Py_None);
+}
+
+static PyObject *
+lb_acquire(LockBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *blocking = NULL, *timeout = NULL;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (nargs >= 1)
+        blocking = args[0];
+    if (nargs == 2)
+        timeout = args[1];
+    if (kwnames != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+            PyObject **slot;
+            int is_b = PyObject_RichCompareBool(name, str_blocking, Py_EQ);
+            if (is_b < 0)
+                return NULL;
+            if (is_b) {
+                slot = &blocking;
+            } else {
+                int is_t = PyObject_RichCompareBool(name, str_timeout, Py_EQ);
+                if (is_t < 0)
+                    return NULL;
+                if (!is_t) {
+                    PyErr_Format(PyExc_TypeError,
+                                 "acquire() got an unexpected keyword argument '%U'", name);
+                    return NULL;
+                }
+                slot = &timeout;
+            }
+            if (*slot != NULL) {
+                PyErr_Format(PyExc_TypeError, "acquire() got multiple values for argument '%U'",
+                             name);
+                return NULL;
+            }
+            *slot = args[nargs + i];
+        }
+    }
+    int b = 1;
+    if (blocking != NULL && (b = PyObject_IsTrue(blocking)) < 0)
+        return NULL;
+    if (timeout != NULL) {
+        int timed = PyObject_RichCompareBool(timeout, minus_one, Py_NE);
+        if (timed < 0)
+            return NULL;
+        if (timed) {
+            if (b && PySet_Size(attention) > 0) {
+                PyObject *r = PyObject_CallNoArgs(checkpoint);
+                if (r == NULL)
+                    return NULL;
+                Py_DECREF(r);
+            }
+            return PyObject_CallMethodObjArgs((PyObject *)self, str_acquire_timed,
+                                              blocking != NULL ? blocking : Py_True, timeout,
+                                              NULL);
+        }
+    }
+    return lb_do_acquire(self, b);
+}
+
+static PyObject *
+lb_enter(LockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    return lb_do_acquire(self, 1);
+}
+
+static PyObject *
+lb_release(LockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    if (raw_release_or_raise(self->raw) == NULL)
+        return NULL;
+    PyObject *waiters = self->waiters;
+    if (waiters == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(waiters);
+    int any = PyObject_IsTrue(waiters);
+    Py_DECREF(waiters);
+    if (any < 0)
+        return NULL;
+    if (!any)
+        Py_RETURN_NONE;
+    return PyObject_CallMethodNoArgs((PyObject *)self, str_wake);
+}
+
+static PyObject *
+lb_exit(LockBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "__exit__() takes at most 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *r = lb_release(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+lb_locked(LockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(atomic_load(&self->raw->held));
+}
+
+static PyMethodDef lb_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lb_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\n"
+     "As ``threading.Lock.acquire``; a cancellation point when ``blocking``.\n\n"
+     "In a thredo thread a blocking acquire raises a pending cancel or an\n"
+     "expired ``timeout_after`` deadline first, even if the lock is free,\n"
+     "and is cancellable while it waits; a cancelled acquire holds nothing.\n\n"
+     "Raises:\n"
+     "    ValueError: a timeout with ``blocking=False``, negative (other\n"
+     "        than -1) or NaN.\n"
+     "    OverflowError: ``timeout`` above ``threading.TIMEOUT_MAX``."},
+    {"release", (PyCFunction)lb_release, METH_NOARGS,
+     "release($self, /)\n--\n\n"
+     "As ``threading.Lock.release``: wakes the longest waiter.  Not a cancellation point.\n\n"
+     "Raises:\n"
+     "    RuntimeError: the lock is not held."},
+    {"__enter__", (PyCFunction)lb_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\n``acquire()``: a cancellation point."},
+    {"__exit__", (PyCFunction)(void (*)(void))lb_exit, METH_FASTCALL,
+     "__exit__($self, ty=None, val=None, tb=None, /)\n--\n\n``release()``."},
+    {"locked", (PyCFunction)lb_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nAs ``threading.Lock.locked``."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef lb_members[] = {
+    {"_lock", T_OBJECT, offsetof(LockBase, raw), READONLY, "the lock itself (a RawLock)"},
+    {"_waiters", T_OBJECT_EX, offsetof(LockBase, waiters), 0, "the WaitQueue of acquire()"},
+    {"_mutex", T_OBJECT_EX, offsetof(LockBase, mutex), 0, "guards _waiters, _holder"},
+    {"_holder", T_OBJECT, offsetof(LockBase, holder), 0, "the holder's ident, if recorded"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject LockBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "thredo._speedups.LockBase",
+    .tp_basicsize = sizeof(LockBase),
+    .tp_dealloc = (destructor)lb_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C fast path of thredo.Lock (subclassed there; see thredo/_sync.py).",
+    .tp_traverse = (traverseproc)lb_traverse,
+    .tp_clear = (inquiry)lb_clear,
+    .tp_methods = lb_methods,
+    .tp_members = lb_members,
+    .tp_new = lb_new,
+};
+
+/* sync_setup(attention, checkpoint): hand over the core's attention set and
+ * checkpoint function, once (the same pair again is a no-op). */
+static PyObject *
+sp_sync_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sync_setup(attention, checkpoint) takes 2 arguments");
+        return NULL;
+    }
+    if (!PySet_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "sync_setup(attention: set, checkpoint: callable)");
+        return NULL;
+    }
+    if (attention != NULL) {
+        if (attention == args[0] && checkpoint == args[1])
+            Py_RETURN_NONE;
+        PyErr_SetString(PyExc_RuntimeError, "sync_setup() was already called");
+        return NULL;
+    }
+    Py_INCREF(args[1]);
+    checkpoint = args[1];
+    Py_INCREF(args[0]);
+    attention = args[0];
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"recv", (PyCFunction)(void (*)(void))sp_recv, METH_FASTCALL,
      "recv(fd, bufsize, flags): recv with MSG_DONTWAIT, keeping the GIL; None if it would block."},
     {"send", (PyCFunction)(void (*)(void))sp_send, METH_FASTCALL,
      "send(fd, data, flags): send with MSG_DONTWAIT, keeping the GIL; None if it would block."},
+    {"sync_setup", (PyCFunction)(void (*)(void))sp_sync_setup, METH_FASTCALL,
+     "sync_setup(attention, checkpoint): the core's attention set and checkpoint, once."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "thredo._speedups",
-    "recv and send that keep the GIL (thredo's optional accelerator).", -1, methods,
+    "thredo's optional C accelerator: GIL-keeping recv/send, the fast path of Lock.", -1, methods,
 };
 
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&RawLock_Type) < 0 || PyType_Ready(&LockBase_Type) < 0)
+        return NULL;
+    if (str_wait == NULL) {
+        str_wait = PyUnicode_InternFromString("_wait");
+        str_wake = PyUnicode_InternFromString("_wake");
+        str_acquire_timed = PyUnicode_InternFromString("_acquire_timed");
+        str_blocking = PyUnicode_InternFromString("blocking");
+        str_timeout = PyUnicode_InternFromString("timeout");
+        minus_one = PyLong_FromLong(-1);
+        if (!str_wait || !str_wake || !str_acquire_timed || !str_blocking || !str_timeout ||
+            !minus_one)
+            return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&RawLock_Type);
+    if (PyModule_AddObject(m, "RawLock", (PyObject *)&RawLock_Type) < 0) {
+        Py_DECREF(&RawLock_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LockBase_Type);
+    if (PyModule_AddObject(m, "LockBase", (PyObject *)&LockBase_Type) < 0) {
+        Py_DECREF(&LockBase_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -45,6 +45,7 @@ the full check only when something may be (docs/design.md, "Where the time goes"
 
 from __future__ import annotations
 
+import os as _os
 from _thread import allocate_lock, get_ident
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from functools import partial
 from threading import TIMEOUT_MAX, BrokenBarrierError
 from time import monotonic
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._core import (
     Waiter,
@@ -181,49 +182,41 @@ def _check_lock_args(blocking: bool, timeout: float) -> None:
 # -- Lock, RLock -----------------------------------------------------------------------
 
 
-class Lock:
-    """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable.
+class _LockCommon:
+    """What both implementations of :class:`Lock` share: the slow paths, in Python.
 
-    Any thread may release it, as with ``threading.Lock``.  Thread-safe.
+    The fast paths (``acquire``, ``release``, ``with``, ``locked``) are either
+    :class:`_PyLock`'s Python methods (the reference) or the C accelerator's
+    ``LockBase`` (``thredo/_speedups.c``), which does the same steps in the
+    same order and calls these for anything that waits or is rare.
+    Attributes (both): ``_lock`` (the lock itself, with ``_thread.lock``'s
+    ``acquire(False)``/``release()``/``locked()``), ``_mutex`` (guards
+    ``_waiters``, ``_holder``), ``_waiters`` (a WaitQueue), ``_holder`` (for
+    thredo.ps(): the ident of the holder, recorded only by an acquire that
+    had to wait and only while others still wait, so the release takes the
+    slow path, which clears it; None: not known; the uncontended acquire
+    records nothing, to stay one raw lock operation).
     """
 
-    __slots__ = ("_lock", "_mutex", "_waiters", "_holder", "__weakref__")
-
-    def __init__(self) -> None:
-        self._lock = allocate_lock()  # the lock itself: held == locked
-        self._mutex = allocate_lock()  # guards _waiters, _holder
-        self._waiters = WaitQueue()
-        # For thredo.ps(): the ident of the holder, recorded only by an acquire
-        # that had to wait and only while others still wait (so the release
-        # takes the slow path, which clears it); None: not known.  The
-        # uncontended acquire records nothing, to stay one raw lock operation.
-        self._holder: int | None = None
+    __slots__ = ()
+    # Provided by both implementations (a slot or C member each).
+    _lock: Any
+    _mutex: Any
+    _waiters: WaitQueue
+    _holder: int | None
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
         return f"<{state} thredo.{type(self).__name__} object at {id(self):#x}>"
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """As ``threading.Lock.acquire``; a cancellation point when ``blocking``.
-
-        In a thredo thread a blocking acquire raises a pending cancel or an
-        expired ``timeout_after`` deadline first, even if the lock is free,
-        and is cancellable while it waits; a cancelled acquire holds nothing.
-
-        Raises:
-            ValueError: a timeout with ``blocking=False``, negative (other
-                than -1) or NaN.
-            OverflowError: ``timeout`` above ``threading.TIMEOUT_MAX``.
-        """
-        if blocking and attention:  # checkpoint() when something may be pending (_core)
-            checkpoint()
-        if timeout != -1:
-            _check_lock_args(blocking, timeout)
+    def _acquire_timed(self, blocking: bool, timeout: float) -> bool:
+        """``acquire`` with a timeout other than -1, after the cancellation check."""
+        _check_lock_args(blocking, timeout)
         if self._lock.acquire(False):
             return True
         if not blocking:
             return False
-        return self._wait(None if timeout == -1 else timeout)
+        return self._wait(timeout)
 
     def _wait(self, timeout: float | None, call: str = "Lock.acquire", obj: object = None) -> bool:
         """The contended acquire: queue up until the lock is ours (``call``/``obj``: BlockedOn)."""
@@ -246,6 +239,73 @@ class Lock:
                 self._holder = None
             return ok
 
+    def _wake(self) -> None:
+        """The release saw waiters: forget the holder, wake the longest waiter."""
+        with self._mutex:
+            self._holder = None
+            self._waiters.notify()
+
+    def statistics(self) -> LockStatistics:
+        """A snapshot: held or not, how many threads wait (``owner`` is always None)."""
+        return LockStatistics(self._lock.locked(), None, len(self._waiters))
+
+    # Condition support (the names threading.Condition looks for)
+    def _is_owned(self) -> bool:
+        return bool(self._lock.locked())
+
+    def _release_save(self) -> None:
+        self.release()
+
+    def _acquire_restore(self, state: None) -> None:
+        with disable_cancellation():
+            self.acquire()
+
+    # Both implementations define these (declared for the methods above).
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+
+class _PyLock(_LockCommon):
+    """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable.
+
+    Any thread may release it, as with ``threading.Lock``.  Thread-safe.
+    (The pure-Python implementation: ``thredo.Lock`` where the C accelerator
+    is not built or ``THREDO_PURE=1``; the reference for the C one.)
+    """
+
+    __slots__ = ("_lock", "_mutex", "_waiters", "_holder", "__weakref__")
+
+    def __init__(self) -> None:
+        self._lock = allocate_lock()  # the lock itself: held == locked
+        self._mutex = allocate_lock()  # guards _waiters, _holder
+        self._waiters = WaitQueue()
+        self._holder = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """As ``threading.Lock.acquire``; a cancellation point when ``blocking``.
+
+        In a thredo thread a blocking acquire raises a pending cancel or an
+        expired ``timeout_after`` deadline first, even if the lock is free,
+        and is cancellable while it waits; a cancelled acquire holds nothing.
+
+        Raises:
+            ValueError: a timeout with ``blocking=False``, negative (other
+                than -1) or NaN.
+            OverflowError: ``timeout`` above ``threading.TIMEOUT_MAX``.
+        """
+        if blocking and attention:  # checkpoint() when something may be pending (_core)
+            checkpoint()
+        if timeout != -1:
+            return self._acquire_timed(blocking, timeout)
+        if self._lock.acquire(False):
+            return True
+        if not blocking:
+            return False
+        return self._wait(None)
+
     def release(self) -> None:
         """As ``threading.Lock.release``: wakes the longest waiter.  Not a cancellation point.
 
@@ -254,17 +314,11 @@ class Lock:
         """
         self._lock.release()  # RuntimeError("release unlocked lock") if unheld
         if self._waiters:
-            with self._mutex:
-                self._holder = None
-                self._waiters.notify()
+            self._wake()
 
     def locked(self) -> bool:
         """As ``threading.Lock.locked``."""
         return self._lock.locked()
-
-    def statistics(self) -> LockStatistics:
-        """A snapshot: held or not, how many threads wait (``owner`` is always None)."""
-        return LockStatistics(self._lock.locked(), None, len(self._waiters))
 
     def __enter__(self) -> bool:
         """``acquire()``: a cancellation point."""
@@ -282,22 +336,52 @@ class Lock:
         tb: TracebackType | None = None,
     ) -> None:
         """``release()``."""
-        self._lock.release()
+        self._lock.release()  # release() spelled out (one call fewer on `with`)
         if self._waiters:
-            with self._mutex:
-                self._holder = None
-                self._waiters.notify()
+            self._wake()
 
-    # Condition support (the names threading.Condition looks for)
-    def _is_owned(self) -> bool:
-        return self._lock.locked()
 
-    def _release_save(self) -> None:
-        self.release()
+def _load_speedups() -> Any:
+    """The C accelerator module, or None: not built, or ``THREDO_PURE=1``."""
+    if _os.environ.get("THREDO_PURE", "") not in ("", "0"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    _speedups.sync_setup(attention, checkpoint)
+    return _speedups
 
-    def _acquire_restore(self, state: None) -> None:
-        with disable_cancellation():
-            self.acquire()
+
+_speedups = _load_speedups()
+_CLock: type[_LockCommon] | None = None
+
+if _speedups is not None:
+
+    class _CLockImpl(_speedups.LockBase, _LockCommon):  # type: ignore[misc]
+        """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable.
+
+        Any thread may release it, as with ``threading.Lock``.  Thread-safe.
+        (The C accelerator's fast path, ``LockBase``; the rest as :class:`_PyLock`.)
+        """
+
+        __slots__ = ("__weakref__",)
+
+        def __init__(self) -> None:
+            self._mutex = allocate_lock()
+            self._waiters = WaitQueue()
+            self._holder = None
+
+    _CLock = _CLockImpl
+
+for _cls in (_PyLock, _CLock):
+    if _cls is not None:
+        _cls.__name__ = _cls.__qualname__ = "Lock"  # what repr() and thredo.ps() show
+
+if TYPE_CHECKING:
+    Lock = _PyLock
+else:
+    Lock = _PyLock if _CLock is None else _CLock
 
 
 class RLock:
