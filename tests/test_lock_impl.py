@@ -1,0 +1,316 @@
+"""thredo.Lock's two implementations: the C fast path and the pure-Python reference.
+
+``thredo.Lock`` is ``_CLock`` (``_speedups.LockBase`` plus the shared
+Python slow paths) where the accelerator is built, else ``_PyLock``;
+``THREDO_PURE=1`` forces the pure one (CI runs test_sync.py that way too).
+Here both run side by side in one process: the same calls must give the
+same results, errors, cancellation points and monitor attributes.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import os
+import subprocess
+import sys
+import threading
+import weakref
+from typing import Any
+
+import pytest
+from helpers import WAIT, wait_blocked
+
+import thredo
+from thredo import _sync
+
+IMPLS = [pytest.param(_sync._PyLock, id="pure")]
+if _sync._CLock is not None:
+    IMPLS.append(pytest.param(_sync._CLock, id="c"))
+else:
+    IMPLS.append(
+        pytest.param(None, id="c", marks=pytest.mark.skip(reason="the C accelerator is not built"))
+    )
+
+
+@pytest.fixture(params=IMPLS)
+def lock_class(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
+
+def _outcome(call: Any) -> Any:
+    try:
+        return ("ok", call())
+    except Exception as e:  # the type and message are what must match
+        return (type(e).__name__, str(e))
+
+
+def test_thredo_lock_is_the_c_one_where_built_and_not_pure() -> None:
+    pure = os.environ.get("THREDO_PURE", "") not in ("", "0")
+    if pure or _sync._speedups is None:
+        assert thredo.Lock is _sync._PyLock
+    else:
+        assert thredo.Lock is _sync._CLock
+    assert thredo.Lock.__name__ == thredo.Lock.__qualname__ == "Lock"
+
+
+def test_same_results_and_errors_as_the_reference_in_a_plain_thread(lock_class: Any) -> None:
+    """Every argument form, both implementations, against threading.Lock's answers."""
+    forms: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((), {}),
+        ((False,), {}),
+        ((True,), {}),
+        ((), {"blocking": False}),
+        ((), {"timeout": 0}),
+        ((), {"timeout": 0.001}),
+        ((True, -1), {}),
+        ((False, -1), {}),
+        ((False, 1), {}),
+        ((), {"timeout": float("nan")}),
+        ((), {"timeout": -2}),
+        ((), {"timeout": 1e300}),
+        ((0,), {"timeout": -1}),
+    ]
+    for args, kwargs in forms:
+        for held in (False, True):
+            got = []
+            for make in (threading.Lock, lock_class):
+                lock = make()
+                if held:
+                    lock.acquire()
+                if held and (args[:1] in ((), (True,)) and kwargs.get("blocking", True)):
+                    if kwargs.get("timeout", args[1] if len(args) > 1 else -1) == -1:
+                        continue  # would block forever on both
+                got.append((_outcome(lambda: lock.acquire(*args, **kwargs)), lock.locked()))
+            if len(got) == 2:
+                assert got[0][0][0] == got[1][0][0], (args, kwargs, held, got)
+                assert got[0][1] == got[1][1], (args, kwargs, held, got)
+
+
+def test_argument_errors_match_the_pure_one() -> None:
+    if _sync._CLock is None:
+        pytest.skip("the C accelerator is not built")
+    calls = [
+        lambda lk: lk.acquire(True, -1, 3),
+        lambda lk: lk.acquire(nope=1),
+        lambda lk: lk.acquire(True, blocking=True),
+        lambda lk: lk.acquire(timeout="x"),
+        lambda lk: lk.release(),
+    ]
+    for call in calls:
+        a = _outcome(lambda: call(_sync._PyLock()))
+        b = _outcome(lambda: call(_sync._CLock()))
+        assert a[0] == b[0], (a, b)
+    assert _outcome(lambda: _sync._CLock().release()) == ("RuntimeError", "release unlocked lock")
+
+
+def test_signatures_and_docs(lock_class: Any) -> None:
+    for name in ("acquire", "release", "locked", "__enter__", "__exit__"):
+        assert inspect.getdoc(getattr(lock_class, name)), name
+    sig = inspect.signature(lock_class.acquire)
+    assert list(sig.parameters)[1:] == ["blocking", "timeout"]
+
+
+def test_with_release_locked_repr_weakref_statistics(lock_class: Any) -> None:
+    lock = lock_class()
+    assert repr(lock).startswith("<unlocked thredo.Lock object at ")
+    with lock as got:
+        assert got is True and lock.locked() and lock._is_owned()
+        assert repr(lock).startswith("<locked thredo.Lock")
+        assert lock.statistics() == _sync.LockStatistics(True, None, 0)
+    assert not lock.locked()
+    with pytest.raises(ZeroDivisionError), lock:
+        1 / 0
+    assert not lock.locked()
+    ref = weakref.ref(lock)
+    del lock
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_subclass_works(lock_class: Any) -> None:
+    class Mine(lock_class):  # type: ignore[misc,valid-type]
+        __slots__ = ("extra",)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.extra = 1
+
+    m = Mine()
+    assert m.acquire() and m.locked() and m.extra == 1
+    m.release()
+    assert not m.locked()
+
+
+def test_contended_acquire_waits_is_woken_and_records_the_holder(lock_class: Any) -> None:
+    """Two waiters: the first woken records itself as holder while the other still waits."""
+
+    def main() -> None:
+        lock = lock_class()
+        lock.acquire()
+        order: list[str] = []
+
+        def taker(tag: str) -> str:
+            with lock:
+                order.append(tag)
+                if tag == "a":
+                    wait_blocked(tb, "Lock.acquire", lock)
+                    assert lock._holder is not None  # known: others still wait
+            return tag
+
+        ta = thredo.spawn(taker, "a")
+        wait_blocked(ta, "Lock.acquire", lock)
+        tb = thredo.spawn(taker, "b")
+        wait_blocked(tb, "Lock.acquire", lock)
+        assert lock.statistics().waiting == 2
+        lock.release()
+        assert ta.join() == "a" and tb.join() == "b"
+        assert order == ["a", "b"]
+        assert not lock.locked() and lock._holder is None and not lock._waiters
+
+    thredo.run(main)
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout_after", "timeout"])
+def test_a_blocked_acquire_is_cancelled_or_times_out_holding_nothing(
+    lock_class: Any, how: str
+) -> None:
+    def main() -> None:
+        lock = lock_class()
+        lock.acquire()
+
+        def taker() -> Any:
+            if how == "timeout_after":
+                return thredo.timeout_after(0.05, lock.acquire)
+            if how == "timeout":
+                return lock.acquire(timeout=0.05)
+            return lock.acquire()
+
+        t = thredo.spawn(taker)
+        wait_blocked(t, "Lock.acquire", lock)
+        if how == "cancel":
+            t.cancel()
+        try:
+            result = t.join()
+        except thredo.ThreadError as e:
+            result = type(e.__cause__).__name__
+        want = {"cancel": "ThreadCancelled", "timeout_after": "ThreadTimeout", "timeout": False}
+        assert result == want[how]
+        assert lock.locked() and not lock._waiters  # still ours only
+        lock.release()
+        assert lock.acquire(False)
+        lock.release()
+
+    thredo.run(main)
+
+
+def test_an_uncontended_acquire_is_still_a_cancellation_point(lock_class: Any) -> None:
+    """A pending cancel is raised by acquire() and by `with`, even on a free lock."""
+
+    def main() -> None:
+        lock = lock_class()
+        go = threading.Event()
+        results: list[str] = []
+
+        def child() -> None:
+            go.wait()
+            for call in (lock.acquire, lock.__enter__):
+                try:
+                    call()
+                    results.append("acquired")
+                    lock.release()
+                except thredo.ThreadCancelled:
+                    results.append("cancelled")
+
+        t = thredo.spawn(child)
+        t.cancel(blocking=False)
+        go.set()
+        try:
+            t.join()
+        except thredo.ThreadError:
+            pass
+        assert results[:1] == ["cancelled"]
+        assert not lock.locked()
+        assert lock.acquire(False)  # non-blocking: never a point, works
+        lock.release()
+
+    thredo.run(main)
+
+
+def test_the_monitor_reads_what_it_needs(lock_class: Any) -> None:
+    lock = lock_class()
+    for name in ("_lock", "_waiters", "_holder", "_mutex"):
+        assert hasattr(lock, name), name
+    assert lock._holder is None and not lock._lock.locked()
+    lock.acquire()
+    assert lock._lock.locked()
+    lock.release()
+
+
+def test_the_c_raw_lock_and_setup_refuse_misuse() -> None:
+    if _sync._speedups is None:
+        pytest.skip("the C accelerator is not built")
+    sp = _sync._speedups
+    raw = _sync._CLock()._lock
+    assert raw.acquire(False) is True and raw.acquire(False) is False and raw.locked()
+    with pytest.raises(ValueError, match="acquire\\(False\\)"):
+        raw.acquire(True)  # waiting is the wait queue's business, never a spin
+    raw.release()
+    with pytest.raises(RuntimeError, match="release unlocked lock"):
+        raw.release()
+    sp.sync_setup(_sync.attention, _sync.checkpoint)  # the same pair again: a no-op
+    with pytest.raises(RuntimeError, match="already"):
+        sp.sync_setup(set(), _sync.checkpoint)
+
+
+def test_many_threads_hammering_one_lock_lose_no_increment(lock_class: Any) -> None:
+    """Plain threads, raw fast path and slow path mixed: the count is exact."""
+    lock = lock_class()
+    count = [0]
+    n, k = 4, 5000
+
+    def work() -> None:
+        for _ in range(k):
+            with lock:
+                count[0] += 1
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert count[0] == n * k and not lock.locked() and not lock._waiters
+
+
+@pytest.mark.parametrize("pure", ["1", "no-accelerator"])
+def test_the_pure_path_in_a_process(pure: str) -> None:
+    """THREDO_PURE=1, or a process where _speedups cannot be imported: the pure Lock, working."""
+    code = (
+        ("import sys; sys.modules['thredo._speedups'] = None\n" if pure != "1" else "")
+        + "import thredo, thredo._sync as s\n"
+        "assert thredo.Lock is s._PyLock and s._CLock is None and s._speedups is None\n"
+        "def main():\n"
+        "    lk = thredo.Lock(); lk.acquire()\n"
+        "    t = thredo.spawn(lk.acquire)\n"
+        "    lk.release(); assert t.join() is True and lk.locked()\n"
+        "thredo.run(main); print('ok')\n"
+    )
+    env = {**os.environ, "THREDO_PURE": "1" if pure == "1" else "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT * 3, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "ok\n"
+
+
+def test_free_threaded_build() -> None:
+    if not sysconfig_gil_disabled():
+        pytest.skip("not a free-threaded CPython (none on this machine)")
+    # On a free-threaded build the hammering test above is the real check.
+    test_many_threads_hammering_one_lock_lose_no_increment(thredo.Lock)
+
+
+def sysconfig_gil_disabled() -> bool:
+    import sysconfig
+
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
