@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import weakref
+from functools import partial
 from typing import Any
 
 import pytest
@@ -81,7 +82,8 @@ def test_same_results_and_errors_as_the_reference_in_a_plain_thread(lock_class: 
                 if held and (args[:1] in ((), (True,)) and kwargs.get("blocking", True)):
                     if kwargs.get("timeout", args[1] if len(args) > 1 else -1) == -1:
                         continue  # would block forever on both
-                got.append((_outcome(lambda: lock.acquire(*args, **kwargs)), lock.locked()))
+                call = partial(lock.acquire, *args, **kwargs)
+                got.append((_outcome(call), lock.locked()))
             if len(got) == 2:
                 assert got[0][0][0] == got[1][0][0], (args, kwargs, held, got)
                 assert got[0][1] == got[1][1], (args, kwargs, held, got)
@@ -98,8 +100,8 @@ def test_argument_errors_match_the_pure_one() -> None:
         lambda lk: lk.release(),
     ]
     for call in calls:
-        a = _outcome(lambda: call(_sync._PyLock()))
-        b = _outcome(lambda: call(_sync._CLock()))
+        a = _outcome(partial(call, _sync._PyLock()))
+        b = _outcome(partial(call, _sync._CLock()))
         assert a[0] == b[0], (a, b)
     assert _outcome(lambda: _sync._CLock().release()) == ("RuntimeError", "release unlocked lock")
 
@@ -115,12 +117,14 @@ def test_with_release_locked_repr_weakref_statistics(lock_class: Any) -> None:
     lock = lock_class()
     assert repr(lock).startswith("<unlocked thredo.Lock object at ")
     with lock as got:
-        assert got is True and lock.locked() and lock._is_owned()
+        assert got is True
+        assert lock.locked()
+        assert lock._is_owned()
         assert repr(lock).startswith("<locked thredo.Lock")
         assert lock.statistics() == _sync.LockStatistics(True, None, 0)
     assert not lock.locked()
     with pytest.raises(ZeroDivisionError), lock:
-        1 / 0
+        raise ZeroDivisionError
     assert not lock.locked()
     ref = weakref.ref(lock)
     del lock
@@ -137,7 +141,9 @@ def test_a_subclass_works(lock_class: Any) -> None:
             self.extra = 1
 
     m = Mine()
-    assert m.acquire() and m.locked() and m.extra == 1
+    assert m.acquire()
+    assert m.locked()
+    assert m.extra == 1
     m.release()
     assert not m.locked()
 
@@ -164,9 +170,12 @@ def test_contended_acquire_waits_is_woken_and_records_the_holder(lock_class: Any
         wait_blocked(tb, "Lock.acquire", lock)
         assert lock.statistics().waiting == 2
         lock.release()
-        assert ta.join() == "a" and tb.join() == "b"
+        assert ta.join() == "a"
+        assert tb.join() == "b"
         assert order == ["a", "b"]
-        assert not lock.locked() and lock._holder is None and not lock._waiters
+        assert not lock.locked()
+        assert lock._holder is None
+        assert not lock._waiters
 
     thredo.run(main)
 
@@ -196,7 +205,8 @@ def test_a_blocked_acquire_is_cancelled_or_times_out_holding_nothing(
             result = type(e.__cause__).__name__
         want = {"cancel": "ThreadCancelled", "timeout_after": "ThreadTimeout", "timeout": False}
         assert result == want[how]
-        assert lock.locked() and not lock._waiters  # still ours only
+        assert lock.locked()  # still ours only
+        assert not lock._waiters
         lock.release()
         assert lock.acquire(False)
         lock.release()
@@ -241,7 +251,8 @@ def test_the_monitor_reads_what_it_needs(lock_class: Any) -> None:
     lock = lock_class()
     for name in ("_lock", "_waiters", "_holder", "_mutex"):
         assert hasattr(lock, name), name
-    assert lock._holder is None and not lock._lock.locked()
+    assert lock._holder is None
+    assert not lock._lock.locked()
     lock.acquire()
     assert lock._lock.locked()
     lock.release()
@@ -252,7 +263,9 @@ def test_the_c_raw_lock_and_setup_refuse_misuse() -> None:
         pytest.skip("the C accelerator is not built")
     sp = _sync._speedups
     raw = _sync._CLock()._lock
-    assert raw.acquire(False) is True and raw.acquire(False) is False and raw.locked()
+    assert raw.acquire(False) is True
+    assert raw.acquire(False) is False
+    assert raw.locked()
     with pytest.raises(ValueError, match="acquire\\(False\\)"):
         raw.acquire(True)  # waiting is the wait queue's business, never a spin
     raw.release()
@@ -279,7 +292,9 @@ def test_many_threads_hammering_one_lock_lose_no_increment(lock_class: Any) -> N
         t.start()
     for t in threads:
         t.join(WAIT)
-    assert count[0] == n * k and not lock.locked() and not lock._waiters
+    assert count[0] == n * k
+    assert not lock.locked()
+    assert not lock._waiters
 
 
 @pytest.mark.parametrize("pure", ["1", "no-accelerator"])

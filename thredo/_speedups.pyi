@@ -13,7 +13,8 @@ class RawLock:
     def locked(self) -> bool: ...
 
 class LockBase:
-    _lock: RawLock
+    @property
+    def _lock(self) -> RawLock: ...  # read-only
     _waiters: Any
     _mutex: Any
     _holder: int | None

@@ -53,7 +53,7 @@ from functools import partial
 from threading import TIMEOUT_MAX, BrokenBarrierError
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._core import (
     Waiter,
@@ -182,6 +182,14 @@ def _check_lock_args(blocking: bool, timeout: float) -> None:
 # -- Lock, RLock -----------------------------------------------------------------------
 
 
+class _RawLock(Protocol):
+    """What a Lock's ``_lock`` offers: a ``_thread.lock`` or the accelerator's ``RawLock``."""
+
+    def acquire(self, blocking: bool, /) -> bool: ...
+    def release(self) -> None: ...
+    def locked(self) -> bool: ...
+
+
 class _LockCommon:
     """What both implementations of :class:`Lock` share: the slow paths, in Python.
 
@@ -198,9 +206,14 @@ class _LockCommon:
     records nothing, to stay one raw lock operation).
     """
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # (mypy would then reject the subclasses' own attributes)
+        __slots__ = ()
     # Provided by both implementations (a slot or C member each).
-    _lock: Any
+    if TYPE_CHECKING:
+
+        @property
+        def _lock(self) -> _RawLock: ...  # (assigned once, by __new__ or __init__)
+
     _mutex: Any
     _waiters: WaitQueue
     _holder: int | None
@@ -277,6 +290,7 @@ class _PyLock(_LockCommon):
     """
 
     __slots__ = ("_lock", "_mutex", "_waiters", "_holder", "__weakref__")
+    _lock: _RawLock  # (read-only in _LockCommon's view)
 
     def __init__(self) -> None:
         self._lock = allocate_lock()  # the lock itself: held == locked
@@ -341,31 +355,28 @@ class _PyLock(_LockCommon):
             self._wake()
 
 
-def _load_speedups() -> Any:
-    """The C accelerator module, or None: not built, or ``THREDO_PURE=1``."""
-    if _os.environ.get("THREDO_PURE", "") not in ("", "0"):
-        return None
-    try:
-        from . import _speedups
-    except ImportError:
-        return None
+try:
+    if _os.environ.get("THREDO_PURE", "") not in ("", "0"):  # the pure-Python path, forced
+        raise ImportError("THREDO_PURE")
+    from . import _speedups
+except ImportError:  # not built (or forced): the pure-Python Lock
+    _speedups = None  # type: ignore[assignment]
+else:
     _speedups.sync_setup(attention, checkpoint)
-    return _speedups
 
-
-_speedups = _load_speedups()
 _CLock: type[_LockCommon] | None = None
 
 if _speedups is not None:
 
-    class _CLockImpl(_speedups.LockBase, _LockCommon):  # type: ignore[misc]
+    class _CLockImpl(_speedups.LockBase, _LockCommon):
         """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable.
 
         Any thread may release it, as with ``threading.Lock``.  Thread-safe.
         (The C accelerator's fast path, ``LockBase``; the rest as :class:`_PyLock`.)
         """
 
-        __slots__ = ("__weakref__",)
+        if not TYPE_CHECKING:
+            __slots__ = ("__weakref__",)
 
         def __init__(self) -> None:
             self._mutex = allocate_lock()
