@@ -27,8 +27,10 @@ return values and errors.  Differences, all from the wait mechanism (``_wait.py`
   ``_thread.lock`` does).
 * They can be created anywhere (module level, before ``run()``) and shared
   by thredo and plain threads at once, across several ``run()`` calls.
-* Fast paths never park: an uncontended lock is one raw ``_thread`` lock
-  operation after the cancellation check.  Waiters are woken in FIFO order;
+* Fast paths never park: an uncontended lock is one raw lock operation
+  after the cancellation check (in C where the accelerator is built:
+  ``_speedups.LockBase``; ``THREDO_PURE=1`` or no compiler: the pure-Python
+  ``_PyLock``, the reference; docs/design.md, section 10).  Waiters are woken in FIFO order;
   as with ``threading``, a thread that arrives while the woken one is getting
   up may barge in first.
 * Extras: ``statistics()`` on every primitive (frozen dataclasses, for tests
