@@ -34,8 +34,22 @@ else:
     )
 
 
+RIMPLS = [pytest.param(_sync._PyRLock, id="pure")]
+if _sync._CRLock is not None:
+    RIMPLS.append(pytest.param(_sync._CRLock, id="c"))
+else:
+    RIMPLS.append(
+        pytest.param(None, id="c", marks=pytest.mark.skip(reason="the C accelerator is not built"))
+    )
+
+
 @pytest.fixture(params=IMPLS)
 def lock_class(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
+
+@pytest.fixture(params=RIMPLS)
+def rlock_class(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
@@ -50,9 +64,12 @@ def test_thredo_lock_is_the_c_one_where_built_and_not_pure() -> None:
     pure = os.environ.get("THREDO_PURE", "") not in ("", "0")
     if pure or _sync._speedups is None:
         assert thredo.Lock is _sync._PyLock
+        assert thredo.RLock is _sync._PyRLock
     else:
         assert thredo.Lock is _sync._CLock
+        assert thredo.RLock is _sync._CRLock
     assert thredo.Lock.__name__ == thredo.Lock.__qualname__ == "Lock"
+    assert thredo.RLock.__name__ == thredo.RLock.__qualname__ == "RLock"
 
 
 def test_same_results_and_errors_as_the_reference_in_a_plain_thread(lock_class: Any) -> None:
@@ -316,6 +333,104 @@ def test_the_pure_path_in_a_process(pure: str) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "ok\n"
+
+
+def test_rlock_same_results_and_errors_as_threading(rlock_class: Any) -> None:
+    forms: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((), {}),
+        ((False,), {}),
+        ((), {"timeout": 0.001}),
+        ((False, 1), {}),
+        ((), {"timeout": float("nan")}),
+        ((), {"timeout": -2}),
+        ((), {"timeout": 1e300}),
+        ((True, -1, 1), {}),
+        ((), {"nope": 1}),
+    ]
+    for args, kwargs in forms:
+        got = []
+        for make in (threading.RLock, rlock_class):
+            lock = make()
+            got.append((_outcome(partial(lock.acquire, *args, **kwargs))[0], lock._is_owned()))
+        assert got[0] == got[1], (args, kwargs, got)
+
+
+def test_rlock_reentry_owner_count_and_release_by_another_thread(rlock_class: Any) -> None:
+    r = rlock_class()
+    assert r.acquire()
+    assert r.acquire(timeout=1)
+    with r:
+        assert r._count == 3
+        assert r._owner == threading.get_ident()
+        assert r._recursion_count() == 3
+        assert r.statistics() == _sync.LockStatistics(True, threading.get_ident(), 0)
+        assert repr(r).startswith("<locked thredo.RLock object owner=")
+    errors: list[Any] = []
+    t = threading.Thread(target=lambda: errors.append(_outcome(r.release)))
+    t.start()
+    t.join(WAIT)
+    assert errors == [("RuntimeError", "cannot release un-acquired lock")]
+    r.release()
+    r.release()
+    assert not r.locked()
+    assert r._owner is None
+    assert _outcome(r.release) == ("RuntimeError", "cannot release un-acquired lock")
+    state = (r.acquire(), r._release_save())[1]  # what Condition.wait does
+    assert not r.locked()
+    r._acquire_restore(state)
+    assert r._is_owned()
+    r.release()
+    assert not r.locked()
+
+
+def test_rlock_blocked_acquire_is_cancellable_and_a_condition_works(rlock_class: Any) -> None:
+    def main() -> None:
+        r = rlock_class()
+        r.acquire()
+        t = thredo.spawn(r.acquire)
+        wait_blocked(t, "RLock.acquire", r)
+        t.cancel()
+        with pytest.raises(thredo.ThreadError) as info:
+            t.join()
+        assert isinstance(info.value.__cause__, thredo.ThreadCancelled)
+        assert r._is_owned()
+        assert not r._block._waiters
+        r.release()
+        c = thredo.Condition(r)
+        box: list[int] = []
+
+        def waiter() -> int:
+            with c:
+                c.wait_for(lambda: box)
+                return box[0]
+
+        w = thredo.spawn(waiter)
+        wait_blocked(w, "Condition.wait")
+        with c:
+            box.append(7)
+            c.notify()
+        assert w.join() == 7
+        assert not r.locked()
+
+    thredo.run(main)
+
+
+def test_rlock_hammered_by_plain_threads_loses_no_increment(rlock_class: Any) -> None:
+    r = rlock_class()
+    count = [0]
+
+    def work() -> None:
+        for _ in range(3000):
+            with r, r:
+                count[0] += 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert count[0] == 12000
+    assert not r.locked()
 
 
 def test_free_threaded_build() -> None:

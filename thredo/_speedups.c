@@ -14,12 +14,14 @@
  *    thredo.net.socket uses them only when the process may run on more than
  *    one CPU; THREDO_KEEP_GIL=0 never does.
  *
- * 2. LockBase, the fast path of thredo.Lock (thredo/_sync.py): acquire,
+ * 2. LockBase and RLockBase, the fast paths of thredo.Lock and thredo.RLock
+ *    (thredo/_sync.py).  LockBase: acquire,
  *    release, with and locked in C, the rest (the wait, the wake-up, the
  *    argument checks of a timed acquire) in Python methods of the subclass
  *    (_wait, _wake, _acquire_timed).  The lock itself is RawLock, one atomic
  *    int taken by compare-and-swap: a real lock, correct without the GIL.
- *    THREDO_PURE=1 makes thredo.Lock the pure-Python class.
+ *    RLockBase does the same on top of a LockBase (its _block).
+ *    THREDO_PURE=1 makes both the pure-Python classes.
  *
  * Measurements behind both: docs/design.md (sections 9 and 10).
  * Built by hatch_build.py when a C compiler and Python's headers exist.
@@ -263,16 +265,25 @@ lb_dealloc(LockBase *self)
     tp->tp_free((PyObject *)self);
 }
 
+/* checkpoint() if the attention set is non-empty (something may be pending). */
+static int
+checkpoint_if_pending(void)
+{
+    if (PySet_Size(attention) > 0) {
+        PyObject *r = PyObject_CallNoArgs(checkpoint);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
 /* The acquire with blocking already made a truth value (no timeout). */
 static PyObject *
 lb_do_acquire(LockBase *self, int blocking)
 {
-    if (blocking && PySet_Size(attention) > 0) {
-        PyObject *r = PyObject_CallNoArgs(checkpoint);
-        if (r == NULL)
-            return NULL;
-        Py_DECREF(r);
-    }
+    if (blocking && checkpoint_if_pending() < 0)
+        return NULL;
     if (raw_try(self->raw))
         Py_RETURN_TRUE;
     if (!blocking)
@@ -280,46 +291,57 @@ lb_do_acquire(LockBase *self, int blocking)
     return PyObject_CallMethodOneArg((PyObject *)self, str_wait, Py_None);
 }
 
+/* acquire's arguments (blocking=True, timeout=-1), by position or keyword;
+ * NULL for one not given. */
+static int
+parse_acquire_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                   PyObject **blocking, PyObject **timeout)
+{
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)", nargs);
+        return -1;
+    }
+    if (nargs >= 1)
+        *blocking = args[0];
+    if (nargs == 2)
+        *timeout = args[1];
+    if (kwnames == NULL)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        PyObject **slot;
+        int is_b = PyObject_RichCompareBool(name, str_blocking, Py_EQ);
+        if (is_b < 0)
+            return -1;
+        if (is_b) {
+            slot = blocking;
+        } else {
+            int is_t = PyObject_RichCompareBool(name, str_timeout, Py_EQ);
+            if (is_t < 0)
+                return -1;
+            if (!is_t) {
+                PyErr_Format(PyExc_TypeError,
+                             "acquire() got an unexpected keyword argument '%U'", name);
+                return -1;
+            }
+            slot = timeout;
+        }
+        if (*slot != NULL) {
+            PyErr_Format(PyExc_TypeError, "acquire() got multiple values for argument '%U'",
+                         name);
+            return -1;
+        }
+        *slot = args[nargs + i];
+    }
+    return 0;
+}
+
 static PyObject *
 lb_acquire(LockBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *blocking = NULL, *timeout = NULL;
-    if (nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)", nargs);
+    if (parse_acquire_args(args, nargs, kwnames, &blocking, &timeout) < 0)
         return NULL;
-    }
-    if (nargs >= 1)
-        blocking = args[0];
-    if (nargs == 2)
-        timeout = args[1];
-    if (kwnames != NULL) {
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
-            PyObject *name = PyTuple_GET_ITEM(kwnames, i);
-            PyObject **slot;
-            int is_b = PyObject_RichCompareBool(name, str_blocking, Py_EQ);
-            if (is_b < 0)
-                return NULL;
-            if (is_b) {
-                slot = &blocking;
-            } else {
-                int is_t = PyObject_RichCompareBool(name, str_timeout, Py_EQ);
-                if (is_t < 0)
-                    return NULL;
-                if (!is_t) {
-                    PyErr_Format(PyExc_TypeError,
-                                 "acquire() got an unexpected keyword argument '%U'", name);
-                    return NULL;
-                }
-                slot = &timeout;
-            }
-            if (*slot != NULL) {
-                PyErr_Format(PyExc_TypeError, "acquire() got multiple values for argument '%U'",
-                             name);
-                return NULL;
-            }
-            *slot = args[nargs + i];
-        }
-    }
     int b = 1;
     if (blocking != NULL && (b = PyObject_IsTrue(blocking)) < 0)
         return NULL;
@@ -328,12 +350,8 @@ lb_acquire(LockBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         if (timed < 0)
             return NULL;
         if (timed) {
-            if (b && PySet_Size(attention) > 0) {
-                PyObject *r = PyObject_CallNoArgs(checkpoint);
-                if (r == NULL)
-                    return NULL;
-                Py_DECREF(r);
-            }
+            if (b && checkpoint_if_pending() < 0)
+                return NULL;
             return PyObject_CallMethodObjArgs((PyObject *)self, str_acquire_timed,
                                               blocking != NULL ? blocking : Py_True, timeout,
                                               NULL);
@@ -433,6 +451,269 @@ static PyTypeObject LockBase_Type = {
     .tp_new = lb_new,
 };
 
+/* -- RLockBase: thredo.RLock's fast path --------------------------------------
+ *
+ * The pure RLock's steps, in its order: the cancellation check; a timed
+ * acquire: self._acquire_timed(blocking, timeout); the owner re-entering:
+ * count + 1; else the block (a LockBase) if free, or block._wait(None,
+ * "RLock.acquire", self); then owner = me, count = 1.  release: only the
+ * owner; at count 0 the owner is cleared and the block released.
+ * The owner is an atomic ident (0: none; a thread's ident is its
+ * pthread_self(), never 0), read by other threads (locked, statistics) and
+ * written by the owner only; count is touched by the owner only.
+ */
+static PyObject *str_rlock_acquire;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *block;  /* a LockBase (set by the subclass's __init__) */
+    atomic_ulong owner;
+    Py_ssize_t count;
+} RLockBase;
+
+static PyObject *
+rl_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (attention == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.sync_setup() was not called");
+        return NULL;
+    }
+    RLockBase *self = (RLockBase *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    atomic_init(&self->owner, 0);
+    self->count = 0;
+    return (PyObject *)self;
+}
+
+static int
+rl_traverse(RLockBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->block);
+    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int
+rl_clear(RLockBase *self)
+{
+    Py_CLEAR(self->block);
+    return 0;
+}
+
+static void
+rl_dealloc(RLockBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    rl_clear(self);
+    tp->tp_free((PyObject *)self);
+}
+
+static LockBase *
+rl_block(RLockBase *self)
+{
+    PyObject *b = self->block;
+    if (b == NULL || !PyObject_TypeCheck(b, &LockBase_Type)) {
+        PyErr_SetString(PyExc_TypeError, "RLockBase._block must be a LockBase");
+        return NULL;
+    }
+    return (LockBase *)b;
+}
+
+static PyObject *
+rl_do_acquire(RLockBase *self, int blocking)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (atomic_load(&self->owner) == me) {
+        self->count++;
+        Py_RETURN_TRUE;
+    }
+    LockBase *block = rl_block(self);
+    if (block == NULL)
+        return NULL;
+    if (!raw_try(block->raw)) {
+        if (!blocking)
+            Py_RETURN_FALSE;
+        PyObject *r = PyObject_CallMethodObjArgs((PyObject *)block, str_wait, Py_None,
+                                                 str_rlock_acquire, (PyObject *)self, NULL);
+        if (r == NULL)
+            return NULL;
+        int ok = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        if (ok < 0)
+            return NULL;
+        if (!ok)
+            Py_RETURN_FALSE;
+    }
+    atomic_store(&self->owner, me);
+    self->count = 1;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+rl_acquire(RLockBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *blocking = NULL, *timeout = NULL;
+    if (parse_acquire_args(args, nargs, kwnames, &blocking, &timeout) < 0)
+        return NULL;
+    int b = 1;
+    if (blocking != NULL && (b = PyObject_IsTrue(blocking)) < 0)
+        return NULL;
+    if (b && checkpoint_if_pending() < 0)
+        return NULL;
+    if (timeout != NULL) {
+        int timed = PyObject_RichCompareBool(timeout, minus_one, Py_NE);
+        if (timed < 0)
+            return NULL;
+        if (timed)
+            return PyObject_CallMethodObjArgs((PyObject *)self, str_acquire_timed,
+                                              blocking != NULL ? blocking : Py_True, timeout,
+                                              NULL);
+    }
+    return rl_do_acquire(self, b);
+}
+
+static PyObject *
+rl_enter(RLockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    if (checkpoint_if_pending() < 0)
+        return NULL;
+    return rl_do_acquire(self, 1);
+}
+
+static PyObject *
+rl_release(RLockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    if (atomic_load(&self->owner) != PyThread_get_thread_ident()) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return NULL;
+    }
+    if (--self->count)
+        Py_RETURN_NONE;
+    atomic_store(&self->owner, 0);
+    LockBase *block = rl_block(self);
+    if (block == NULL)
+        return NULL;
+    return lb_release(block, NULL);
+}
+
+static PyObject *
+rl_exit(RLockBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "__exit__() takes at most 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *r = rl_release(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+rl_locked(RLockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(atomic_load(&self->owner) != 0);
+}
+
+static PyObject *
+rl_get_owner(RLockBase *self, void *closure)
+{
+    unsigned long o = atomic_load(&self->owner);
+    if (o == 0)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(o);
+}
+
+static int
+rl_set_owner(RLockBase *self, PyObject *value, void *closure)
+{
+    unsigned long o = 0;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _owner");
+        return -1;
+    }
+    if (value != Py_None) {
+        o = PyLong_AsUnsignedLong(value);
+        if (o == (unsigned long)-1 && PyErr_Occurred())
+            return -1;
+    }
+    atomic_store(&self->owner, o);
+    return 0;
+}
+
+static PyObject *
+rl_get_count(RLockBase *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->count);
+}
+
+static int
+rl_set_count(RLockBase *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _count");
+        return -1;
+    }
+    Py_ssize_t c = PyLong_AsSsize_t(value);
+    if (c == -1 && PyErr_Occurred())
+        return -1;
+    self->count = c;
+    return 0;
+}
+
+static PyGetSetDef rl_getset[] = {
+    {"_owner", (getter)rl_get_owner, (setter)rl_set_owner, "the owner's ident, or None", NULL},
+    {"_count", (getter)rl_get_count, (setter)rl_set_count, "the owner's depth", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef rl_members[] = {
+    {"_block", T_OBJECT_EX, offsetof(RLockBase, block), 0, "the Lock held while owned"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyMethodDef rl_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))rl_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\n"
+     "As ``threading.RLock.acquire``; a cancellation point when ``blocking``.\n\n"
+     "Re-acquiring by the owner is a cancellation point too (it is a call\n"
+     "that may block; the owner's count is unchanged when it raises).  A\n"
+     "cancelled acquire holds nothing.\n\n"
+     "Raises:\n"
+     "    ValueError, OverflowError: as :meth:`Lock.acquire`."},
+    {"release", (PyCFunction)rl_release, METH_NOARGS,
+     "release($self, /)\n--\n\n"
+     "As ``threading.RLock.release``.  Not a cancellation point.\n\n"
+     "Raises:\n"
+     "    RuntimeError: the calling thread does not own the lock."},
+    {"__enter__", (PyCFunction)rl_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\n``acquire()``: a cancellation point."},
+    {"__exit__", (PyCFunction)(void (*)(void))rl_exit, METH_FASTCALL,
+     "__exit__($self, ty=None, val=None, tb=None, /)\n--\n\n``release()``."},
+    {"locked", (PyCFunction)rl_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nWhether any thread holds it (``threading.RLock`` has it from Python 3.14)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RLockBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "thredo._speedups.RLockBase",
+    .tp_basicsize = sizeof(RLockBase),
+    .tp_dealloc = (destructor)rl_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C fast path of thredo.RLock (subclassed there; see thredo/_sync.py).",
+    .tp_traverse = (traverseproc)rl_traverse,
+    .tp_clear = (inquiry)rl_clear,
+    .tp_methods = rl_methods,
+    .tp_members = rl_members,
+    .tp_getset = rl_getset,
+    .tp_new = rl_new,
+};
+
 /* sync_setup(attention, checkpoint): hand over the core's attention set and
  * checkpoint function, once (the same pair again is a no-op). */
 static PyObject *
@@ -477,7 +758,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&RawLock_Type) < 0 || PyType_Ready(&LockBase_Type) < 0)
+    if (PyType_Ready(&RawLock_Type) < 0 || PyType_Ready(&LockBase_Type) < 0 ||
+        PyType_Ready(&RLockBase_Type) < 0)
         return NULL;
     if (str_wait == NULL) {
         str_wait = PyUnicode_InternFromString("_wait");
@@ -485,8 +767,9 @@ PyInit__speedups(void)
         str_acquire_timed = PyUnicode_InternFromString("_acquire_timed");
         str_blocking = PyUnicode_InternFromString("blocking");
         str_timeout = PyUnicode_InternFromString("timeout");
+        str_rlock_acquire = PyUnicode_InternFromString("RLock.acquire");
         minus_one = PyLong_FromLong(-1);
-        if (!str_wait || !str_wake || !str_acquire_timed || !str_blocking || !str_timeout ||
+        if (!str_rlock_acquire || !str_wait || !str_wake || !str_acquire_timed || !str_blocking || !str_timeout ||
             !minus_one)
             return NULL;
     }
@@ -502,6 +785,12 @@ PyInit__speedups(void)
     Py_INCREF(&LockBase_Type);
     if (PyModule_AddObject(m, "LockBase", (PyObject *)&LockBase_Type) < 0) {
         Py_DECREF(&LockBase_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&RLockBase_Type);
+    if (PyModule_AddObject(m, "RLockBase", (PyObject *)&RLockBase_Type) < 0) {
+        Py_DECREF(&RLockBase_Type);
         Py_DECREF(m);
         return NULL;
     }

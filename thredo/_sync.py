@@ -397,20 +397,19 @@ else:
     Lock = _PyLock if _CLock is None else _CLock
 
 
-class RLock:
-    """As ``threading.RLock`` (re-entrant, released by its owner only); cancellable ``acquire``.
+class _RLockCommon:
+    """What both implementations of :class:`RLock` share (as :class:`_LockCommon` for Lock).
 
-    Offers the private methods stdlib code calls on an RLock
-    (``_is_owned``, ``_recursion_count``, ``_release_save``,
-    ``_acquire_restore``).  Thread-safe.
+    Attributes (both): ``_block`` (a thredo ``Lock``, held while owned),
+    ``_owner`` (the owner's ident or None, written by the owner only),
+    ``_count`` (the owner's depth).
     """
 
-    __slots__ = ("_block", "_owner", "_count", "__weakref__")
-
-    def __init__(self) -> None:
-        self._block = Lock()  # held while owned
-        self._owner: int | None = None  # written by the owner only
-        self._count = 0
+    if not TYPE_CHECKING:
+        __slots__ = ()
+    _block: Any
+    _owner: int | None
+    _count: int
 
     def __repr__(self) -> str:
         state = "locked" if self._owner is not None else "unlocked"
@@ -418,6 +417,64 @@ class RLock:
             f"<{state} thredo.RLock object owner={self._owner} count={self._count} "
             f"at {id(self):#x}>"
         )
+
+    def _acquire_timed(self, blocking: bool, timeout: float) -> bool:
+        """``acquire`` with a timeout other than -1, after the cancellation check."""
+        _check_lock_args(blocking, timeout)
+        me = get_ident()
+        if self._owner == me:
+            self._count += 1
+            return True
+        block = self._block
+        if not block._lock.acquire(False):
+            if not blocking or not block._wait(timeout, "RLock.acquire", self):
+                return False
+        self._owner = me
+        self._count = 1
+        return True
+
+    def statistics(self) -> LockStatistics:
+        """A snapshot: held or not, the owner's ident, how many threads wait."""
+        owner = self._owner
+        return LockStatistics(owner is not None, owner, len(self._block._waiters))
+
+    def _is_owned(self) -> bool:
+        return self._owner == get_ident()
+
+    def _recursion_count(self) -> int:
+        """As ``threading.RLock._recursion_count`` (3.12+): the caller's depth, else 0."""
+        return self._count if self._owner == get_ident() else 0
+
+    def _release_save(self) -> tuple[int, int | None]:
+        if self._count == 0:
+            raise RuntimeError("cannot release un-acquired lock")
+        state = (self._count, self._owner)
+        self._count = 0
+        self._owner = None
+        self._block.release()
+        return state
+
+    def _acquire_restore(self, state: tuple[int, int | None]) -> None:
+        with disable_cancellation():
+            self._block.acquire()
+        self._count, self._owner = state
+
+
+class _PyRLock(_RLockCommon):
+    """As ``threading.RLock`` (re-entrant, released by its owner only); cancellable ``acquire``.
+
+    Offers the private methods stdlib code calls on an RLock
+    (``_is_owned``, ``_recursion_count``, ``_release_save``,
+    ``_acquire_restore``).  Thread-safe.  (The pure-Python implementation,
+    the reference for the C one; ``THREDO_PURE=1`` or no accelerator.)
+    """
+
+    __slots__ = ("_block", "_owner", "_count", "__weakref__")
+
+    def __init__(self) -> None:
+        self._block = Lock()  # held while owned
+        self._owner = None  # written by the owner only
+        self._count = 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """As ``threading.RLock.acquire``; a cancellation point when ``blocking``.
@@ -433,16 +490,14 @@ class RLock:
             if attention:  # checkpoint() when something may be pending (_core)
                 checkpoint()
         if timeout != -1:
-            _check_lock_args(blocking, timeout)
+            return self._acquire_timed(blocking, timeout)
         me = get_ident()
         if self._owner == me:
             self._count += 1
             return True
         block = self._block
         if not block._lock.acquire(False):
-            if not blocking or not block._wait(
-                None if timeout == -1 else timeout, "RLock.acquire", self
-            ):
+            if not blocking or not block._wait(None, "RLock.acquire", self):
                 return False
         self._owner = me
         self._count = 1
@@ -476,31 +531,36 @@ class RLock:
         """Whether any thread holds it (``threading.RLock`` has it from Python 3.14)."""
         return self._owner is not None
 
-    def statistics(self) -> LockStatistics:
-        """A snapshot: held or not, the owner's ident, how many threads wait."""
-        owner = self._owner
-        return LockStatistics(owner is not None, owner, len(self._block._waiters))
 
-    def _is_owned(self) -> bool:
-        return self._owner == get_ident()
+_CRLock: type[_RLockCommon] | None = None
 
-    def _recursion_count(self) -> int:
-        """As ``threading.RLock._recursion_count`` (3.12+): the caller's depth, else 0."""
-        return self._count if self._owner == get_ident() else 0
+if _speedups is not None:
 
-    def _release_save(self) -> tuple[int, int | None]:
-        if self._count == 0:
-            raise RuntimeError("cannot release un-acquired lock")
-        state = (self._count, self._owner)
-        self._count = 0
-        self._owner = None
-        self._block.release()
-        return state
+    class _CRLockImpl(_speedups.RLockBase, _RLockCommon):
+        """As ``threading.RLock`` (re-entrant, released by its owner only); cancellable ``acquire``.
 
-    def _acquire_restore(self, state: tuple[int, int | None]) -> None:
-        with disable_cancellation():
-            self._block.acquire()
-        self._count, self._owner = state
+        Offers the private methods stdlib code calls on an RLock
+        (``_is_owned``, ``_recursion_count``, ``_release_save``,
+        ``_acquire_restore``).  Thread-safe.  (The C accelerator's fast path,
+        ``RLockBase``, on a C ``Lock``; the rest as :class:`_PyRLock`.)
+        """
+
+        if not TYPE_CHECKING:
+            __slots__ = ("__weakref__",)
+
+        def __init__(self) -> None:
+            self._block = Lock()  # held while owned
+
+    _CRLock = _CRLockImpl
+
+for _rcls in (_PyRLock, _CRLock):
+    if _rcls is not None:
+        _rcls.__name__ = _rcls.__qualname__ = "RLock"
+
+if TYPE_CHECKING:
+    RLock = _PyRLock
+else:
+    RLock = _PyRLock if _CRLock is None else _CRLock
 
 
 # -- Condition -------------------------------------------------------------------------
