@@ -165,6 +165,25 @@ def test_a_subclass_works(lock_class: Any) -> None:
     assert not m.locked()
 
 
+def test_reference_cycles_through_a_lock_are_collected(lock_class: Any, rlock_class: Any) -> None:
+    """The C types take part in the cyclic GC (their members are traversed and cleared)."""
+    for _ in range(3):
+
+        class Mine(lock_class):  # type: ignore[misc,valid-type]
+            __slots__ = ("me",)
+
+        m = Mine()
+        m.me = m  # a cycle through a subclass slot
+        lk = lock_class()
+        lk._holder = lk  # ...through a C member (a Python slot on the pure one)
+        r = rlock_class()
+        r._block._holder = r  # ...through an RLock's block
+        refs = [weakref.ref(o) for o in (m, lk, r, Mine)]
+        del m, lk, r, Mine
+        gc.collect()
+        assert [ref() for ref in refs] == [None] * 4
+
+
 def test_contended_acquire_waits_is_woken_and_records_the_holder(lock_class: Any) -> None:
     """Two waiters: the first woken records itself as holder while the other still waits."""
 

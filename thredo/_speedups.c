@@ -241,8 +241,8 @@ lb_traverse(LockBase *self, visitproc visit, void *arg)
     Py_VISIT(self->waiters);
     Py_VISIT(self->mutex);
     Py_VISIT(self->holder);
-    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE)
-        Py_VISIT(Py_TYPE(self));
+    /* Not the type: a static type's traverse must not (the subclass's
+     * subtype_traverse visits its heap type itself). */
     return 0;
 }
 
@@ -489,9 +489,7 @@ rl_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static int
 rl_traverse(RLockBase *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->block);
-    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE)
-        Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->block);  /* (not the type: as lb_traverse) */
     return 0;
 }
 
