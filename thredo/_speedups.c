@@ -132,15 +132,16 @@ raw_try(RawLock *r)
     return atomic_compare_exchange_strong(&r->held, &expected, 1);
 }
 
-static PyObject *
+/* 0, or -1 with RuntimeError set when it was not held. */
+static int
 raw_release_or_raise(RawLock *r)
 {
     /* The exchange tells whether it was held: an unheld lock stays unheld. */
     if (!atomic_exchange(&r->held, 0)) {
         PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
-        return NULL;
+        return -1;
     }
-    Py_RETURN_NONE;
+    return 0;
 }
 
 static PyObject *
@@ -164,7 +165,9 @@ raw_acquire(RawLock *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 raw_release(RawLock *self, PyObject *Py_UNUSED(ignored))
 {
-    return raw_release_or_raise(self);
+    if (raw_release_or_raise(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -369,7 +372,7 @@ lb_enter(LockBase *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 lb_release(LockBase *self, PyObject *Py_UNUSED(ignored))
 {
-    if (raw_release_or_raise(self->raw) == NULL)
+    if (raw_release_or_raise(self->raw) < 0)
         return NULL;
     PyObject *waiters = self->waiters;
     if (waiters == NULL)
