@@ -391,8 +391,11 @@ for _cls in (_PyLock, _CLock):
     if _cls is not None:
         _cls.__name__ = _cls.__qualname__ = "Lock"  # what repr() and thredo.ps() show
 
-if TYPE_CHECKING:
-    Lock = _PyLock
+if TYPE_CHECKING:  # one class named Lock for type checkers, whichever is chosen at run time
+
+    class Lock(_PyLock):
+        """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable."""
+
 else:
     Lock = _PyLock if _CLock is None else _CLock
 
@@ -558,7 +561,10 @@ for _rcls in (_PyRLock, _CRLock):
         _rcls.__name__ = _rcls.__qualname__ = "RLock"
 
 if TYPE_CHECKING:
-    RLock = _PyRLock
+
+    class RLock(_PyRLock):
+        """As ``threading.RLock``; in a thredo thread ``acquire`` is cancellable."""
+
 else:
     RLock = _PyRLock if _CRLock is None else _CRLock
 
