@@ -6,7 +6,8 @@ source (``thredo/_speedups.<EXT_SUFFIX>``: one file per Python version, so
 the CI's several virtual environments share the checkout), and shipped as
 a build artifact.  Where there is no C compiler or no ``Python.h`` the build
 says so and goes on: thredo is complete without the accelerator (the
-sockets then take the stdlib's recv/send; ``thredo.net.socket``).
+sockets then take the stdlib's recv/send, ``thredo.net.socket``; ``thredo.Lock``
+is the pure-Python class, ``thredo._sync``).
 
 Beside the module the build writes ``<module>.sha256``: the SHA-256 of the
 ``_speedups.c`` it was compiled from.  An editable install does not rebuild
@@ -43,7 +44,7 @@ def source_hash(path: str) -> str:
 
 
 def _say(why: str) -> None:
-    print(f"thredo: {why}: pure-Python sockets", file=sys.stderr, flush=True)
+    print(f"thredo: {why}: the pure-Python path", file=sys.stderr, flush=True)
 
 
 def compile_speedups(root: str) -> str | None:

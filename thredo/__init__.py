@@ -10,7 +10,7 @@ Layout -- each module uses only modules on lower lines (checked by
     # 0      _core._errors        every exception
     # 0      _core._runctx        one run: its thread registry and its kernel inbox (post)
     # 0      _meta                exported objects report their public home
-    # 0      _speedups            the optional C accelerator of socket recv/send (no Python)
+    # 0      _speedups            the optional C accelerator: socket recv/send, Lock (no Python)
     # 1      _core._wait          the wait mechanism: per-thread state, Waiter, WaitQueue, park
     # 2      _core._await         AWAIT: curio coroutines run by the kernel for a thread
     # 2      _core._fdwait        waits on file descriptors (eventfd, budget, shared epoll)

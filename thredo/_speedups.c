@@ -1,28 +1,37 @@
-/* thredo._speedups: recv and send that keep the GIL (optional accelerator).
+/* thredo._speedups: thredo's optional C accelerator.
  *
- * Why: a thredo socket's recv has already waited in poll() for the socket to
- * be readable (the wait every cancellable call needs), so the recv itself
- * cannot block.  The stdlib's recv/send release the GIL around the system
- * call all the same; with two or more CPUs another thread takes it, and the
- * caller then sleeps on the GIL: a hand-off to another core per call.
- * Measured on the echo benchmark (docs/design.md, section 9): unpinned,
- * server CPU per round trip 122 -> 62 us and context switches 9.7 -> 3.2.
- * On one CPU releasing the GIL is the better choice (a thread woken by the
- * kernel runs while the caller is in its system call), so thredo.net.socket
- * uses these only when the process may run on more than one CPU.
+ * Two parts, each with a complete pure-Python twin that stays the reference
+ * (same tests on both; a machine without a compiler gets the pure path):
  *
- * Both always pass MSG_DONTWAIT, so they never block while holding the GIL,
- * and return None when the call would block (EAGAIN, EWOULDBLOCK) or was
- * interrupted (EINTR): the caller then takes the ordinary path, which waits
- * and retries.  Other errors raise OSError as the stdlib's calls do.
+ * 1. recv and send that keep the GIL.  A thredo socket's recv has already
+ *    waited in poll() for the socket to be readable, so the recv itself
+ *    cannot block; the stdlib's calls release the GIL around it all the same,
+ *    which with two or more CPUs costs a GIL hand-off per call.  Both always
+ *    pass MSG_DONTWAIT, so they never block while holding the GIL, and return
+ *    None when the call would block (EAGAIN, EWOULDBLOCK) or was interrupted
+ *    (EINTR): the caller then takes the ordinary path, which waits and
+ *    retries.  Other errors raise OSError as the stdlib's calls do.
+ *    thredo.net.socket uses them only when the process may run on more than
+ *    one CPU; THREDO_KEEP_GIL=0 never does.
  *
- * Built by hatch_build.py when a C compiler and Python's headers exist; the
- * pure-Python path is complete without it (THREDO_KEEP_GIL=0 forces it).
+ * 2. LockBase and RLockBase, the fast paths of thredo.Lock and thredo.RLock
+ *    (thredo/_sync.py).  LockBase: acquire,
+ *    release, with and locked in C, the rest (the wait, the wake-up, the
+ *    argument checks of a timed acquire) in Python methods of the subclass
+ *    (_wait, _wake, _acquire_timed).  The lock itself is RawLock, one atomic
+ *    int taken by compare-and-swap: a real lock, correct without the GIL.
+ *    RLockBase does the same on top of a LockBase (its _block).
+ *    THREDO_PURE=1 makes both the pure-Python classes.
+ *
+ * Measurements behind both: docs/design.md (sections 9 and 10).
+ * Built by hatch_build.py when a C compiler and Python's headers exist.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
+#include <stdatomic.h>
+#include "structmember.h"
 #include <sys/socket.h>
 
 static int
@@ -103,21 +112,688 @@ sp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(r);
 }
 
+/* -- RawLock: the lock itself ------------------------------------------------
+ *
+ * One atomic int, 1 while held.  acquire(False) is a compare-and-swap, so two
+ * threads can never both take it, GIL or no GIL.  It never blocks: waiting is
+ * the business of the Python side (a WaitQueue retrying acquire(False)), so a
+ * blocking acquire is refused rather than spun.  Seen from Python it is the
+ * ``_lock`` of a thredo.Lock, with _thread.lock's non-blocking surface.
+ */
+typedef struct {
+    PyObject_HEAD
+    atomic_int held;
+} RawLock;
+
+static int
+raw_try(RawLock *r)
+{
+    int expected = 0;
+    return atomic_compare_exchange_strong(&r->held, &expected, 1);
+}
+
+/* 0, or -1 with RuntimeError set when it was not held. */
+static int
+raw_release_or_raise(RawLock *r)
+{
+    /* The exchange tells whether it was held: an unheld lock stays unheld. */
+    if (!atomic_exchange(&r->held, 0)) {
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+raw_acquire(RawLock *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "acquire(blocking) takes 1 argument (False)");
+        return NULL;
+    }
+    int b = PyObject_IsTrue(args[0]);
+    if (b < 0)
+        return NULL;
+    if (b) {
+        PyErr_SetString(PyExc_ValueError,
+                        "a thredo lock's raw state is only taken with acquire(False)");
+        return NULL;
+    }
+    return PyBool_FromLong(raw_try(self));
+}
+
+static PyObject *
+raw_release(RawLock *self, PyObject *Py_UNUSED(ignored))
+{
+    if (raw_release_or_raise(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+raw_locked(RawLock *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(atomic_load(&self->held));
+}
+
+static PyMethodDef raw_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))raw_acquire, METH_FASTCALL,
+     "acquire($self, blocking, /)\n--\n\nacquire(False): take it if free; whether it was taken."},
+    {"release", (PyCFunction)raw_release, METH_NOARGS,
+     "release($self, /)\n--\n\nRelease it; RuntimeError if it was not held."},
+    {"locked", (PyCFunction)raw_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nWhether it is held."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RawLock_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "thredo._speedups.RawLock",
+    .tp_basicsize = sizeof(RawLock),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The lock state of a thredo.Lock: one atomic flag (never blocks).",
+    .tp_methods = raw_methods,
+};
+
+/* -- LockBase: thredo.Lock's fast path ----------------------------------------
+ *
+ * The same steps as the pure-Python Lock (thredo/_sync.py), in the same
+ * order; every step that can wait or is rare calls back into Python:
+ *   acquire: if blocking and the attention set is non-empty: checkpoint();
+ *            a timeout other than -1: self._acquire_timed(blocking, timeout);
+ *            the raw lock if free: True; non-blocking: False;
+ *            else self._wait(None).
+ *   release: release the raw lock (RuntimeError if unheld); if _waiters is
+ *            non-empty: self._wake().
+ * The attention set and checkpoint are handed over once by sync_setup().
+ */
+static PyObject *attention;  /* set once by sync_setup, then only read */
+static PyObject *checkpoint;
+static PyObject *str_wait, *str_wake, *str_acquire_timed, *str_blocking, *str_timeout, *minus_one;
+
+typedef struct {
+    PyObject_HEAD
+    RawLock *raw;       /* never NULL after tp_new, never replaced */
+    PyObject *waiters;  /* the subclass's WaitQueue (set by its __init__) */
+    PyObject *mutex;
+    PyObject *holder;
+} LockBase;
+
+static PyObject *
+lb_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (attention == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.sync_setup() was not called");
+        return NULL;
+    }
+    LockBase *self = (LockBase *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->raw = PyObject_New(RawLock, &RawLock_Type);
+    if (self->raw == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    atomic_init(&self->raw->held, 0);
+    return (PyObject *)self;
+}
+
+static int
+lb_traverse(LockBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->waiters);
+    Py_VISIT(self->mutex);
+    Py_VISIT(self->holder);
+    /* Not the type: a static type's traverse must not (the subclass's
+     * subtype_traverse visits its heap type itself). */
+    return 0;
+}
+
+static int
+lb_clear(LockBase *self)
+{
+    Py_CLEAR(self->waiters);
+    Py_CLEAR(self->mutex);
+    Py_CLEAR(self->holder);
+    return 0;
+}
+
+static void
+lb_dealloc(LockBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    lb_clear(self);
+    Py_XDECREF(self->raw);
+    tp->tp_free((PyObject *)self);
+}
+
+/* checkpoint() if the attention set is non-empty (something may be pending). */
+static int
+checkpoint_if_pending(void)
+{
+    if (PySet_Size(attention) > 0) {
+        PyObject *r = PyObject_CallNoArgs(checkpoint);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* The acquire with blocking already made a truth value (no timeout). */
+static PyObject *
+lb_do_acquire(LockBase *self, int blocking)
+{
+    if (blocking && checkpoint_if_pending() < 0)
+        return NULL;
+    if (raw_try(self->raw))
+        Py_RETURN_TRUE;
+    if (!blocking)
+        Py_RETURN_FALSE;
+    return PyObject_CallMethodOneArg((PyObject *)self, str_wait, Py_None);
+}
+
+/* acquire's arguments (blocking=True, timeout=-1), by position or keyword;
+ * NULL for one not given. */
+static int
+parse_acquire_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                   PyObject **blocking, PyObject **timeout)
+{
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)", nargs);
+        return -1;
+    }
+    if (nargs >= 1)
+        *blocking = args[0];
+    if (nargs == 2)
+        *timeout = args[1];
+    if (kwnames == NULL)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        PyObject **slot;
+        int is_b = PyObject_RichCompareBool(name, str_blocking, Py_EQ);
+        if (is_b < 0)
+            return -1;
+        if (is_b) {
+            slot = blocking;
+        } else {
+            int is_t = PyObject_RichCompareBool(name, str_timeout, Py_EQ);
+            if (is_t < 0)
+                return -1;
+            if (!is_t) {
+                PyErr_Format(PyExc_TypeError,
+                             "acquire() got an unexpected keyword argument '%U'", name);
+                return -1;
+            }
+            slot = timeout;
+        }
+        if (*slot != NULL) {
+            PyErr_Format(PyExc_TypeError, "acquire() got multiple values for argument '%U'",
+                         name);
+            return -1;
+        }
+        *slot = args[nargs + i];
+    }
+    return 0;
+}
+
+static PyObject *
+lb_acquire(LockBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *blocking = NULL, *timeout = NULL;
+    if (parse_acquire_args(args, nargs, kwnames, &blocking, &timeout) < 0)
+        return NULL;
+    int b = 1;
+    if (blocking != NULL && (b = PyObject_IsTrue(blocking)) < 0)
+        return NULL;
+    if (timeout != NULL) {
+        int timed = PyObject_RichCompareBool(timeout, minus_one, Py_NE);
+        if (timed < 0)
+            return NULL;
+        if (timed) {
+            if (b && checkpoint_if_pending() < 0)
+                return NULL;
+            return PyObject_CallMethodObjArgs((PyObject *)self, str_acquire_timed,
+                                              blocking != NULL ? blocking : Py_True, timeout,
+                                              NULL);
+        }
+    }
+    return lb_do_acquire(self, b);
+}
+
+static PyObject *
+lb_enter(LockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    return lb_do_acquire(self, 1);
+}
+
+static PyObject *
+lb_release(LockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    if (raw_release_or_raise(self->raw) < 0)
+        return NULL;
+    PyObject *waiters = self->waiters;
+    if (waiters == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(waiters);
+    int any = PyObject_IsTrue(waiters);
+    Py_DECREF(waiters);
+    if (any < 0)
+        return NULL;
+    if (!any)
+        Py_RETURN_NONE;
+    return PyObject_CallMethodNoArgs((PyObject *)self, str_wake);
+}
+
+static PyObject *
+lb_exit(LockBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "__exit__() takes at most 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *r = lb_release(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+lb_locked(LockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(atomic_load(&self->raw->held));
+}
+
+static PyMethodDef lb_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lb_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\n"
+     "As ``threading.Lock.acquire``; a cancellation point when ``blocking``.\n\n"
+     "In a thredo thread a blocking acquire raises a pending cancel or an\n"
+     "expired ``timeout_after`` deadline first, even if the lock is free,\n"
+     "and is cancellable while it waits; a cancelled acquire holds nothing.\n\n"
+     "Raises:\n"
+     "    ValueError: a timeout with ``blocking=False``, negative (other\n"
+     "        than -1) or NaN.\n"
+     "    OverflowError: ``timeout`` above ``threading.TIMEOUT_MAX``."},
+    {"release", (PyCFunction)lb_release, METH_NOARGS,
+     "release($self, /)\n--\n\n"
+     "As ``threading.Lock.release``: wakes the longest waiter.  Not a cancellation point.\n\n"
+     "Raises:\n"
+     "    RuntimeError: the lock is not held."},
+    {"__enter__", (PyCFunction)lb_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\n``acquire()``: a cancellation point."},
+    {"__exit__", (PyCFunction)(void (*)(void))lb_exit, METH_FASTCALL,
+     "__exit__($self, ty=None, val=None, tb=None, /)\n--\n\n``release()``."},
+    {"locked", (PyCFunction)lb_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nAs ``threading.Lock.locked``."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef lb_members[] = {
+    {"_lock", T_OBJECT, offsetof(LockBase, raw), READONLY, "the lock itself (a RawLock)"},
+    {"_waiters", T_OBJECT_EX, offsetof(LockBase, waiters), 0, "the WaitQueue of acquire()"},
+    {"_mutex", T_OBJECT_EX, offsetof(LockBase, mutex), 0, "guards _waiters, _holder"},
+    {"_holder", T_OBJECT, offsetof(LockBase, holder), 0, "the holder's ident, if recorded"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject LockBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "thredo._speedups.LockBase",
+    .tp_basicsize = sizeof(LockBase),
+    .tp_dealloc = (destructor)lb_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C fast path of thredo.Lock (subclassed there; see thredo/_sync.py).",
+    .tp_traverse = (traverseproc)lb_traverse,
+    .tp_clear = (inquiry)lb_clear,
+    .tp_methods = lb_methods,
+    .tp_members = lb_members,
+    .tp_new = lb_new,
+};
+
+/* -- RLockBase: thredo.RLock's fast path --------------------------------------
+ *
+ * The pure RLock's steps, in its order: the cancellation check; a timed
+ * acquire: self._acquire_timed(blocking, timeout); the owner re-entering:
+ * count + 1; else the block (a LockBase) if free, or block._wait(None,
+ * "RLock.acquire", self); then owner = me, count = 1.  release: only the
+ * owner; at count 0 the owner is cleared and the block released.
+ * The owner is an atomic ident (0: none; a thread's ident is its
+ * pthread_self(), never 0), read by other threads (locked, statistics) and
+ * written by the owner only; count is touched by the owner only.
+ */
+static PyObject *str_rlock_acquire;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *block;  /* a LockBase (set by the subclass's __init__) */
+    atomic_ulong owner;
+    Py_ssize_t count;
+} RLockBase;
+
+static PyObject *
+rl_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (attention == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.sync_setup() was not called");
+        return NULL;
+    }
+    RLockBase *self = (RLockBase *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    atomic_init(&self->owner, 0);
+    self->count = 0;
+    return (PyObject *)self;
+}
+
+static int
+rl_traverse(RLockBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->block);  /* (not the type: as lb_traverse) */
+    return 0;
+}
+
+static int
+rl_clear(RLockBase *self)
+{
+    Py_CLEAR(self->block);
+    return 0;
+}
+
+static void
+rl_dealloc(RLockBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    rl_clear(self);
+    tp->tp_free((PyObject *)self);
+}
+
+static LockBase *
+rl_block(RLockBase *self)
+{
+    PyObject *b = self->block;
+    if (b == NULL || !PyObject_TypeCheck(b, &LockBase_Type)) {
+        PyErr_SetString(PyExc_TypeError, "RLockBase._block must be a LockBase");
+        return NULL;
+    }
+    return (LockBase *)b;
+}
+
+static PyObject *
+rl_do_acquire(RLockBase *self, int blocking)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (atomic_load(&self->owner) == me) {
+        self->count++;
+        Py_RETURN_TRUE;
+    }
+    LockBase *block = rl_block(self);
+    if (block == NULL)
+        return NULL;
+    if (!raw_try(block->raw)) {
+        if (!blocking)
+            Py_RETURN_FALSE;
+        PyObject *r = PyObject_CallMethodObjArgs((PyObject *)block, str_wait, Py_None,
+                                                 str_rlock_acquire, (PyObject *)self, NULL);
+        if (r == NULL)
+            return NULL;
+        int ok = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        if (ok < 0)
+            return NULL;
+        if (!ok)
+            Py_RETURN_FALSE;
+    }
+    atomic_store(&self->owner, me);
+    self->count = 1;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+rl_acquire(RLockBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *blocking = NULL, *timeout = NULL;
+    if (parse_acquire_args(args, nargs, kwnames, &blocking, &timeout) < 0)
+        return NULL;
+    int b = 1;
+    if (blocking != NULL && (b = PyObject_IsTrue(blocking)) < 0)
+        return NULL;
+    if (b && checkpoint_if_pending() < 0)
+        return NULL;
+    if (timeout != NULL) {
+        int timed = PyObject_RichCompareBool(timeout, minus_one, Py_NE);
+        if (timed < 0)
+            return NULL;
+        if (timed)
+            return PyObject_CallMethodObjArgs((PyObject *)self, str_acquire_timed,
+                                              blocking != NULL ? blocking : Py_True, timeout,
+                                              NULL);
+    }
+    return rl_do_acquire(self, b);
+}
+
+static PyObject *
+rl_enter(RLockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    if (checkpoint_if_pending() < 0)
+        return NULL;
+    return rl_do_acquire(self, 1);
+}
+
+static PyObject *
+rl_release(RLockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    if (atomic_load(&self->owner) != PyThread_get_thread_ident()) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return NULL;
+    }
+    if (--self->count)
+        Py_RETURN_NONE;
+    atomic_store(&self->owner, 0);
+    LockBase *block = rl_block(self);
+    if (block == NULL)
+        return NULL;
+    return lb_release(block, NULL);
+}
+
+static PyObject *
+rl_exit(RLockBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "__exit__() takes at most 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *r = rl_release(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+rl_locked(RLockBase *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(atomic_load(&self->owner) != 0);
+}
+
+static PyObject *
+rl_get_owner(RLockBase *self, void *closure)
+{
+    unsigned long o = atomic_load(&self->owner);
+    if (o == 0)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(o);
+}
+
+static int
+rl_set_owner(RLockBase *self, PyObject *value, void *closure)
+{
+    unsigned long o = 0;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _owner");
+        return -1;
+    }
+    if (value != Py_None) {
+        o = PyLong_AsUnsignedLong(value);
+        if (o == (unsigned long)-1 && PyErr_Occurred())
+            return -1;
+    }
+    atomic_store(&self->owner, o);
+    return 0;
+}
+
+static PyObject *
+rl_get_count(RLockBase *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->count);
+}
+
+static int
+rl_set_count(RLockBase *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _count");
+        return -1;
+    }
+    Py_ssize_t c = PyLong_AsSsize_t(value);
+    if (c == -1 && PyErr_Occurred())
+        return -1;
+    self->count = c;
+    return 0;
+}
+
+static PyGetSetDef rl_getset[] = {
+    {"_owner", (getter)rl_get_owner, (setter)rl_set_owner, "the owner's ident, or None", NULL},
+    {"_count", (getter)rl_get_count, (setter)rl_set_count, "the owner's depth", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef rl_members[] = {
+    {"_block", T_OBJECT_EX, offsetof(RLockBase, block), 0, "the Lock held while owned"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyMethodDef rl_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))rl_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\n"
+     "As ``threading.RLock.acquire``; a cancellation point when ``blocking``.\n\n"
+     "Re-acquiring by the owner is a cancellation point too (it is a call\n"
+     "that may block; the owner's count is unchanged when it raises).  A\n"
+     "cancelled acquire holds nothing.\n\n"
+     "Raises:\n"
+     "    ValueError, OverflowError: as :meth:`Lock.acquire`."},
+    {"release", (PyCFunction)rl_release, METH_NOARGS,
+     "release($self, /)\n--\n\n"
+     "As ``threading.RLock.release``.  Not a cancellation point.\n\n"
+     "Raises:\n"
+     "    RuntimeError: the calling thread does not own the lock."},
+    {"__enter__", (PyCFunction)rl_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\n``acquire()``: a cancellation point."},
+    {"__exit__", (PyCFunction)(void (*)(void))rl_exit, METH_FASTCALL,
+     "__exit__($self, ty=None, val=None, tb=None, /)\n--\n\n``release()``."},
+    {"locked", (PyCFunction)rl_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nWhether any thread holds it (``threading.RLock`` has it from Python 3.14)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RLockBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "thredo._speedups.RLockBase",
+    .tp_basicsize = sizeof(RLockBase),
+    .tp_dealloc = (destructor)rl_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C fast path of thredo.RLock (subclassed there; see thredo/_sync.py).",
+    .tp_traverse = (traverseproc)rl_traverse,
+    .tp_clear = (inquiry)rl_clear,
+    .tp_methods = rl_methods,
+    .tp_members = rl_members,
+    .tp_getset = rl_getset,
+    .tp_new = rl_new,
+};
+
+/* sync_setup(attention, checkpoint): hand over the core's attention set and
+ * checkpoint function, once (the same pair again is a no-op). */
+static PyObject *
+sp_sync_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sync_setup(attention, checkpoint) takes 2 arguments");
+        return NULL;
+    }
+    if (!PySet_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "sync_setup(attention: set, checkpoint: callable)");
+        return NULL;
+    }
+    if (attention != NULL) {
+        if (attention == args[0] && checkpoint == args[1])
+            Py_RETURN_NONE;
+        PyErr_SetString(PyExc_RuntimeError, "sync_setup() was already called");
+        return NULL;
+    }
+    Py_INCREF(args[1]);
+    checkpoint = args[1];
+    Py_INCREF(args[0]);
+    attention = args[0];
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"recv", (PyCFunction)(void (*)(void))sp_recv, METH_FASTCALL,
      "recv(fd, bufsize, flags): recv with MSG_DONTWAIT, keeping the GIL; None if it would block."},
     {"send", (PyCFunction)(void (*)(void))sp_send, METH_FASTCALL,
      "send(fd, data, flags): send with MSG_DONTWAIT, keeping the GIL; None if it would block."},
+    {"sync_setup", (PyCFunction)(void (*)(void))sp_sync_setup, METH_FASTCALL,
+     "sync_setup(attention, checkpoint): the core's attention set and checkpoint, once."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "thredo._speedups",
-    "recv and send that keep the GIL (thredo's optional accelerator).", -1, methods,
+    "thredo's optional C accelerator: GIL-keeping recv/send, the fast path of Lock.", -1, methods,
 };
 
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&RawLock_Type) < 0 || PyType_Ready(&LockBase_Type) < 0 ||
+        PyType_Ready(&RLockBase_Type) < 0)
+        return NULL;
+    if (str_wait == NULL) {
+        str_wait = PyUnicode_InternFromString("_wait");
+        str_wake = PyUnicode_InternFromString("_wake");
+        str_acquire_timed = PyUnicode_InternFromString("_acquire_timed");
+        str_blocking = PyUnicode_InternFromString("blocking");
+        str_timeout = PyUnicode_InternFromString("timeout");
+        str_rlock_acquire = PyUnicode_InternFromString("RLock.acquire");
+        minus_one = PyLong_FromLong(-1);
+        if (!str_rlock_acquire || !str_wait || !str_wake || !str_acquire_timed || !str_blocking || !str_timeout ||
+            !minus_one)
+            return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&RawLock_Type);
+    if (PyModule_AddObject(m, "RawLock", (PyObject *)&RawLock_Type) < 0) {
+        Py_DECREF(&RawLock_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LockBase_Type);
+    if (PyModule_AddObject(m, "LockBase", (PyObject *)&LockBase_Type) < 0) {
+        Py_DECREF(&LockBase_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&RLockBase_Type);
+    if (PyModule_AddObject(m, "RLockBase", (PyObject *)&RLockBase_Type) < 0) {
+        Py_DECREF(&RLockBase_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -27,8 +27,10 @@ return values and errors.  Differences, all from the wait mechanism (``_wait.py`
   ``_thread.lock`` does).
 * They can be created anywhere (module level, before ``run()``) and shared
   by thredo and plain threads at once, across several ``run()`` calls.
-* Fast paths never park: an uncontended lock is one raw ``_thread`` lock
-  operation after the cancellation check.  Waiters are woken in FIFO order;
+* Fast paths never park: an uncontended lock is one raw lock operation
+  after the cancellation check (in C where the accelerator is built:
+  ``_speedups.LockBase``; ``THREDO_PURE=1`` or no compiler: the pure-Python
+  ``_PyLock``, the reference; docs/design.md, section 10).  Waiters are woken in FIFO order;
   as with ``threading``, a thread that arrives while the woken one is getting
   up may barge in first.
 * Extras: ``statistics()`` on every primitive (frozen dataclasses, for tests
@@ -45,6 +47,7 @@ the full check only when something may be (docs/design.md, "Where the time goes"
 
 from __future__ import annotations
 
+import os as _os
 from _thread import allocate_lock, get_ident
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +55,7 @@ from functools import partial
 from threading import TIMEOUT_MAX, BrokenBarrierError
 from time import monotonic
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._core import (
     Waiter,
@@ -181,49 +184,54 @@ def _check_lock_args(blocking: bool, timeout: float) -> None:
 # -- Lock, RLock -----------------------------------------------------------------------
 
 
-class Lock:
-    """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable.
+class _RawLock(Protocol):
+    """What a Lock's ``_lock`` offers: a ``_thread.lock`` or the accelerator's ``RawLock``."""
 
-    Any thread may release it, as with ``threading.Lock``.  Thread-safe.
+    def acquire(self, blocking: bool, /) -> bool: ...
+    def release(self) -> None: ...
+    def locked(self) -> bool: ...
+
+
+class _LockCommon:
+    """What both implementations of :class:`Lock` share: the slow paths, in Python.
+
+    The fast paths (``acquire``, ``release``, ``with``, ``locked``) are either
+    :class:`_PyLock`'s Python methods (the reference) or the C accelerator's
+    ``LockBase`` (``thredo/_speedups.c``), which does the same steps in the
+    same order and calls these for anything that waits or is rare.
+    Attributes (both): ``_lock`` (the lock itself, with ``_thread.lock``'s
+    ``acquire(False)``/``release()``/``locked()``), ``_mutex`` (guards
+    ``_waiters``, ``_holder``), ``_waiters`` (a WaitQueue), ``_holder`` (for
+    thredo.ps(): the ident of the holder, recorded only by an acquire that
+    had to wait and only while others still wait, so the release takes the
+    slow path, which clears it; None: not known; the uncontended acquire
+    records nothing, to stay one raw lock operation).
     """
 
-    __slots__ = ("_lock", "_mutex", "_waiters", "_holder", "__weakref__")
+    if not TYPE_CHECKING:  # (mypy would then reject the subclasses' own attributes)
+        __slots__ = ()
+    # Provided by both implementations (a slot or C member each).
+    if TYPE_CHECKING:
 
-    def __init__(self) -> None:
-        self._lock = allocate_lock()  # the lock itself: held == locked
-        self._mutex = allocate_lock()  # guards _waiters, _holder
-        self._waiters = WaitQueue()
-        # For thredo.ps(): the ident of the holder, recorded only by an acquire
-        # that had to wait and only while others still wait (so the release
-        # takes the slow path, which clears it); None: not known.  The
-        # uncontended acquire records nothing, to stay one raw lock operation.
-        self._holder: int | None = None
+        @property
+        def _lock(self) -> _RawLock: ...  # (assigned once, by __new__ or __init__)
+
+    _mutex: Any
+    _waiters: WaitQueue
+    _holder: int | None
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
         return f"<{state} thredo.{type(self).__name__} object at {id(self):#x}>"
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """As ``threading.Lock.acquire``; a cancellation point when ``blocking``.
-
-        In a thredo thread a blocking acquire raises a pending cancel or an
-        expired ``timeout_after`` deadline first, even if the lock is free,
-        and is cancellable while it waits; a cancelled acquire holds nothing.
-
-        Raises:
-            ValueError: a timeout with ``blocking=False``, negative (other
-                than -1) or NaN.
-            OverflowError: ``timeout`` above ``threading.TIMEOUT_MAX``.
-        """
-        if blocking and attention:  # checkpoint() when something may be pending (_core)
-            checkpoint()
-        if timeout != -1:
-            _check_lock_args(blocking, timeout)
+    def _acquire_timed(self, blocking: bool, timeout: float) -> bool:
+        """``acquire`` with a timeout other than -1, after the cancellation check."""
+        _check_lock_args(blocking, timeout)
         if self._lock.acquire(False):
             return True
         if not blocking:
             return False
-        return self._wait(None if timeout == -1 else timeout)
+        return self._wait(timeout)
 
     def _wait(self, timeout: float | None, call: str = "Lock.acquire", obj: object = None) -> bool:
         """The contended acquire: queue up until the lock is ours (``call``/``obj``: BlockedOn)."""
@@ -246,6 +254,74 @@ class Lock:
                 self._holder = None
             return ok
 
+    def _wake(self) -> None:
+        """The release saw waiters: forget the holder, wake the longest waiter."""
+        with self._mutex:
+            self._holder = None
+            self._waiters.notify()
+
+    def statistics(self) -> LockStatistics:
+        """A snapshot: held or not, how many threads wait (``owner`` is always None)."""
+        return LockStatistics(self._lock.locked(), None, len(self._waiters))
+
+    # Condition support (the names threading.Condition looks for)
+    def _is_owned(self) -> bool:
+        return bool(self._lock.locked())
+
+    def _release_save(self) -> None:
+        self.release()
+
+    def _acquire_restore(self, state: None) -> None:
+        with disable_cancellation():
+            self.acquire()
+
+    # Both implementations define these (declared for the methods above).
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+
+class _PyLock(_LockCommon):
+    """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable.
+
+    Any thread may release it, as with ``threading.Lock``.  Thread-safe.
+    (The pure-Python implementation: ``thredo.Lock`` where the C accelerator
+    is not built or ``THREDO_PURE=1``; the reference for the C one.)
+    """
+
+    __slots__ = ("_lock", "_mutex", "_waiters", "_holder", "__weakref__")
+    _lock: _RawLock  # (read-only in _LockCommon's view)
+
+    def __init__(self) -> None:
+        self._lock = allocate_lock()  # the lock itself: held == locked
+        self._mutex = allocate_lock()  # guards _waiters, _holder
+        self._waiters = WaitQueue()
+        self._holder = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """As ``threading.Lock.acquire``; a cancellation point when ``blocking``.
+
+        In a thredo thread a blocking acquire raises a pending cancel or an
+        expired ``timeout_after`` deadline first, even if the lock is free,
+        and is cancellable while it waits; a cancelled acquire holds nothing.
+
+        Raises:
+            ValueError: a timeout with ``blocking=False``, negative (other
+                than -1) or NaN.
+            OverflowError: ``timeout`` above ``threading.TIMEOUT_MAX``.
+        """
+        if blocking and attention:  # checkpoint() when something may be pending (_core)
+            checkpoint()
+        if timeout != -1:
+            return self._acquire_timed(blocking, timeout)
+        if self._lock.acquire(False):
+            return True
+        if not blocking:
+            return False
+        return self._wait(None)
+
     def release(self) -> None:
         """As ``threading.Lock.release``: wakes the longest waiter.  Not a cancellation point.
 
@@ -254,17 +330,11 @@ class Lock:
         """
         self._lock.release()  # RuntimeError("release unlocked lock") if unheld
         if self._waiters:
-            with self._mutex:
-                self._holder = None
-                self._waiters.notify()
+            self._wake()
 
     def locked(self) -> bool:
         """As ``threading.Lock.locked``."""
         return self._lock.locked()
-
-    def statistics(self) -> LockStatistics:
-        """A snapshot: held or not, how many threads wait (``owner`` is always None)."""
-        return LockStatistics(self._lock.locked(), None, len(self._waiters))
 
     def __enter__(self) -> bool:
         """``acquire()``: a cancellation point."""
@@ -282,38 +352,67 @@ class Lock:
         tb: TracebackType | None = None,
     ) -> None:
         """``release()``."""
-        self._lock.release()
+        self._lock.release()  # release() spelled out (one call fewer on `with`)
         if self._waiters:
-            with self._mutex:
-                self._holder = None
-                self._waiters.notify()
-
-    # Condition support (the names threading.Condition looks for)
-    def _is_owned(self) -> bool:
-        return self._lock.locked()
-
-    def _release_save(self) -> None:
-        self.release()
-
-    def _acquire_restore(self, state: None) -> None:
-        with disable_cancellation():
-            self.acquire()
+            self._wake()
 
 
-class RLock:
-    """As ``threading.RLock`` (re-entrant, released by its owner only); cancellable ``acquire``.
+try:
+    if _os.environ.get("THREDO_PURE", "") not in ("", "0"):  # the pure-Python path, forced
+        raise ImportError("THREDO_PURE")
+    from . import _speedups
+except ImportError:  # not built (or forced): the pure-Python Lock
+    _speedups = None  # type: ignore[assignment]
+else:
+    _speedups.sync_setup(attention, checkpoint)
 
-    Offers the private methods stdlib code calls on an RLock
-    (``_is_owned``, ``_recursion_count``, ``_release_save``,
-    ``_acquire_restore``).  Thread-safe.
+_CLock: type[_LockCommon] | None = None
+
+if _speedups is not None:
+
+    class _CLockImpl(_speedups.LockBase, _LockCommon):
+        """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable.
+
+        Any thread may release it, as with ``threading.Lock``.  Thread-safe.
+        (The C accelerator's fast path, ``LockBase``; the rest as :class:`_PyLock`.)
+        """
+
+        if not TYPE_CHECKING:
+            __slots__ = ("__weakref__",)
+
+        def __init__(self) -> None:
+            self._mutex = allocate_lock()
+            self._waiters = WaitQueue()
+            self._holder = None
+
+    _CLock = _CLockImpl
+
+for _cls in (_PyLock, _CLock):
+    if _cls is not None:
+        _cls.__name__ = _cls.__qualname__ = "Lock"  # what repr() and thredo.ps() show
+
+if TYPE_CHECKING:  # one class named Lock for type checkers, whichever is chosen at run time
+
+    class Lock(_PyLock):
+        """As ``threading.Lock``; in a thredo thread ``acquire`` is cancellable."""
+
+else:
+    Lock = _PyLock if _CLock is None else _CLock
+
+
+class _RLockCommon:
+    """What both implementations of :class:`RLock` share (as :class:`_LockCommon` for Lock).
+
+    Attributes (both): ``_block`` (a thredo ``Lock``, held while owned),
+    ``_owner`` (the owner's ident or None, written by the owner only),
+    ``_count`` (the owner's depth).
     """
 
-    __slots__ = ("_block", "_owner", "_count", "__weakref__")
-
-    def __init__(self) -> None:
-        self._block = Lock()  # held while owned
-        self._owner: int | None = None  # written by the owner only
-        self._count = 0
+    if not TYPE_CHECKING:
+        __slots__ = ()
+    _block: Any
+    _owner: int | None
+    _count: int
 
     def __repr__(self) -> str:
         state = "locked" if self._owner is not None else "unlocked"
@@ -321,6 +420,64 @@ class RLock:
             f"<{state} thredo.RLock object owner={self._owner} count={self._count} "
             f"at {id(self):#x}>"
         )
+
+    def _acquire_timed(self, blocking: bool, timeout: float) -> bool:
+        """``acquire`` with a timeout other than -1, after the cancellation check."""
+        _check_lock_args(blocking, timeout)
+        me = get_ident()
+        if self._owner == me:
+            self._count += 1
+            return True
+        block = self._block
+        if not block._lock.acquire(False):
+            if not blocking or not block._wait(timeout, "RLock.acquire", self):
+                return False
+        self._owner = me
+        self._count = 1
+        return True
+
+    def statistics(self) -> LockStatistics:
+        """A snapshot: held or not, the owner's ident, how many threads wait."""
+        owner = self._owner
+        return LockStatistics(owner is not None, owner, len(self._block._waiters))
+
+    def _is_owned(self) -> bool:
+        return self._owner == get_ident()
+
+    def _recursion_count(self) -> int:
+        """As ``threading.RLock._recursion_count`` (3.12+): the caller's depth, else 0."""
+        return self._count if self._owner == get_ident() else 0
+
+    def _release_save(self) -> tuple[int, int | None]:
+        if self._count == 0:
+            raise RuntimeError("cannot release un-acquired lock")
+        state = (self._count, self._owner)
+        self._count = 0
+        self._owner = None
+        self._block.release()
+        return state
+
+    def _acquire_restore(self, state: tuple[int, int | None]) -> None:
+        with disable_cancellation():
+            self._block.acquire()
+        self._count, self._owner = state
+
+
+class _PyRLock(_RLockCommon):
+    """As ``threading.RLock`` (re-entrant, released by its owner only); cancellable ``acquire``.
+
+    Offers the private methods stdlib code calls on an RLock
+    (``_is_owned``, ``_recursion_count``, ``_release_save``,
+    ``_acquire_restore``).  Thread-safe.  (The pure-Python implementation,
+    the reference for the C one; ``THREDO_PURE=1`` or no accelerator.)
+    """
+
+    __slots__ = ("_block", "_owner", "_count", "__weakref__")
+
+    def __init__(self) -> None:
+        self._block = Lock()  # held while owned
+        self._owner = None  # written by the owner only
+        self._count = 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """As ``threading.RLock.acquire``; a cancellation point when ``blocking``.
@@ -336,16 +493,14 @@ class RLock:
             if attention:  # checkpoint() when something may be pending (_core)
                 checkpoint()
         if timeout != -1:
-            _check_lock_args(blocking, timeout)
+            return self._acquire_timed(blocking, timeout)
         me = get_ident()
         if self._owner == me:
             self._count += 1
             return True
         block = self._block
         if not block._lock.acquire(False):
-            if not blocking or not block._wait(
-                None if timeout == -1 else timeout, "RLock.acquire", self
-            ):
+            if not blocking or not block._wait(None, "RLock.acquire", self):
                 return False
         self._owner = me
         self._count = 1
@@ -379,31 +534,39 @@ class RLock:
         """Whether any thread holds it (``threading.RLock`` has it from Python 3.14)."""
         return self._owner is not None
 
-    def statistics(self) -> LockStatistics:
-        """A snapshot: held or not, the owner's ident, how many threads wait."""
-        owner = self._owner
-        return LockStatistics(owner is not None, owner, len(self._block._waiters))
 
-    def _is_owned(self) -> bool:
-        return self._owner == get_ident()
+_CRLock: type[_RLockCommon] | None = None
 
-    def _recursion_count(self) -> int:
-        """As ``threading.RLock._recursion_count`` (3.12+): the caller's depth, else 0."""
-        return self._count if self._owner == get_ident() else 0
+if _speedups is not None:
 
-    def _release_save(self) -> tuple[int, int | None]:
-        if self._count == 0:
-            raise RuntimeError("cannot release un-acquired lock")
-        state = (self._count, self._owner)
-        self._count = 0
-        self._owner = None
-        self._block.release()
-        return state
+    class _CRLockImpl(_speedups.RLockBase, _RLockCommon):
+        """As ``threading.RLock`` (re-entrant, released by its owner only); cancellable ``acquire``.
 
-    def _acquire_restore(self, state: tuple[int, int | None]) -> None:
-        with disable_cancellation():
-            self._block.acquire()
-        self._count, self._owner = state
+        Offers the private methods stdlib code calls on an RLock
+        (``_is_owned``, ``_recursion_count``, ``_release_save``,
+        ``_acquire_restore``).  Thread-safe.  (The C accelerator's fast path,
+        ``RLockBase``, on a C ``Lock``; the rest as :class:`_PyRLock`.)
+        """
+
+        if not TYPE_CHECKING:
+            __slots__ = ("__weakref__",)
+
+        def __init__(self) -> None:
+            self._block = Lock()  # held while owned
+
+    _CRLock = _CRLockImpl
+
+for _rcls in (_PyRLock, _CRLock):
+    if _rcls is not None:
+        _rcls.__name__ = _rcls.__qualname__ = "RLock"
+
+if TYPE_CHECKING:
+
+    class RLock(_PyRLock):
+        """As ``threading.RLock``; in a thredo thread ``acquire`` is cancellable."""
+
+else:
+    RLock = _PyRLock if _CRLock is None else _CRLock
 
 
 # -- Condition -------------------------------------------------------------------------
