@@ -637,7 +637,8 @@ class TestLockOwnersAndDeadlocks:
                 t1.cancel()
                 t2.join()
                 j1.cancel()
-                j2.wait()  # its join of j1 failed: j1 was cancelled
+                with pytest.raises(thredo.ThreadError):
+                    j2.join()  # its join of j1 failed (j1 was cancelled): retrieved here
                 assert deadlocks(thredo.ps()) == []
 
             thredo.run(main)

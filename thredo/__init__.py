@@ -11,6 +11,7 @@ Layout -- each module uses only modules on lower lines (checked by
     # 0      _core._runctx        one run: its thread registry and its kernel inbox (post)
     # 0      _meta                exported objects report their public home
     # 0      _speedups            the optional C accelerator: socket recv/send, Lock (no Python)
+    # 1      _accel               loads the accelerator once; a stale build is refused
     # 1      _core._wait          the wait mechanism: per-thread state, Waiter, WaitQueue, park
     # 2      _core._await         AWAIT: curio coroutines run by the kernel for a thread
     # 2      _core._fdwait        waits on file descriptors (eventfd, budget, shared epoll)

@@ -57,6 +57,7 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from . import _accel
 from ._core import (
     Waiter,
     WaitQueue,
@@ -357,14 +358,14 @@ class _PyLock(_LockCommon):
             self._wake()
 
 
-try:
-    if _os.environ.get("THREDO_PURE", "") not in ("", "0"):  # the pure-Python path, forced
-        raise ImportError("THREDO_PURE")
+# The C Lock when the accelerator is built and fresh, unless THREDO_PURE=1
+# forces the pure-Python one (the reference).
+if _os.environ.get("THREDO_PURE", "") in ("", "0") and _accel.load() is not None:
     from . import _speedups
-except ImportError:  # not built (or forced): the pure-Python Lock
-    _speedups = None  # type: ignore[assignment]
-else:
+
     _speedups.sync_setup(attention, checkpoint)
+else:
+    _speedups = None  # type: ignore[assignment]
 
 _CLock: type[_LockCommon] | None = None
 

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import _socket
 import errno as _errno
-import hashlib as _hashlib
 import io as _io
 import ipaddress as _ipaddress
 import os as _os
@@ -75,6 +74,7 @@ from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import _accel
 from .._core import POLLIN as _IN
 from .._core import POLLOUT as _OUT
 from .._core import checkpoint as _checkpoint
@@ -167,47 +167,12 @@ def _keepgil_enabled() -> bool:
     return len(_os.sched_getaffinity(0)) > 1
 
 
-def speedups_stale(module_path: str) -> str | None:
-    """Why the compiled accelerator at ``module_path`` must not be used, or None.
-
-    Stale when the ``_speedups.c`` beside it differs from the one it was
-    built from: hatch_build.py writes the source's SHA-256 to
-    ``<module>.sha256``, and an editable install does not rebuild when the
-    C source changes.  Without a source beside it (nothing to compare) it
-    is trusted.
-    """
-    source = _os.path.join(_os.path.dirname(module_path), "_speedups.c")
-    try:
-        with open(source, "rb") as f:
-            digest = _hashlib.sha256(f.read()).hexdigest()
-    except FileNotFoundError:
-        return None
-    try:
-        with open(module_path + ".sha256") as f:
-            built_from = f.read().strip()
-    except FileNotFoundError:
-        return f"{module_path}.sha256 is missing"
-    if built_from != digest:
-        return f"{source} changed since {module_path} was built"
-    return None
-
-
 def _keepgil_make() -> (
     tuple[Callable[[int, int, int], bytes | None], Callable[[int, Any, int], int | None]] | None
 ):
     """The GIL-keeping (recv, send) of the C accelerator; None where not built, or stale."""
-    try:
-        from .. import _speedups
-    except ImportError:
-        return None
-    why = speedups_stale(_speedups.__file__)
-    if why is not None:
-        _warnings.warn(
-            f"thredo's C accelerator is stale, so it is ignored ({why}); the sockets take"
-            " the pure-Python path: rebuild it with `pip install -e .`",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    _speedups = _accel.load()
+    if _speedups is None:
         return None
     return _speedups.recv, _speedups.send
 
