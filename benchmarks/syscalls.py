@@ -58,20 +58,27 @@ def _parse_strace(err: str) -> dict[str, int]:
 
 def _parse_perf(err: str) -> dict[str, int]:
     out = {}
-    for name in ("context-switches", "cpu-migrations"):
+    for name in ("context-switches", "cpu-migrations", "syscalls:sys_enter_futex"):
         m = re.search(r"([\d,]+)\s+" + name, err)
         if m:
             out[name] = int(m.group(1).replace(",", ""))
     return out
 
 
-def _perf_ok() -> bool:
+def _perf_events(*events: str) -> list[str]:
+    """Those of ``events`` that ``perf stat`` may count here (none without perf)."""
     if shutil.which("perf") is None:
-        return False
-    r = subprocess.run(
-        ["perf", "stat", "-e", "context-switches", "true"], capture_output=True, text=True
-    )
-    return r.returncode == 0 and "context-switches" in r.stderr
+        return []
+    ok = []
+    for ev in events:
+        r = subprocess.run(["perf", "stat", "-e", ev, "true"], capture_output=True, text=True)
+        if r.returncode == 0 and ev in r.stderr and "not supported" not in r.stderr:
+            ok.append(ev)
+    return ok
+
+
+def _perf_ok() -> bool:
+    return bool(_perf_events("context-switches"))
 
 
 # -- echo ------------------------------------------------------------------------
@@ -174,13 +181,15 @@ def _cancel_once(kind: str, monitor: list[str] | None) -> tuple[float, str]:
 
 
 def cancel(rounds: int) -> None:
-    perf = _perf_ok()
+    # futex calls counted by perf (a tracepoint: root or perf_event_paranoid
+    # <= -1) are not inflated by strace's slow-down as strace's own are.
+    events = _perf_events("context-switches", "cpu-migrations", "syscalls:sys_enter_futex")
     table = []
     for r in range(rounds):
         for kind in ("plain", "thredo") if r % 2 == 0 else ("thredo", "plain"):
             ms_s, err = _cancel_once(kind, ["strace", "-c", "-f", "-q"])
             calls = _parse_strace(err)
-            mon = ["perf", "stat", "-e", "context-switches,cpu-migrations"] if perf else None
+            mon = ["perf", "stat", "-e", ",".join(events)] if events else None
             ms, perr = _cancel_once(kind, mon)
             sw = _parse_perf(perr)
             row = (kind, ms, ms_s, calls, sw)
@@ -188,10 +197,10 @@ def cancel(rounds: int) -> None:
             table.append(row)
     print(f"\ncancel {CANCEL_N} idle connections, per connection\n")
     print(
-        "| server | ms (no monitor) | system calls (strace) | total | futex"
-        " | context switches | migrations |"
+        "| server | ms (no monitor) | system calls (strace) | total | futex (strace)"
+        " | futex (perf) | context switches | migrations |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for kind, ms, _, calls, sw in table:
         top = sorted(((k, v) for k, v in calls.items() if k != "futex"), key=lambda kv: -kv[1])
         by = ", ".join(f"{k} {v / CANCEL_N:.2f}" for k, v in top[:TOP])
@@ -199,7 +208,11 @@ def cancel(rounds: int) -> None:
         fut = calls.get("futex", 0) / CANCEL_N
         cs = sw.get("context-switches", 0) / CANCEL_N
         mig = sw.get("cpu-migrations", 0) / CANCEL_N
-        print(f"| {kind} | {ms:.0f} | {by} | {total:.1f} | {fut:.1f} | {cs:.2f} | {mig:.2f} |")
+        pfut = sw.get("syscalls:sys_enter_futex", -CANCEL_N) / CANCEL_N
+        print(
+            f"| {kind} | {ms:.0f} | {by} | {total:.1f} | {fut:.1f} | {pfut:.1f} "
+            f"| {cs:.2f} | {mig:.2f} |"
+        )
 
 
 def main() -> None:
