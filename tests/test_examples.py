@@ -676,7 +676,10 @@ def test_lines_never_interleave(name: str) -> None:
         assert not bad, f"garbled lines: {bad}"
 
 
-@pytest.mark.parametrize("script", ["echo/echo_server.py", "echo/echo_tls_server.py"])
+@pytest.mark.parametrize(
+    "script",
+    ["echo/echo_server.py", "echo/echo_tls_server.py", "echo/echo_raw.py", "echo/echoss.py"],
+)
 def test_echo_server_says_a_busy_port_once_and_fails(script: str) -> None:
     """A port already taken: one clear line on stderr, a non-zero exit, no "stopped" line."""
     taken = socket.socket()

@@ -648,7 +648,7 @@ class Semaphore:
 
     @property
     def value(self) -> int:
-        """The counter: how many ``acquire()`` calls would succeed at once (curio's name)."""
+        """The counter (curio's name), how many ``acquire()`` calls would succeed at once."""
         return self._value
 
     def locked(self) -> bool:

@@ -307,17 +307,17 @@ class Thread(Generic[T]):
 
     @property
     def ident(self) -> int | None:
-        """As ``threading.Thread.ident``: None until started."""
+        """As ``threading.Thread.ident`` (None until started)."""
         return self._thread.ident
 
     @property
     def native_id(self) -> int | None:
-        """As ``threading.Thread.native_id``: the OS thread id, None until started."""
+        """As ``threading.Thread.native_id``, the OS thread id (None until started)."""
         return self._thread.native_id
 
     @property
     def daemon(self) -> bool:
-        """A daemon thread does not keep ``run()`` waiting: it is cancelled at the end.
+        """A daemon thread does not keep ``run()`` waiting; it is cancelled at the end.
 
         Raises:
             RuntimeError: set after ``start()`` (as ``threading.Thread``).
@@ -873,12 +873,12 @@ class ThreadGroup:
     ``wait=`` is the policy :meth:`join` (and so leaving the ``with`` block)
     applies before it cancels whatever is still running:
 
-    =========  ===============================================================
-    ``all``    wait for every thread; stop early if one fails
-    ``any``    wait for the first thread to finish (whatever its outcome)
-    ``object`` wait for the first thread that returns something other than None
-    ``None``   wait for nothing: cancel them all
-    =========  ===============================================================
+    ==========  ===============================================================
+    ``all``     wait for every thread; stop early if one fails
+    ``any``     wait for the first thread to finish (whatever its outcome)
+    ``object``  wait for the first thread that returns something other than None
+    ``None``    wait for nothing: cancel them all
+    ==========  ===============================================================
 
     After ``join`` no thread of the group is left running.  An exception
     in the ``with`` body cancels every thread first.  A member cancelled
@@ -1162,9 +1162,9 @@ class ThreadGroup:
         and is not in the list; ``exceptions`` still shows its exception.
 
         Raises:
-            The first failure (in finishing order) of a member that failed by
-            itself; a cancellation that escaped a member not cancelled by
-            anyone (e.g. its own ``timeout_after``) otherwise.
+            BaseException: the first failure (in finishing order) of a member
+                that failed by itself; a cancellation that escaped a member not
+                cancelled by anyone (e.g. its own ``timeout_after``) otherwise.
         """
         self._check_joined()
         threads = self.threads

@@ -28,7 +28,11 @@ def echo_client(client, address):
 def echo_server(host, port):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:  # a busy port (or a bad address): one line on stderr, status 1
+            msg = f"echo server: cannot listen on {host}:{port}: {exc.strerror}"
+            raise SystemExit(msg) from None
         sock.listen()
         print(f"echo server listening on {host}:{sock.getsockname()[1]}", flush=True)
         with thredo.ThreadGroup(wait=None) as clients:

@@ -33,8 +33,12 @@ class ThredoTCPServer(thredo.ThredoMixIn, socketserver.TCPServer):
 
 
 def main(host, port):
+    try:
+        serv = ThredoTCPServer((host, port), EchoStreamHandler)
+    except OSError as exc:  # a busy port (or a bad address): one line on stderr, status 1
+        raise SystemExit(f"echo server: cannot listen on {host}:{port}: {exc.strerror}") from None
     stop = thredo.SignalEvent(signal.SIGINT)
-    with ThredoTCPServer((host, port), EchoStreamHandler) as serv:
+    with serv:
         print(f"echo server listening on {host}:{serv.server_address[1]}", flush=True)
         t = thredo.spawn(serv.serve_forever)
         stop.wait()

@@ -200,9 +200,10 @@ class _Stream:
         """Write all of ``data`` now; return its length.
 
         Raises:
-            The thread's cancellation or deadline, ``TimeoutError`` (the
-            socket's timeout) or an ``OSError``, each with ``bytes_written``:
-            how much of ``data`` went out.
+            thredo.CancelledError: the thread's cancellation or deadline.
+            TimeoutError: the socket's timeout.
+            OSError: the connection failed.  Each of them carries
+                ``bytes_written``: how much of ``data`` went out.
         """
         with memoryview(data) as view, view.cast("B") as mv:
             self._write(mv)
@@ -212,7 +213,8 @@ class _Stream:
         """Write every line (bytes-like objects) in turn; each write is a cancellation point.
 
         Raises:
-            As :meth:`write`, ``bytes_written`` counting every line written so far.
+            thredo.CancelledError: as :meth:`write` (also ``TimeoutError``,
+                ``OSError``), ``bytes_written`` counting every line written so far.
         """
         written = 0
         try:

@@ -367,9 +367,10 @@ class socket(UserTimeout, _base):
         """As ``socket.sendall``; a cancellation point before it starts and between sends.
 
         Raises:
-            The thread's cancellation or deadline, ``TimeoutError`` (the
-            socket's timeout, for the whole call as in the stdlib) or an
-            ``OSError``, each with ``bytes_sent``: how much of ``data`` went out.
+            thredo.CancelledError: the thread's cancellation or deadline.
+            TimeoutError: the socket's timeout (for the whole call, as in the stdlib).
+            OSError: the connection failed.  Each of them carries ``bytes_sent``:
+                how much of ``data`` went out.
         """
         nowait = (flags or self._nb) and (self._nb or flags & _DONTWAIT)
         sent = 0
@@ -417,8 +418,9 @@ class socket(UserTimeout, _base):
         """As ``socket.sendfile`` (zero-copy when possible); a point as :meth:`sendall`.
 
         Raises:
-            As :meth:`sendall`, with ``bytes_sent``; the file is positioned
-            after what went out.
+            thredo.CancelledError: as :meth:`sendall` (also ``TimeoutError``,
+                ``OSError``), with ``bytes_sent``; the file is positioned after
+                what went out.
         """
         self._check_sendfile_params(file, offset, count)  # type: ignore[attr-defined]
         if self._tmo == 0.0:

@@ -256,7 +256,8 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         """As ``SSLSocket.send`` (writes all of ``data``); a cancellation point.
 
         Raises:
-            As :meth:`sendall`, with ``bytes_sent``.
+            thredo.CancelledError: as :meth:`sendall` (also ``TimeoutError``,
+                ``OSError``), with ``bytes_sent``.
         """
         if self._sslobj is None:  # type: ignore[has-type]
             return self._retry(_OUT, "send", super().send, data, flags)  # type: ignore[no-any-return]
@@ -268,9 +269,10 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         """As ``SSLSocket.sendall``; a cancellation point before it starts and between records.
 
         Raises:
-            The thread's cancellation or deadline, ``TimeoutError`` or an
-            ``OSError``, each with ``bytes_sent``: how much of ``data`` the
-            peer gets (see the module docstring).
+            thredo.CancelledError: the thread's cancellation or deadline.
+            TimeoutError: the socket's timeout.
+            OSError: the connection failed.  Each of them carries ``bytes_sent``:
+                how much of ``data`` the peer gets (see the module docstring).
         """
         if self._sslobj is None:  # type: ignore[has-type]
             sent = 0
@@ -295,8 +297,8 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         writing is kept in ``_pending`` and finished first by the next write.
 
         Raises:
-            Whatever interrupted it, with ``bytes_sent``: the bytes of
-            ``data`` in records on the wire or in the pending one.
+            BaseException: whatever interrupted it, with ``bytes_sent``: the
+                bytes of ``data`` in records on the wire or in the pending one.
         """
         sslobj = self._sslobj  # type: ignore[has-type]
         if sslobj is None:
