@@ -153,6 +153,6 @@ def test_an_exiting_threads_eventfd_is_closed_by_the_gil_keeping_close() -> None
     efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
     os.eventfd_write(efd, 1)  # a rung one, as a cancelled thread leaves it
     close(efd)
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match="Bad file descriptor") as info:
         os.fstat(efd)
     assert info.value.errno == errno.EBADF
