@@ -821,6 +821,9 @@ class TestDeadlineWhileDataFlows:
     def test_deadline(self, how: str, comm_mode: str) -> None:
         def main() -> None:
             p = sp.Popen(FULL, stdout=sp.PIPE, stderr=sp.PIPE if how == "communicate" else None)
+            # The pipe is full before the deadline starts: a child still starting on a loaded
+            # machine would leave nothing to read by the deadline (exc.stdout empty).
+            thredo.net.select.select([p.stdout], [], [])
             start = time.monotonic()
             with pytest.raises(thredo.ThreadTimeout) as info:
                 with thredo.timeout_after(DEADLINE):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import thredo
 from thredo import net
 from thredo.net import socket as tsocket
+from thredo.net import subprocess
 
 
 def double(n: int) -> int:
@@ -41,6 +42,10 @@ def threads() -> None:
     assert s == "hello world?"
     d = thredo.spawn(double, 1, daemon=True, name="doubler")
     assert d.join() == 2
+    # name=/daemon= beside func's own keywords: accepted (the positional
+    # arguments checked; func's keywords are not, see thredo.spawn).
+    named = thredo.spawn(greet, "you", punctuation=".", name="greeter")
+    assert named.join() == "hello you."
 
 
 def queues() -> None:
@@ -67,19 +72,37 @@ def groups_and_timeouts() -> None:
             every.spawn(double, i)
     assert sorted(every.results) == [0, 2, 4]
 
+    # A group's result type: results is list[int], spawn takes int functions.
+    with thredo.ThreadGroup[int](wait=all) as ints:
+        ints.spawn(double, 5, name="five")
+        first: thredo.Thread[int] = ints.spawn(double, 6)
+    numbers: list[int] = ints.results
+    assert numbers == [10, 12]
+    assert first.result == 12
+
     try:
         with thredo.timeout_after(0.01):
             thredo.sleep(10)
-    except thredo.ThreadTimeout:
-        pass
+    except thredo.ThreadTimeout as e:
+        clock: tuple[object, ...] = e.args  # the exceptions are typed classes
+        assert clock
     else:
         raise AssertionError("timeout_after did not fire")
+
+    cause: BaseException | None = None
+    try:
+        thredo.spawn(int, "not a number").join()
+    except thredo.ThreadError as e:
+        cause = e.__cause__  # the thread's failure
+    assert isinstance(cause, ValueError)
 
     with thredo.ignore_after(0.01) as scope:
         thredo.sleep(10)
     assert scope.expired
 
     assert thredo.timeout_after(5, double, 3) == 6
+    late: int | str = thredo.ignore_after(5, double, 4, timeout_result="late")
+    assert late == 8
 
 
 def network() -> None:
@@ -101,13 +124,23 @@ def network() -> None:
         server.cancel()
 
 
-def main() -> None:
+def processes() -> None:
+    code: int | None = None
+    try:
+        subprocess.run(["false"], check=True, capture_output=True)
+    except subprocess.CalledProcessError as e:
+        code = e.returncode
+    assert code == 1
+
+
+def main(greeting: str = "ok") -> None:
     threads()
     queues()
     groups_and_timeouts()
     network()
-    print("ok")
+    processes()
+    print(greeting)
 
 
 if __name__ == "__main__":
-    thredo.run(main)
+    thredo.run(main, "ok")  # run(main, *args) checks args against main

@@ -11,7 +11,7 @@ kernel and removed after it: it lives in its own plain OS threads
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from . import _monitor
 from ._core import current_state, run_kernel
@@ -19,10 +19,36 @@ from ._threads import new_main_thread
 
 __all__ = ("run",)
 
+if TYPE_CHECKING:
+    # Type checkers only (they bundle typing_extensions' stubs): no run-time dependency.
+    from typing_extensions import TypeVarTuple, Unpack
+
+    Ts = TypeVarTuple("Ts")
+
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
-def run(func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any) -> T:
+# Typed as thredo.spawn, for the same reason (a keyword of run's own,
+# ``monitor``, beside func's arguments; see the note on spawn): without
+# ``monitor`` every argument is checked; with it, the positional ones, and
+# func's keywords (if any) are not (the last overload requires ``monitor``,
+# so a call without it never reaches that one).
+@overload
+def run(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+
+@overload
+def run(func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], monitor: bool = ...) -> T: ...
+
+
+@overload
+def run(func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], monitor: bool, **kwargs: Any) -> T: ...
+
+
+def run(  # type: ignore[misc]
+    func: Callable[..., T], *args: Any, monitor: bool = False, **kwargs: Any
+) -> T:
     """Run ``func(*args, **kwargs)`` in a thredo thread under a new curio kernel.
 
     With ``monitor=True`` (or ``THREDO_MONITOR=1`` in the environment) the

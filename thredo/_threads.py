@@ -96,7 +96,11 @@ from ._core import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    # Type checkers only (they all bundle typing_extensions' stubs): at run
+    # time these names are never looked up, so it is no dependency.
+    from typing_extensions import Self, TypeVarTuple, Unpack
+
+    Ts = TypeVarTuple("Ts")
 
 __all__: tuple[str, ...] = (
     "Thread",
@@ -120,6 +124,14 @@ __all__: tuple[str, ...] = (
 
 T = TypeVar("T")
 P = ParamSpec("P")
+if TYPE_CHECKING:
+    # A ThreadGroup's result type; ThreadGroup() unparametrised is
+    # ThreadGroup[Any] (PEP 696 default), so untyped code is unchanged.
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    TR = _TypeVarWithDefault("TR", default=Any)
+else:
+    TR = TypeVar("TR")
 
 _ids = itertools.count(1)
 _finished_count = itertools.count(1)  # next() is atomic under the GIL
@@ -620,14 +632,43 @@ class Thread(Generic[T]):
         return self._exception
 
 
+# How spawn is typed.  ``func``'s arguments travel beside spawn's own
+# keywords ``daemon`` and ``name``, and the typing spec (PEP 612) forbids
+# keyword-only parameters between ``*args: P.args`` and ``**kwargs:
+# P.kwargs`` (mypy and pyright reject them, and check nothing of such a
+# call).  So overloads, tried in order:
+#   1. no daemon/name: ParamSpec, every argument checked against func;
+#   2. daemon/name and positional arguments only: TypeVarTuple (keywords may
+#      follow ``*args: *Ts``, as in trio's and anyio's ``start_soon(...,
+#      name=)``), everything checked;
+#   3. daemon/name and keyword arguments for func: the positional ones are
+#      checked as in 2, the keyword ones cannot be (no type can say "func's
+#      keywords, minus daemon and name").  functools.partial(func, kw=...)
+#      gets them checked.  Two overloads, one requiring daemon, one name, so
+#      a call with neither never reaches them (it stays checked by 1).
+#      func's required keyword-only parameters are rejected here (a
+#      Callable[[*Ts], T] has none): pass them through functools.partial.
+# A func with a parameter named ``daemon`` or ``name`` matches overload 1
+# with that keyword, though at run time spawn takes it: do not do that.
+
+
 @overload
 def spawn(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Thread[T]: ...
 
 
 @overload
-def spawn(  # type: ignore[overload-cannot-match]
-    func: Callable[..., T],
-    *args: Any,
+def spawn(
+    func: Callable[[Unpack[Ts]], T],
+    *args: Unpack[Ts],
+    daemon: bool = ...,
+    name: str | None = ...,
+) -> Thread[T]: ...
+
+
+@overload
+def spawn(
+    func: Callable[[Unpack[Ts]], T],
+    *args: Unpack[Ts],
     daemon: bool,
     name: str | None = ...,
     **kwargs: Any,
@@ -635,8 +676,8 @@ def spawn(  # type: ignore[overload-cannot-match]
 
 
 @overload
-def spawn(  # type: ignore[overload-cannot-match]
-    func: Callable[..., T], *args: Any, name: str | None, **kwargs: Any
+def spawn(
+    func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], name: str | None, **kwargs: Any
 ) -> Thread[T]: ...
 
 
@@ -652,7 +693,9 @@ def spawn(  # type: ignore[misc]
     ``Thread(target=func, args=args, kwargs=kwargs, ...).start()`` in one
     call.  A non-daemon thread keeps ``run()`` waiting; a daemon thread is
     cancelled when the rest is done.  Type checkers check ``args`` and
-    ``kwargs`` against ``func`` when neither ``daemon`` nor ``name`` is given.
+    ``kwargs`` against ``func``; with ``daemon=`` or ``name=`` too, all but
+    ``func``'s keyword arguments (pass those through ``functools.partial``
+    to have them checked as well).
 
     Raises:
         RuntimeError: called outside ``thredo.run()``.
@@ -867,7 +910,7 @@ class ThreadGroupStatistics:
     waiting: int
 
 
-class ThreadGroup:
+class ThreadGroup(Generic[TR]):
     """A set of threads managed together; a context manager (curio's ``TaskGroup``).
 
     ``wait=`` is the policy :meth:`join` (and so leaving the ``with`` block)
@@ -906,18 +949,18 @@ class ThreadGroup:
     waits for the next finisher.
     """
 
-    def __init__(self, threads: Iterable[Thread[Any]] = (), *, wait: Any = builtins.all) -> None:
+    def __init__(self, threads: Iterable[Thread[TR]] = (), *, wait: Any = builtins.all) -> None:
         if not any(wait is p for p in _POLICIES):
             raise ValueError(f"wait must be all, any, object or None, not {wait!r}")
         self._wait = wait
         self._mutex = allocate_lock()
         self._done = WaitQueue()
-        self._threads: set[Thread[Any]] = set()
-        self._running: set[Thread[Any]] = set()
-        self._daemonic: set[Thread[Any]] = set()
-        self._finished: deque[Thread[Any]] = deque()
+        self._threads: set[Thread[TR]] = set()
+        self._running: set[Thread[TR]] = set()
+        self._daemonic: set[Thread[TR]] = set()
+        self._finished: deque[Thread[TR]] = deque()
         self._joined = False
-        self.completed: Thread[Any] | None = None
+        self.completed: Thread[TR] | None = None
         for t in threads:
             self.add_thread(t)
 
@@ -926,7 +969,7 @@ class ThreadGroup:
 
     # -- membership -----------------------------------------------------------
 
-    def add_thread(self, t: Thread[Any]) -> None:
+    def add_thread(self, t: Thread[TR]) -> None:
         """Put an existing (started) thread under this group.
 
         Raises:
@@ -949,32 +992,51 @@ class ThreadGroup:
             elif running:
                 self._daemonic.add(t)
 
+    # Typed as thredo.spawn (see the note there); ``self: ThreadGroup[T]``
+    # makes func's result type the group's: a ThreadGroup[int] takes only
+    # functions returning int.  An unparametrised ThreadGroup is
+    # ThreadGroup[Any]: its spawn returns Thread[Any].
     @overload
-    def spawn(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Thread[T]: ...
+    def spawn(
+        self: ThreadGroup[T], func: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> Thread[T]: ...
 
     @overload
-    def spawn(  # type: ignore[overload-cannot-match]
-        self,
-        func: Callable[..., T],
-        *args: Any,
+    def spawn(
+        self: ThreadGroup[T],
+        func: Callable[[Unpack[Ts]], T],
+        *args: Unpack[Ts],
+        daemon: bool = ...,
+        name: str | None = ...,
+    ) -> Thread[T]: ...
+
+    @overload
+    def spawn(
+        self: ThreadGroup[T],
+        func: Callable[[Unpack[Ts]], T],
+        *args: Unpack[Ts],
         daemon: bool,
         name: str | None = ...,
         **kwargs: Any,
     ) -> Thread[T]: ...
 
     @overload
-    def spawn(  # type: ignore[overload-cannot-match]
-        self, func: Callable[..., T], *args: Any, name: str | None, **kwargs: Any
+    def spawn(
+        self: ThreadGroup[T],
+        func: Callable[[Unpack[Ts]], T],
+        *args: Unpack[Ts],
+        name: str | None,
+        **kwargs: Any,
     ) -> Thread[T]: ...
 
     def spawn(  # type: ignore[misc]
         self,
-        func: Callable[..., T],
+        func: Callable[..., TR],
         *args: Any,
         daemon: bool = False,
         name: str | None = None,
         **kwargs: Any,
-    ) -> Thread[T]:
+    ) -> Thread[TR]:
         """Spawn a thread into the group (see :func:`thredo.spawn`; typed the same way)."""
         if self._joined:
             raise RuntimeError("ThreadGroup already joined")
@@ -982,7 +1044,7 @@ class ThreadGroup:
         self.add_thread(t)
         return t
 
-    def _thread_done(self, t: Thread[Any]) -> None:
+    def _thread_done(self, t: Thread[TR]) -> None:
         """Exit observer of every member."""
         with self._mutex:
             if t.group is not self:
@@ -996,7 +1058,7 @@ class ThreadGroup:
                 # re-checks; waking one could wake the one that loses the race.
                 self._done.notify_all()
 
-    def _discard(self, t: Thread[Any]) -> None:
+    def _discard(self, t: Thread[TR]) -> None:
         """Forget ``t`` (it was joined directly, or cancelled by cancel_remaining)."""
         with self._mutex:
             if t.group is not self:
@@ -1019,14 +1081,14 @@ class ThreadGroup:
             )
 
     @property
-    def threads(self) -> list[Thread[Any]]:
+    def threads(self) -> list[Thread[TR]]:
         """Every tracked thread, in creation order."""
         with self._mutex:
             return sorted(self._threads, key=lambda t: t.id)
 
     # -- waiting ----------------------------------------------------------
 
-    def next_done(self) -> Thread[Any] | None:
+    def next_done(self) -> Thread[TR] | None:
         """Wait for the next thread to finish and return it (None if none left).
 
         The thread leaves the group; its failure counts as retrieved.
@@ -1046,17 +1108,17 @@ class ThreadGroup:
         """A finished thread to look at, or none left running (mutex held)."""
         return bool(self._finished) or not self._running
 
-    def next_result(self) -> Any:
+    def next_result(self) -> TR:
         """The result of the next thread to finish (raising its exception)."""
         t = self.next_done()
         if t is None:
             raise RuntimeError("No thread available")
         return t.result
 
-    def __iter__(self) -> Iterator[Thread[Any]]:
+    def __iter__(self) -> Iterator[Thread[TR]]:
         return self
 
-    def __next__(self) -> Thread[Any]:
+    def __next__(self) -> Thread[TR]:
         t = self.next_done()
         if t is None:
             raise StopIteration
@@ -1108,7 +1170,7 @@ class ThreadGroup:
                 self._joined = True
             self._cancel_and_wait(left)
 
-    def __enter__(self) -> ThreadGroup:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, ty: type[BaseException] | None, *exc: object) -> None:
@@ -1140,7 +1202,7 @@ class ThreadGroup:
             raise RuntimeError("ThreadGroup not yet joined")
 
     @property
-    def result(self) -> Any:
+    def result(self) -> TR:
         """Result of the first thread to complete (per the policy); raises its error."""
         self._check_joined()
         if self.completed is None:
@@ -1154,7 +1216,7 @@ class ThreadGroup:
         return self.completed.exception if self.completed is not None else None
 
     @property
-    def results(self) -> list[Any]:
+    def results(self) -> list[TR]:
         """Results of the tracked threads in creation order, leaving out cancelled ones.
 
         A member ended by a cancel (:attr:`cancelled` lists them: cancelled
@@ -1178,7 +1240,7 @@ class ThreadGroup:
         return [t._result for t in kept]
 
     @property
-    def cancelled(self) -> list[Thread[Any]]:
+    def cancelled(self) -> list[Thread[TR]]:
         """The tracked threads that ended because they were cancelled, in creation order."""
         self._check_joined()
         return [t for t in self.threads if _ended_by_cancel(t)]

@@ -24,9 +24,35 @@ clock reading at which they were raised.
 
 from __future__ import annotations
 
-from curio import errors as _curio
+from typing import TYPE_CHECKING
 
-CancelledError = _curio.CancelledError
+if TYPE_CHECKING:
+    # curio ships no types, so to a type checker its classes are Any, and so
+    # is every class derived from them: any attribute of a caught
+    # ThreadTimeout or ThreadError (``e.bogus``) would pass unchecked.  Type
+    # checkers see instead the hierarchy curio's classes have, declared from
+    # the builtins; at run time the bases are curio's own.
+    class CancelledError(BaseException):
+        """Base class of every cancellation (curio's ``CancelledError``)."""
+
+    class _TaskCancelled(CancelledError): ...
+
+    class _TaskTimeout(CancelledError): ...
+
+    class _TimeoutCancellationError(CancelledError): ...
+
+    class _CurioError(Exception): ...
+
+    class _UncaughtTimeoutError(_CurioError): ...
+
+    class _TaskError(_CurioError): ...
+else:
+    from curio.errors import CancelledError as CancelledError
+    from curio.errors import TaskCancelled as _TaskCancelled
+    from curio.errors import TaskError as _TaskError
+    from curio.errors import TaskTimeout as _TaskTimeout
+    from curio.errors import TimeoutCancellationError as _TimeoutCancellationError
+    from curio.errors import UncaughtTimeoutError as _UncaughtTimeoutError
 
 __all__ = (
     "CancelledError",
@@ -45,14 +71,14 @@ def _clock_sentence(what: str, args: tuple[object, ...]) -> str:
     return str(args[0]) if args else what
 
 
-class ThreadCancelled(_curio.TaskCancelled):
+class ThreadCancelled(_TaskCancelled):
     """Raised in a thredo thread at the blocking call where it was cancelled."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "the thread was cancelled"
 
 
-class ThreadTimeout(_curio.TaskTimeout):
+class ThreadTimeout(_TaskTimeout):
     """Raised out of a ``timeout_after`` block whose deadline expired.
 
     ``args[0]`` is the clock (``time.monotonic()``) at which it was raised.
@@ -62,7 +88,7 @@ class ThreadTimeout(_curio.TaskTimeout):
         return _clock_sentence("the timeout_after deadline expired", self.args)
 
 
-class TimeoutCancellationError(_curio.TimeoutCancellationError):
+class TimeoutCancellationError(_TimeoutCancellationError):
     """Seen inside a block when an *outer* ``timeout_after`` deadline expired.
 
     ``args[0]`` is the clock at which it was raised.
@@ -72,14 +98,14 @@ class TimeoutCancellationError(_curio.TimeoutCancellationError):
         return _clock_sentence("an outer timeout_after deadline expired", self.args)
 
 
-class UncaughtTimeoutError(_curio.UncaughtTimeoutError):
+class UncaughtTimeoutError(_UncaughtTimeoutError):
     """A timeout exception escaped the ``timeout_after`` block it belonged to."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "a timeout escaped its timeout_after block"
 
 
-class ThreadError(_curio.TaskError):
+class ThreadError(_TaskError):
     """``Thread.join()`` of a thread that failed; ``__cause__`` is the failure."""
 
     def __str__(self) -> str:

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable
 from time import monotonic
 from types import FrameType, TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from curio.errors import TaskTimeout
 from curio.errors import TimeoutCancellationError as _CurioTimeoutCancellation
@@ -49,6 +49,12 @@ from ._wait import ThreadState, Waiter, checkpoint, current_state, park
 _INF = float("inf")
 T = TypeVar("T")
 R = TypeVar("R")
+if TYPE_CHECKING:
+    # Type checkers only (they bundle typing_extensions' stubs): no run-time
+    # dependency.  The call forms check ``args`` against ``func``.
+    from typing_extensions import TypeVarTuple, Unpack
+
+    Ts = TypeVarTuple("Ts")
 
 __all__ = ("sleep", "timeout_after", "ignore_after", "disable_cancellation", "nan_is_zero")
 
@@ -205,10 +211,16 @@ def timeout_after(seconds: float | None, func: None = None) -> _TimeoutAfter: ..
 
 
 @overload
-def timeout_after(seconds: float | None, func: Callable[..., T], *args: Any) -> T: ...
+def timeout_after(
+    seconds: float | None, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]
+) -> T: ...
 
 
-def timeout_after(seconds: float | None, func: Callable[..., Any] | None = None, *args: Any) -> Any:
+# The ignore: mypy's check that the implementation accepts every overload's
+# parameters does not follow ``Unpack[Ts]`` (it does accept them).
+def timeout_after(  # type: ignore[misc]
+    seconds: float | None, func: Callable[..., Any] | None = None, *args: Any
+) -> Any:
     """Raise ``ThreadTimeout`` if the block (or ``func(*args)``) takes longer.
 
     Without ``func``, returns a context manager; with it, calls
@@ -237,15 +249,20 @@ def ignore_after(
 
 @overload
 def ignore_after(
-    seconds: float | None, func: Callable[..., T], *args: Any, timeout_result: R
+    seconds: float | None,
+    func: Callable[[Unpack[Ts]], T],
+    *args: Unpack[Ts],
+    timeout_result: R,
 ) -> T | R: ...
 
 
 @overload
-def ignore_after(seconds: float | None, func: Callable[..., T], *args: Any) -> T | None: ...
-
-
 def ignore_after(
+    seconds: float | None, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]
+) -> T | None: ...
+
+
+def ignore_after(  # type: ignore[misc]  # (Unpack[Ts]: see timeout_after)
     seconds: float | None,
     func: Callable[..., Any] | None = None,
     *args: Any,

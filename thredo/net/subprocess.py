@@ -455,7 +455,7 @@ class Popen(_sp.Popen[_Any]):
             err = b"".join(comm.err) if comm is not None and self.stderr is not None else None
             self._cancelled(e, out, err)
             if comm is not None and comm.input is not None:
-                e.bytes_written = comm.offset
+                e.bytes_written = comm.offset  # type: ignore[attr-defined]
             raise
 
     def _communicate_thredo(
@@ -646,7 +646,7 @@ class Popen(_sp.Popen[_Any]):
         if isinstance(value, _CancelledError) and _current_state() is not None:
             self._end_child()
             if not hasattr(value, "returncode"):
-                value.returncode = self.returncode
+                value.returncode = self.returncode  # type: ignore[attr-defined]
             return
         super().__exit__(exc_type, value, traceback)
 
