@@ -57,6 +57,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import thredo
@@ -833,25 +834,33 @@ def _check_closed(clients: list[socket.socket]) -> None:
         c.close()
 
 
-def _thredo_cancel(n: int) -> float:
+def _thredo_cancel(n: int, gate: Callable[[str], None] | None = None) -> float:
+    """``gate("start")`` / ``gate("end")`` around the timed part (benchmarks.syscalls)."""
     lsock = thredo.net.tcp_server_socket(HOST, 0, backlog=BACKLOG)
     with lsock:
         srv = thredo.spawn(thredo.net.run_server, lsock, echo_handler)
         clients = _idle_clients(lsock.getsockname()[1], n)
+        if gate is not None:
+            gate("start")
         t0 = time.perf_counter()
         srv.cancel()  # returns once every handler has exited
         elapsed = time.perf_counter() - t0
+        if gate is not None:
+            gate("end")
     _check_closed(clients)
     return elapsed
 
 
-def _plain_cancel(n: int) -> float:
+def _plain_cancel(n: int, gate: Callable[[str], None] | None = None) -> float:
+    """As :func:`_thredo_cancel`, on plain threads."""
     lsock = socket.create_server((HOST, 0), backlog=BACKLOG)
     with lsock:
         registry: list[Any] = []
         acceptor = threading.Thread(target=_plain_accept_loop, args=(lsock, registry))
         acceptor.start()
         clients = _idle_clients(lsock.getsockname()[1], n)
+        if gate is not None:
+            gate("start")
         t0 = time.perf_counter()
         lsock.shutdown(socket.SHUT_RDWR)  # accept() fails: the loop ends
         acceptor.join()
@@ -863,6 +872,8 @@ def _plain_cancel(n: int) -> float:
         for _, t in registry:
             t.join()
         elapsed = time.perf_counter() - t0
+        if gate is not None:
+            gate("end")
     _check_closed(clients)
     return elapsed
 

@@ -133,3 +133,26 @@ def test_eventfds_of_a_burst_of_exited_threads_are_closed_but_a_few() -> None:
     before, during, after = thredo.run(main)
     assert during >= before + 1000  # each waiting thread held its own eventfd
     assert after <= before + POOL_MAX, (before, during, after)
+
+
+def test_an_exiting_threads_eventfd_is_closed_by_the_gil_keeping_close() -> None:
+    """The close the exit path uses (libc's through ctypes.PyDLL, or os.close) frees the fd.
+
+    Issue 24: ``os.close`` released the GIL for a close that cannot block;
+    with a server's 1,000 handlers exiting together that cost context
+    switches.  Whichever close is used, the descriptor must be gone after it.
+    """
+    import errno
+    import os
+
+    import pytest
+
+    from thredo._core._fdwait import _gil_keeping_close
+
+    close = _gil_keeping_close()
+    efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    os.eventfd_write(efd, 1)  # a rung one, as a cancelled thread leaves it
+    close(efd)
+    with pytest.raises(OSError, match="Bad file descriptor") as info:
+        os.fstat(efd)
+    assert info.value.errno == errno.EBADF
