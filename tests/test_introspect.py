@@ -637,8 +637,7 @@ class TestLockOwnersAndDeadlocks:
                 t1.cancel()
                 t2.join()
                 j1.cancel()
-                with pytest.raises(thredo.ThreadError):
-                    j2.join()  # its join of j1 failed (j1 was cancelled): retrieved here
+                j2.join()  # its wait for j1 ended when j1 was cancelled
                 assert deadlocks(thredo.ps()) == []
 
             thredo.run(main)
