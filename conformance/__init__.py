@@ -42,7 +42,9 @@ Where CPython's tests and thredo's contract disagree, the contract wins
   servers or threads are thredo's (socketserver, http.server, threading)
   run in ``run`` mode only;
 * ``join()`` of a failed thredo thread raises ``ThreadError`` (SPEC), which
-  ``ExceptHookTests`` do not expect (listed under item 5 until it lands);
+  ``ExceptHookTests`` and ``test_no_refcycle_through_target`` do not expect;
+* inside a run ``main_thread()`` is the run's main thredo thread
+  (``test_main_thread``);
 * ``thredo.Lock`` is a class (``ThreadTests.test_disallow_instantiation``).
 
 In ``run`` mode a test that installs a signal handler is excluded: only the
