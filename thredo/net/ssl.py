@@ -72,6 +72,7 @@ import _socket
 import errno as _errno
 import os as _os
 import ssl as _stdssl
+from _thread import allocate_lock as _allocate_lock
 from socket import SO_ERROR as _SO_ERROR
 from socket import SOL_SOCKET as _SOL_SOCKET
 from typing import TYPE_CHECKING, Any
@@ -144,6 +145,9 @@ class _TLSSocketIO(_SocketIO):
             return sent  # type: ignore[no-any-return]
 
 
+_TLS_LOCK_MADE = _allocate_lock()  # makes SSLSocket._tls_lock's lock once per socket
+
+
 class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     """An ``ssl.SSLSocket`` whose blocking calls are cancellable in thredo threads.
 
@@ -161,6 +165,24 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     # socket's other state: one writing thread at a time, as in the stdlib.
     _pending: bytes | None = None
     _pollfirst = False  # a read had to wait: the next waits first (see _read)
+
+    # One OpenSSL call at a time per connection: an SSL object must not be
+    # used by two threads at once (OpenSSL's rule, not the GIL's: _ssl
+    # releases the GIL inside SSL_read/SSL_write), and a reader in one thread
+    # beside a writer in another is this module's common case.  Held only
+    # around a call that cannot block (the socket is non-blocking), never
+    # across a wait.  Seen without it: a reader woken by a session ticket
+    # while another thread wrote got SSL_ERROR_EOF (recv returned b'').
+    def _tls_lock(self) -> Any:
+        lock = self.__dict__.get("_tls_mutex")
+        if lock is None:
+            with _TLS_LOCK_MADE:
+                lock = self.__dict__.setdefault("_tls_mutex", _allocate_lock())
+        return lock
+
+    def _locked_write(self, data: Any) -> Any:
+        with self._tls_lock():
+            return self._sslobj.write(data)  # type: ignore[has-type]
 
     def _retry(self, events: int, call: str, op: Any, *args: Any) -> Any:
         """A cancellation point, then ``op(*args)`` until it stops asking to wait.
@@ -214,7 +236,8 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         endtime = None
         while True:
             try:
-                result = sslobj.read(n) if buffer is None else sslobj.read(n, buffer)
+                with self._tls_lock():
+                    result = sslobj.read(n) if buffer is None else sslobj.read(n, buffer)
                 _note_return()  # the GIL back late, past a deadline: not uncancellable time
                 return result
             except SSLWantReadError:  # noqa: F405
@@ -303,7 +326,7 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         sslobj = self._sslobj  # type: ignore[has-type]
         if sslobj is None:
             raise ValueError("No SSL wrapper around " + str(self))
-        write = sslobj.write
+        write = self._locked_write
         if self._nb:  # non-blocking: one try, the stdlib's rules (retry with the same data)
             if self._pending is not None:
                 write(self._pending)  # SSLWantWriteError: this data not taken
