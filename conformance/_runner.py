@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import fnmatch
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +87,18 @@ def _first(rules: list[Rule], suite: str, mode: str, test_id: str) -> Rule | Non
 # -- workers -------------------------------------------------------------
 
 
+_worker_dirs: list[str] = []
+
+
+def _worker_dir() -> str:
+    """A fresh temporary working directory for one worker (removed at exit)."""
+    if not _worker_dirs:
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _worker_dirs])
+    path = tempfile.mkdtemp(prefix="thredo-conformance-")
+    _worker_dirs.append(path)
+    return path
+
+
 def _spawn(args: list[str], log: Any, stdin: Any = subprocess.DEVNULL) -> tuple[Any, int]:
     r, w = os.pipe()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path[1:]))
@@ -95,7 +109,9 @@ def _spawn(args: list[str], log: Any, stdin: Any = subprocess.DEVNULL) -> tuple[
         stdout=log,
         stderr=log,
         pass_fds=(w,),
-        cwd=tempfile.gettempdir(),
+        # A directory of its own: CPython's tests make fixed names in the cwd
+        # (os_helper.temp_cwd's "tempcwd"), and workers run at the same time.
+        cwd=_worker_dir(),
         env=env,
         start_new_session=True,
     )
