@@ -425,6 +425,10 @@ class _RLockCommon:
     def _acquire_timed(self, blocking: bool, timeout: float) -> bool:
         """``acquire`` with a timeout other than -1, after the cancellation check."""
         _check_lock_args(blocking, timeout)
+        return self._take(blocking, timeout)
+
+    def _take(self, blocking: bool, timeout: float | None) -> bool:
+        """Take it (again, if ours), waiting up to ``timeout`` (None: no limit) if ``blocking``."""
         me = get_ident()
         if self._owner == me:
             self._count += 1
@@ -495,17 +499,7 @@ class _PyRLock(_RLockCommon):
                 checkpoint()
         if timeout != -1:
             return self._acquire_timed(blocking, timeout)
-        me = get_ident()
-        if self._owner == me:
-            self._count += 1
-            return True
-        block = self._block
-        if not block._lock.acquire(False):
-            if not blocking or not block._wait(None, "RLock.acquire", self):
-                return False
-        self._owner = me
-        self._count = 1
-        return True
+        return self._take(blocking, None)
 
     __enter__ = acquire
 
