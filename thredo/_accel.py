@@ -1,24 +1,51 @@
 """The C accelerator ``thredo._speedups``, loaded once, or None.
 
 The accelerator is optional (hatch_build.py builds it where a compiler
-exists) and every part of it has a pure-Python twin.  Both users -- the
-sockets' GIL-keeping recv/send (``net.socket``) and the Lock fast path
-(``_sync``) -- take it from :func:`load`, so a stale build is refused in one
-place: an editable install does not rebuild when ``_speedups.c`` changes,
-and a module built from another source must never run.
+exists) and every part of it has a pure-Python twin.  Its users -- the
+sockets' GIL-keeping recv/send (``net.socket``), the Lock fast path
+(``_sync``) and the eventfd close (``_core._fdwait``) -- take it from
+:func:`load`, so a stale build is refused in one place: an editable install
+does not rebuild when ``_speedups.c`` changes, and a module built from
+another source must never run.
+
+Free-threaded CPython (3.13t): the module declares ``Py_MOD_GIL_NOT_USED``
+(its state is atomics and write-once globals: docs/design.md, section 10),
+so loading it does not turn the GIL back on.  :func:`gil_disabled` tells its
+users whether the GIL is off, for the parts whose only purpose is the GIL:
+``net.socket`` then leaves the GIL-keeping recv/send alone (releasing a GIL
+that does not exist costs no hand-off).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import sysconfig
 import warnings
 from types import ModuleType
 
-__all__ = ["load", "stale"]
+__all__ = ["load", "stale", "gil_disabled", "free_threaded_build"]
 
 _UNSET = object()
 _loaded: object = _UNSET  # the module, or None: decided once per process
+
+
+def free_threaded_build() -> bool:
+    """Whether this CPython was built free-threaded (``Py_GIL_DISABLED``, 3.13t)."""
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def gil_disabled() -> bool:
+    """Whether the GIL is off now: a free-threaded build not run with ``PYTHON_GIL=1``.
+
+    On a free-threaded build an extension without ``Py_MOD_GIL_NOT_USED``,
+    or ``-X gil=1``, turns the GIL on; ``sys._is_gil_enabled`` (3.13+) says.
+    """
+    if not free_threaded_build():
+        return False
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return is_enabled is None or not is_enabled()
 
 
 def stale(module_path: str) -> str | None:

@@ -23,7 +23,23 @@
  *    RLockBase does the same on top of a LockBase (its _block).
  *    THREDO_PURE=1 makes both the pure-Python classes.
  *
- * Measurements behind both: docs/design.md (sections 9 and 10).
+ * 3. close_fd, close(2) keeping the GIL, for thredo's eventfds (a close that
+ *    never blocks): their exits on a server's cancel (docs/design.md,
+ *    section 11).  Its twin is os.close.
+ *
+ * Free-threaded CPython (docs/design.md, section 10): no state here is safe
+ * only because of the GIL.  The lock states are atomics; the module's
+ * globals are written once, either by the module's exec (serialised by the
+ * import system's lock) or by sync_setup (claimed by compare-and-swap,
+ * published with a release store, read after an acquire load), and only read
+ * after; recv/send/close_fd touch no shared state.  So the module declares
+ * Py_MOD_GIL_NOT_USED where Py_mod_gil exists (3.13+).  It uses static types
+ * and process-wide globals, so it refuses subinterpreters
+ * (Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED, 3.12+): thredo there takes
+ * the pure path.  On a free-threaded build thredo.net.socket does not use
+ * recv/send (no GIL hand-off to save: _accel.gil_disabled()).
+ *
+ * Measurements behind all three: docs/design.md (sections 9, 10 and 11).
  * Built by hatch_build.py when a C compiler and Python's headers exist.
  */
 #define PY_SSIZE_T_CLEAN
@@ -33,6 +49,7 @@
 #include <stdatomic.h>
 #include "structmember.h"
 #include <sys/socket.h>
+#include <unistd.h>
 
 static int
 as_int(PyObject *o, int *out)
@@ -110,6 +127,23 @@ sp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return would_block_or_raise();
     }
     return PyLong_FromSsize_t(r);
+}
+
+/* close_fd(fd): close(2) with the GIL kept.  Only for a descriptor whose
+ * close cannot block (an eventfd: no data to flush, no lingering); os.close
+ * releases the GIL around it, which when 1,000 threads exit together costs a
+ * GIL hand-off per close.  EINTR is success (Linux has freed the descriptor
+ * by then: retrying could close another thread's new one); other errors
+ * raise OSError as os.close does. */
+static PyObject *
+sp_close_fd(PyObject *self, PyObject *arg)
+{
+    int fd;
+    if (as_int(arg, &fd) < 0)
+        return NULL;
+    if (close(fd) < 0 && errno != EINTR)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
 }
 
 /* -- RawLock: the lock itself ------------------------------------------------
@@ -207,8 +241,19 @@ static PyTypeObject RawLock_Type = {
  *            non-empty: self._wake().
  * The attention set and checkpoint are handed over once by sync_setup().
  */
-static PyObject *attention;  /* set once by sync_setup, then only read */
+/* Written once by sync_setup, then only read; setup_state orders them:
+ * 0 none, 1 being set (by the thread that won the compare-and-swap),
+ * 2 set (a release store after both; read with an acquire load before
+ * either is used, which is what makes them safe without a GIL). */
+static atomic_int setup_state;
+static PyObject *attention;
 static PyObject *checkpoint;
+
+static int
+setup_done(void)
+{
+    return atomic_load_explicit(&setup_state, memory_order_acquire) == 2;
+}
 static PyObject *str_wait, *str_wake, *str_acquire_timed, *str_blocking, *str_timeout, *minus_one;
 
 typedef struct {
@@ -222,7 +267,7 @@ typedef struct {
 static PyObject *
 lb_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if (attention == NULL) {
+    if (!setup_done()) {
         PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.sync_setup() was not called");
         return NULL;
     }
@@ -477,7 +522,7 @@ typedef struct {
 static PyObject *
 rl_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if (attention == NULL) {
+    if (!setup_done()) {
         PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.sync_setup() was not called");
         return NULL;
     }
@@ -728,7 +773,12 @@ sp_sync_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "sync_setup(attention: set, checkpoint: callable)");
         return NULL;
     }
-    if (attention != NULL) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&setup_state, &expected, 1)) {
+        /* Another thread set them, or is setting them: three stores, no
+         * Python code in between, so this wait is a few instructions. */
+        while (atomic_load_explicit(&setup_state, memory_order_acquire) != 2)
+            ;
         if (attention == args[0] && checkpoint == args[1])
             Py_RETURN_NONE;
         PyErr_SetString(PyExc_RuntimeError, "sync_setup() was already called");
@@ -738,6 +788,7 @@ sp_sync_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     checkpoint = args[1];
     Py_INCREF(args[0]);
     attention = args[0];
+    atomic_store_explicit(&setup_state, 2, memory_order_release);
     Py_RETURN_NONE;
 }
 
@@ -746,22 +797,22 @@ static PyMethodDef methods[] = {
      "recv(fd, bufsize, flags): recv with MSG_DONTWAIT, keeping the GIL; None if it would block."},
     {"send", (PyCFunction)(void (*)(void))sp_send, METH_FASTCALL,
      "send(fd, data, flags): send with MSG_DONTWAIT, keeping the GIL; None if it would block."},
+    {"close_fd", (PyCFunction)sp_close_fd, METH_O,
+     "close_fd(fd): close(2) keeping the GIL, for a descriptor whose close never blocks (an eventfd)."},
     {"sync_setup", (PyCFunction)(void (*)(void))sp_sync_setup, METH_FASTCALL,
      "sync_setup(attention, checkpoint): the core's attention set and checkpoint, once."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "thredo._speedups",
-    "thredo's optional C accelerator: GIL-keeping recv/send, the fast path of Lock.", -1, methods,
-};
-
-PyMODINIT_FUNC
-PyInit__speedups(void)
+/* The module's exec (multi-phase init, PEP 489): readies the static types,
+ * makes the interned strings (once per process: the import system's lock
+ * serialises it) and adds the types. */
+static int
+exec_module(PyObject *m)
 {
     if (PyType_Ready(&RawLock_Type) < 0 || PyType_Ready(&LockBase_Type) < 0 ||
         PyType_Ready(&RLockBase_Type) < 0)
-        return NULL;
+        return -1;
     if (str_wait == NULL) {
         str_wait = PyUnicode_InternFromString("_wait");
         str_wake = PyUnicode_InternFromString("_wake");
@@ -770,30 +821,41 @@ PyInit__speedups(void)
         str_timeout = PyUnicode_InternFromString("timeout");
         str_rlock_acquire = PyUnicode_InternFromString("RLock.acquire");
         minus_one = PyLong_FromLong(-1);
-        if (!str_rlock_acquire || !str_wait || !str_wake || !str_acquire_timed || !str_blocking || !str_timeout ||
-            !minus_one)
-            return NULL;
+        if (!str_rlock_acquire || !str_wait || !str_wake || !str_acquire_timed || !str_blocking ||
+            !str_timeout || !minus_one)
+            return -1;
     }
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL)
-        return NULL;
-    Py_INCREF(&RawLock_Type);
-    if (PyModule_AddObject(m, "RawLock", (PyObject *)&RawLock_Type) < 0) {
-        Py_DECREF(&RawLock_Type);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&LockBase_Type);
-    if (PyModule_AddObject(m, "LockBase", (PyObject *)&LockBase_Type) < 0) {
-        Py_DECREF(&LockBase_Type);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&RLockBase_Type);
-    if (PyModule_AddObject(m, "RLockBase", (PyObject *)&RLockBase_Type) < 0) {
-        Py_DECREF(&RLockBase_Type);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    if (PyModule_AddObjectRef(m, "RawLock", (PyObject *)&RawLock_Type) < 0 ||
+        PyModule_AddObjectRef(m, "LockBase", (PyObject *)&LockBase_Type) < 0 ||
+        PyModule_AddObjectRef(m, "RLockBase", (PyObject *)&RLockBase_Type) < 0)
+        return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, exec_module},
+#ifdef Py_mod_multiple_interpreters
+    /* static types and process-wide globals: one interpreter only */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    /* no state safe only under the GIL (the header comment says why) */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "thredo._speedups",
+    .m_doc = "thredo's optional C accelerator: GIL-keeping recv/send/close, the fast path of Lock.",
+    .m_size = 0,
+    .m_methods = methods,
+    .m_slots = slots,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&module);
 }

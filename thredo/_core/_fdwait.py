@@ -71,6 +71,7 @@ from time import monotonic
 import curio
 from curio.traps import _read_wait
 
+from .. import _accel
 from ._runctx import RunContext
 from ._wait import FdWait, ThreadState, Waiter, attention, note_return, park, state_local
 
@@ -216,24 +217,20 @@ def _fds_of(run: RunContext) -> RunFdWaits:
 
 
 def _gil_keeping_close() -> Callable[[int], object]:
-    """libc's ``close`` called with the GIL kept (``ctypes.PyDLL``); ``os.close`` without ctypes.
+    """A ``close`` that keeps the GIL: the C accelerator's ``close_fd``, else ``os.close``.
+
+    ``os.close`` (the pure twin) also with ``THREDO_PURE=1``, as ``_sync``'s locks.
 
     Closing an eventfd never blocks, so it need not release the GIL, and
     ``os.close`` does: when a server's 1,000 handlers exit together (its
     cancel), each release hands the GIL to another exiting thread and back,
-    about two context switches per close (docs/design.md, section 11).  An
-    error (EBADF: never for an eventfd this module owns) is ignored; Linux
-    frees the descriptor even when close reports EINTR.
+    about two context switches per close (docs/design.md, section 11).
+    (Until issue 24 this was libc's ``close`` through ``ctypes.PyDLL``:
+    ~0.6 us more per call, and the first exiting threads of a process all
+    waited on the import of ctypes.)
     """
-    try:
-        import ctypes
-
-        libc_close = ctypes.PyDLL(None).close
-    except (ImportError, OSError, AttributeError):  # no ctypes, or no libc symbols
-        return os.close
-    libc_close.argtypes = (ctypes.c_int,)
-    libc_close.restype = ctypes.c_int
-    return libc_close
+    speedups = None if os.environ.get("THREDO_PURE", "") not in ("", "0") else _accel.load()
+    return os.close if speedups is None else speedups.close_fd
 
 
 _close_fd: Callable[[int], object] | None = None  # _gil_keeping_close(), made on first use
@@ -244,7 +241,10 @@ def _close_eventfd(efd: int) -> None:
     close = _close_fd
     if close is None:
         close = _close_fd = _gil_keeping_close()
-    close(efd)
+    try:
+        close(efd)
+    except OSError:  # EBADF: never for an eventfd this module owns
+        pass
     with _eventfds_lock:
         _eventfds -= 1
 

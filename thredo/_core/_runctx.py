@@ -88,12 +88,16 @@ class RunContext:
 
     _running: set[RunContext] = set()  # runs not yet closed; guarded by _running_lock
     _running_lock = allocate_lock()
+    # A copy of _running, replaced (never changed) under _running_lock, so
+    # that running() reads it without the lock: every socket close calls it
+    # twice, and on a server's cancel 1,000 handlers closing at once queued
+    # on the lock whenever its holder lost the GIL (issue 24).
+    _running_now: tuple[RunContext, ...] = ()
 
     @classmethod
     def running(cls) -> list[RunContext]:
         """Every run in progress in this process (``run()`` may be called from several threads)."""
-        with cls._running_lock:
-            return list(cls._running)
+        return list(cls._running_now)
 
     def __init__(self) -> None:
         self._lock = allocate_lock()  # guards threads, nondaemon
@@ -117,6 +121,7 @@ class RunContext:
         self._reaping: deque[threading.Thread] = deque()  # guarded by _lock
         with self._running_lock:
             self._running.add(self)
+            RunContext._running_now = tuple(self._running)
 
     # -- the inbox -------------------------------------------------------------
 
@@ -199,6 +204,7 @@ class RunContext:
             funcs, self._on_close = self._on_close, []
         with self._running_lock:
             self._running.discard(self)
+            RunContext._running_now = tuple(self._running)
         for func in funcs:
             func()
         self._rsock.close()

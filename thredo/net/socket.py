@@ -151,7 +151,12 @@ _keepgil_send: Callable[[int, Any, int], int | None] | None = None
 
 
 def _keepgil_enabled() -> bool:
-    """Whether to keep the GIL: ``THREDO_KEEP_GIL`` if set, else more than one CPU."""
+    """Whether to keep the GIL: ``THREDO_KEEP_GIL`` if set, else more than one CPU and a GIL.
+
+    On a free-threaded build with the GIL off the C recv/send are safe (no
+    shared state, never block) but save nothing, so the default is the
+    stdlib's path there; ``THREDO_KEEP_GIL=1`` still forces them.
+    """
     setting = _os.environ.get("THREDO_KEEP_GIL", "")
     if not setting and "THREDO_NOGIL" in _os.environ:
         # The old name (it said "nogil" for "keep the GIL", the opposite of
@@ -164,6 +169,8 @@ def _keepgil_enabled() -> bool:
         setting = _os.environ["THREDO_NOGIL"]
     if setting in ("0", "1"):
         return setting == "1"
+    if _accel.gil_disabled():
+        return False  # free-threaded: no GIL hand-off to save (both paths are safe)
     return len(_os.sched_getaffinity(0)) > 1
 
 
