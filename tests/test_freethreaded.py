@@ -20,6 +20,7 @@ Two parts:
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import shutil
@@ -103,10 +104,10 @@ def test_close_fd_closes_with_the_gil_kept_and_reports_ebadf() -> None:
         pytest.skip("the C accelerator is not built here")
     efd = os.eventfd(0, os.EFD_CLOEXEC)
     speedups.close_fd(efd)
-    with pytest.raises(OSError) as e:
+    with pytest.raises(OSError, match="Bad file descriptor") as e:
         os.fstat(efd)
-    assert e.value.errno == 9
-    with pytest.raises(OSError):
+    assert e.value.errno == errno.EBADF
+    with pytest.raises(OSError, match="Bad file descriptor"):
         speedups.close_fd(efd)  # EBADF raises, as os.close
 
 
@@ -114,7 +115,9 @@ def test_close_fd_closes_with_the_gil_kept_and_reports_ebadf() -> None:
 def test_accelerator_refuses_a_subinterpreter() -> None:
     if _accel.load() is None:
         pytest.skip("the C accelerator is not built here")
-    interp = pytest.importorskip("_xxsubinterpreters" if sys.version_info < (3, 13) else "_interpreters")
+    interp = pytest.importorskip(
+        "_xxsubinterpreters" if sys.version_info < (3, 13) else "_interpreters"
+    )
     code = (
         "try:\n"
         "    import thredo._speedups\n"
@@ -153,13 +156,19 @@ def ft_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     for f in ("conftest.py", "pyproject.toml", "hatch_build.py"):
         shutil.copy(ROOT / f, tree / f)
     build = subprocess.run(
-        [FT, "-c", "import hatch_build, sys; print(hatch_build.compile_speedups(sys.argv[1]))", "."],
+        [
+            FT,
+            "-c",
+            "import hatch_build, sys; print(hatch_build.compile_speedups(sys.argv[1]))",
+            ".",
+        ],
         cwd=tree,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert build.returncode == 0 and build.stdout.strip() != "None", build.stderr
+    assert build.returncode == 0, build.stderr
+    assert build.stdout.strip() != "None", build.stderr  # it did not build
     return FT, tree
 
 
@@ -187,9 +196,15 @@ def test_the_accelerator_loads_and_leaves_the_gil_off(ft_tree: tuple[str, Path])
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
     env["PYTHONPATH"] = str(tree)
     r = subprocess.run(
-        [ft, "-W", "error", "-c", code], cwd=tree, env=env, capture_output=True, text=True, timeout=120
+        [ft, "-W", "error", "-c", code],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok", r.stderr
 
 
 @pytest.mark.parametrize("path", ["C", "pure"])
@@ -200,4 +215,3 @@ def test_core_sync_and_socket_checks_pass_without_the_gil(
     env = {"THREDO_PURE": "1", "THREDO_KEEP_GIL": "0"} if path == "pure" else {}
     r = _run(ft, tree, ["-m", "pytest", "-q", "-p", "no:xdist", *CHECKS], **env)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
-

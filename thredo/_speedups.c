@@ -317,7 +317,7 @@ lb_dealloc(LockBase *self)
 static int
 checkpoint_if_pending(void)
 {
-    if (PySet_Size(attention) > 0) {
+    if (PySet_GET_SIZE(attention) > 0) { /* an atomic read on free-threaded builds */
         PyObject *r = PyObject_CallNoArgs(checkpoint);
         if (r == NULL)
             return -1;
@@ -508,7 +508,9 @@ static PyTypeObject LockBase_Type = {
  * owner; at count 0 the owner is cleared and the block released.
  * The owner is an atomic ident (0: none; a thread's ident is its
  * pthread_self(), never 0), read by other threads (locked, statistics) and
- * written by the owner only; count is touched by the owner only.
+ * written by the owner only; count is written by the owner only (relaxed
+ * atomics, so that another thread reading _count -- the monitor -- is no data
+ * race without a GIL).
  */
 static PyObject *str_rlock_acquire;
 
@@ -516,7 +518,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *block;  /* a LockBase (set by the subclass's __init__) */
     atomic_ulong owner;
-    Py_ssize_t count;
+    _Atomic Py_ssize_t count; /* written by the owner only; atomic for readers of _count */
 } RLockBase;
 
 static PyObject *
@@ -530,7 +532,7 @@ rl_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     atomic_init(&self->owner, 0);
-    self->count = 0;
+    atomic_init(&self->count, 0);
     return (PyObject *)self;
 }
 
@@ -573,7 +575,8 @@ rl_do_acquire(RLockBase *self, int blocking)
 {
     unsigned long me = PyThread_get_thread_ident();
     if (atomic_load(&self->owner) == me) {
-        self->count++;
+        atomic_store_explicit(&self->count, atomic_load_explicit(&self->count, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
         Py_RETURN_TRUE;
     }
     LockBase *block = rl_block(self);
@@ -594,7 +597,7 @@ rl_do_acquire(RLockBase *self, int blocking)
             Py_RETURN_FALSE;
     }
     atomic_store(&self->owner, me);
-    self->count = 1;
+    atomic_store_explicit(&self->count, 1, memory_order_relaxed);
     Py_RETURN_TRUE;
 }
 
@@ -636,7 +639,9 @@ rl_release(RLockBase *self, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
         return NULL;
     }
-    if (--self->count)
+    Py_ssize_t left = atomic_load_explicit(&self->count, memory_order_relaxed) - 1;
+    atomic_store_explicit(&self->count, left, memory_order_relaxed);
+    if (left)
         Py_RETURN_NONE;
     atomic_store(&self->owner, 0);
     LockBase *block = rl_block(self);
@@ -694,7 +699,7 @@ rl_set_owner(RLockBase *self, PyObject *value, void *closure)
 static PyObject *
 rl_get_count(RLockBase *self, void *closure)
 {
-    return PyLong_FromSsize_t(self->count);
+    return PyLong_FromSsize_t(atomic_load_explicit(&self->count, memory_order_relaxed));
 }
 
 static int
@@ -707,7 +712,7 @@ rl_set_count(RLockBase *self, PyObject *value, void *closure)
     Py_ssize_t c = PyLong_AsSsize_t(value);
     if (c == -1 && PyErr_Occurred())
         return -1;
-    self->count = c;
+    atomic_store_explicit(&self->count, c, memory_order_relaxed);
     return 0;
 }
 
