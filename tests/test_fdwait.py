@@ -136,7 +136,7 @@ def test_eventfds_of_a_burst_of_exited_threads_are_closed_but_a_few() -> None:
 
 
 def test_an_exiting_threads_eventfd_is_closed_by_the_gil_keeping_close() -> None:
-    """The close the exit path uses (libc's through ctypes.PyDLL, or os.close) frees the fd.
+    """The close the exit path uses (the C accelerator's close_fd, or os.close) frees the fd.
 
     Issue 24: ``os.close`` released the GIL for a close that cannot block;
     with a server's 1,000 handlers exiting together that cost context
