@@ -196,7 +196,7 @@ def test_the_accelerator_loads_and_leaves_the_gil_off(ft_tree: tuple[str, Path])
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
     env["PYTHONPATH"] = str(tree)
     r = subprocess.run(
-        [ft, "-W", "error", "-c", code],
+        [ft, "-W", "error::RuntimeWarning", "-c", code],
         cwd=tree,
         env=env,
         capture_output=True,
