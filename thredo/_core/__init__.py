@@ -90,6 +90,7 @@ Descriptors::
 
     POLLIN, POLLOUT      events for wait_fd
     wait_fd              block until an fd is ready (cancellable, obeys deadlines)
+    wait_recv            the C twin of a socket recv that waits first (None: pure path)
     notify_closing       wake every wait on an fd being closed (trio's name)
     closing_waiters      take an fd's waiters before closing it ...
     wake_closed          ... and wake them after (what notify_closing does in two)
@@ -127,6 +128,7 @@ from ._fdwait import (
     eventfd_budget,
     notify_closing,
     wait_fd,
+    wait_recv,
     wake_closed,
 )
 from ._kernel import MainThread, run_kernel
@@ -182,6 +184,7 @@ __all__ = (
     "POLLIN",
     "POLLOUT",
     "wait_fd",
+    "wait_recv",
     "notify_closing",
     "closing_waiters",
     "wake_closed",
