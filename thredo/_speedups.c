@@ -826,6 +826,12 @@ typedef struct { PyObject *t, *v, *tb; } cw_error;
 #define CW_RESTORE_ERROR(e) PyErr_Restore(e.t, e.v, e.tb)
 #endif
 
+/* cw_local, cw_attention, cw_note_return and the interned names: written
+ * once by fdwait_setup, published as sync_setup's are (cw_setup_state: 0
+ * none, 1 being set by the compare-and-swap's winner, 2 set; a release store
+ * after all of them, an acquire load before any is used), so that no GIL is
+ * needed to read them. */
+static atomic_int cw_setup_state;
 static PyObject *cw_local;        /* _core._wait.state_local (set once by fdwait_setup) */
 static PyObject *cw_attention;    /* _core._wait.attention */
 static PyObject *cw_note_return;  /* _core._wait.note_return */
@@ -842,15 +848,25 @@ sp_fdwait_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                         "fdwait_setup(state_local, attention: set, note_return: callable)");
         return NULL;
     }
-    if (cw_local != NULL) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&cw_setup_state, &expected, 1)) {
+        /* Set, or being set by another thread (no Python code runs there
+         * that could wait on this one): wait for the release store. */
+        while (atomic_load_explicit(&cw_setup_state, memory_order_acquire) == 1)
+            ;
+        if (atomic_load_explicit(&cw_setup_state, memory_order_acquire) == 0)
+            return sp_fdwait_setup(self, args, nargs); /* the winner failed: try again */
         if (cw_local == args[0] && cw_attention == args[1] && cw_note_return == args[2])
             Py_RETURN_NONE;
         PyErr_SetString(PyExc_RuntimeError, "fdwait_setup() was already called");
         return NULL;
     }
-    if (cw_s_state == NULL) {
+    if (cw_s_recv == NULL) { /* the last one made: all of them, or a failed try to redo */
 #define CW_INTERN(var, s) \
-    if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+    if ((var = PyUnicode_InternFromString(s)) == NULL) { \
+        atomic_store_explicit(&cw_setup_state, 0, memory_order_release); \
+        return NULL; \
+    }
         CW_INTERN(cw_s_state, "state");
         CW_INTERN(cw_s_fdwait, "fdwait");
         CW_INTERN(cw_s_cancel_pending, "cancel_pending");
@@ -871,6 +887,7 @@ sp_fdwait_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     cw_local = args[0];
     cw_attention = args[1];
     cw_note_return = args[2];
+    atomic_store_explicit(&cw_setup_state, 2, memory_order_release);
     Py_RETURN_NONE;
 }
 
@@ -938,7 +955,7 @@ sp_wait_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "wait_recv(sock, bufsize, keepgil) takes 3 arguments");
         return NULL;
     }
-    if (cw_local == NULL) {
+    if (atomic_load_explicit(&cw_setup_state, memory_order_acquire) != 2) {
         PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.fdwait_setup() was not called");
         return NULL;
     }
