@@ -39,7 +39,7 @@ SHUTDOWN_CANCELLED = ("plain", "plain_c")  # no cancel of their own: shutdown + 
 CANCEL_N = 1000
 ECHO_ROUNDS, ECHO_ROUNDS_QUICK = 5, 2
 CANCEL_ROUNDS, CANCEL_ROUNDS_QUICK = 5, 2
-STRACE_SECONDS = 1.0
+STRACE_SECONDS = 2.0
 CHECK_BYTES = 4 << 20  # per check run, sent in random-sized chunks
 
 
@@ -167,13 +167,20 @@ def _design_cancel(code: int, n: int, gate: Callable[[str], None] | None = None)
     return elapsed
 
 
-def _cancel_main(design: str, n: int) -> None:
-    """In a child: one cancel of ``n`` idle connections; print ``MS ms cpu_ms csw``."""
+def _cancel_main(design: str, n: int, gated: bool) -> None:
+    """In a child: one cancel of ``n`` idle connections; print ``MS ms cpu_ms csw``.
+
+    ``gated``: print READY before the timed part and DONE after it, each time
+    waiting for a line on stdin (a tracer attaches and detaches there).
+    """
     bn._raise_nofile()
     code = DESIGNS[design]
     usage: list[resource.struct_rusage] = []
 
     def gate(what: str) -> None:
+        if gated:
+            print("READY" if what == "start" else "DONE", flush=True)
+            sys.stdin.readline()
         usage.append(resource.getrusage(resource.RUSAGE_SELF))
 
     if code is None:
@@ -216,8 +223,8 @@ def echo(designs: list[str], quick: bool) -> list[str]:
         f"echo, {bn.ECHO_CONNS} connections, {bn.ECHO_MSG} B ping-pong "
         f"(medians of {rounds} alternating rounds of {seconds} s)",
         "",
-        "| design | regime | rt/s | ratio to plain | ~server CPU us/rt | ~csw/rt | rounds |",
-        "|---|---|---|---|---|---|---|",
+        "| design | regime | rt/s | to plain | to plain_c | ~server CPU us/rt | ~csw/rt | rounds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, pin, _ in bn._echo_regimes():
         servers: dict[str, _Server] = {}
@@ -233,14 +240,17 @@ def echo(designs: list[str], quick: bool) -> list[str]:
         finally:
             for srv in servers.values():
                 srv.close()
-        base = statistics.median(r[0] for r in res["plain"]) if "plain" in res else float("nan")
+        nan = float("nan")
+        base = statistics.median(r[0] for r in res["plain"]) if "plain" in res else nan
+        base_c = statistics.median(r[0] for r in res["plain_c"]) if "plain_c" in res else nan
         for d in designs:
             rate = statistics.median(r[0] for r in res[d])
             cpu = statistics.median(r[1] for r in res[d])
             csw = statistics.median(r[2] for r in res[d])
             each = ", ".join(f"{r[0] / 1e3:.1f}k" for r in res[d])
             lines.append(
-                f"| {d} | {label} | {rate:,.0f} | {rate / base:.2f}x | {cpu:.1f} | {csw:.2f}"
+                f"| {d} | {label} | {rate:,.0f} | {rate / base:.2f}x | {rate / base_c:.2f}x"
+                f" | {cpu:.1f} | {csw:.2f}"
                 f" | {each} |"
             )
     return lines
@@ -254,6 +264,31 @@ def _cancel_once(design: str) -> tuple[float, float, int]:
     ms, cpu, csw = bn._expect(proc, "MS")
     bn._finish(proc, f"{design} cancel")
     return float(ms), float(cpu), int(csw)
+
+
+def _cancel_strace(design: str) -> dict[str, int]:
+    """System calls of one cancel window by name (strace attached after the set-up)."""
+    cmd = [sys.executable, "-m", "benchmarks.wakeups", "cancel", design, str(CANCEL_N), "gated"]
+    proc = bn._spawn(cmd)
+    assert proc.stdin is not None
+    bn._expect(proc, "READY")
+    mon = subprocess.Popen(
+        ["strace", "-c", "-f", "-q", "-p", str(proc.pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)  # attached to all ~1,000 threads before the cancel starts
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    bn._expect(proc, "DONE")
+    mon.send_signal(signal.SIGINT)
+    calls = _parse_strace(mon.communicate()[1])
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    bn._expect(proc, "MS")
+    bn._finish(proc, f"{design} cancel")
+    return calls
 
 
 def cancel(designs: list[str], quick: bool) -> list[str]:
@@ -283,15 +318,19 @@ def cancel(designs: list[str], quick: bool) -> list[str]:
 # -- system calls per round trip -----------------------------------------------------------
 
 
+STEADY = ("recvfrom", "sendto", "poll", "ppoll", "rt_sigreturn", "tgkill", "read", "write")
+
+
 def syscalls(designs: list[str], quick: bool) -> list[str]:
     if shutil.which("strace") is None:
         return ["syscalls: skipped (no strace)"]
     lines = [
         f"system calls per echo round trip (strace -c -f, one {STRACE_SECONDS} s run each, "
-        "unpinned; futex inflated by strace's slow-down)",
+        "unpinned; futex inflated by strace's slow-down; other: mostly the start-up of the "
+        "generator's 50 connections' threads, amortized over the few round trips traced)",
         "",
-        "| design | calls besides futex | total besides futex | futex |",
-        "|---|---|---|---|",
+        "| design | per round trip | total | other | futex |",
+        "|---|---|---|---|---|",
     ]
     for d in designs:
         with _Server(d, None) as srv:
@@ -300,12 +339,28 @@ def syscalls(designs: list[str], quick: bool) -> list[str]:
             count, _ = profile_echo._run_gen(srv.port, STRACE_SECONDS, None)
             mon.send_signal(signal.SIGINT)
             calls = _parse_strace(mon.communicate()[1])
-        top = sorted(((k, v) for k, v in calls.items() if k != "futex"), key=lambda kv: -kv[1])
-        by = ", ".join(f"{k} {v / count:.2f}" for k, v in top[:6] if v / count >= 0.01)
-        total = sum(v for k, v in calls.items() if k != "futex") / count
+        by = ", ".join(f"{k} {calls[k] / count:.2f}" for k in STEADY if calls.get(k))
+        steady = sum(calls.get(k, 0) for k in STEADY) / count
+        other = sum(v for k, v in calls.items() if k not in STEADY and k != "futex") / count
         fut = calls.get("futex", 0) / count
-        lines.append(f"| {d} | {by} | {total:.2f} | {fut:.2f} |")
+        lines.append(f"| {d} | {by} | {steady:.2f} | {other:.2f} | {fut:.2f} |")
         print(f"  syscalls {d}: {lines[-1]}", file=sys.stderr)
+    lines += [
+        "",
+        f"system calls of the cancel of {CANCEL_N} idle connections, per connection "
+        "(strace attached after the set-up, detached before the clean-up)",
+        "",
+        "| design | calls (top 8, futex apart) | total | futex |",
+        "|---|---|---|---|",
+    ]
+    for d in designs:
+        calls = _cancel_strace(d)
+        top = sorted(((k, v) for k, v in calls.items() if k != "futex"), key=lambda kv: -kv[1])
+        by = ", ".join(f"{k} {v / CANCEL_N:.2f}" for k, v in top[:8])
+        total = sum(v for k, v in calls.items() if k != "futex") / CANCEL_N
+        fut = calls.get("futex", 0) / CANCEL_N
+        lines.append(f"| {d} | {by} | {total:.2f} | {fut:.2f} |")
+        print(f"  cancel syscalls {d}: {lines[-1]}", file=sys.stderr)
     return lines
 
 
@@ -461,17 +516,21 @@ def main() -> None:
     p.add_argument("parts", nargs="*", help=f"of {', '.join(PARTS)} (default: all)")
     p.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--rounds", type=int, help="echo and cancel rounds (default 5, --quick 2)")
     args, rest = p.parse_known_args()
     if args.parts[:1] == ["serve"]:
         _serve_main(args.parts[1])
         return
-    if args.parts[:1] == ["cancel"] and len(args.parts) == 3:
-        _cancel_main(args.parts[1], int(args.parts[2]))
+    if args.parts[:1] == ["cancel"] and len(args.parts) in (3, 4):
+        _cancel_main(args.parts[1], int(args.parts[2]), args.parts[3:] == ["gated"])
         return
     if args.parts[:1] == ["check-child"]:
         _check_child(args.parts[1], args.quick)
         return
     parts = args.parts or list(PARTS)
+    if args.rounds:
+        global ECHO_ROUNDS, ECHO_ROUNDS_QUICK, CANCEL_ROUNDS, CANCEL_ROUNDS_QUICK
+        ECHO_ROUNDS = ECHO_ROUNDS_QUICK = CANCEL_ROUNDS = CANCEL_ROUNDS_QUICK = args.rounds
     designs = [d for d in args.designs.split(",") if d]
     if not set(parts) <= set(PARTS) or not set(designs) <= set(DESIGNS) or rest:
         p.error(f"parts are {', '.join(PARTS)}; designs are {', '.join(DESIGNS)}")
