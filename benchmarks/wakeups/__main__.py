@@ -40,6 +40,7 @@ CANCEL_N = 1000
 ECHO_ROUNDS, ECHO_ROUNDS_QUICK = 5, 2
 CANCEL_ROUNDS, CANCEL_ROUNDS_QUICK = 5, 2
 STRACE_SECONDS = 2.0
+ECHO_SECONDS = 0.0  # per round; 0: bench_net's
 CHECK_BYTES = 4 << 20  # per check run, sent in random-sized chunks
 
 
@@ -217,14 +218,18 @@ def _echo_round(srv: _Server, seconds: float, pin: tuple[str, str] | None) -> tu
 
 
 def echo(designs: list[str], quick: bool) -> list[str]:
-    seconds = bn.ECHO_SECONDS_QUICK if quick else bn.ECHO_SECONDS
+    seconds = ECHO_SECONDS or (bn.ECHO_SECONDS_QUICK if quick else bn.ECHO_SECONDS)
     rounds = ECHO_ROUNDS_QUICK if quick else ECHO_ROUNDS
     lines = [
         f"echo, {bn.ECHO_CONNS} connections, {bn.ECHO_MSG} B ping-pong "
         f"(medians of {rounds} alternating rounds of {seconds} s)",
         "",
-        "| design | regime | rt/s | to plain | to plain_c | ~server CPU us/rt | ~csw/rt | rounds |",
-        "|---|---|---|---|---|---|---|---|",
+        "ratios: of the medians, then (paired) the median of each round's ratio to plain's "
+        "rate in the same round",
+        "",
+        "| design | regime | rt/s | to plain | paired | to plain_c | ~server CPU us/rt | ~csw/rt "
+        "| rounds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, pin, _ in bn._echo_regimes():
         servers: dict[str, _Server] = {}
@@ -248,8 +253,14 @@ def echo(designs: list[str], quick: bool) -> list[str]:
             cpu = statistics.median(r[1] for r in res[d])
             csw = statistics.median(r[2] for r in res[d])
             each = ", ".join(f"{r[0] / 1e3:.1f}k" for r in res[d])
+            paired = nan
+            if "plain" in res:
+                paired = statistics.median(
+                    r[0] / p[0] for r, p in zip(res[d], res["plain"], strict=True)
+                )
             lines.append(
-                f"| {d} | {label} | {rate:,.0f} | {rate / base:.2f}x | {rate / base_c:.2f}x"
+                f"| {d} | {label} | {rate:,.0f} | {rate / base:.2f}x | {paired:.2f}x"
+                f" | {rate / base_c:.2f}x"
                 f" | {cpu:.1f} | {csw:.2f}"
                 f" | {each} |"
             )
@@ -517,6 +528,7 @@ def main() -> None:
     p.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--rounds", type=int, help="echo and cancel rounds (default 5, --quick 2)")
+    p.add_argument("--seconds", type=float, help="per echo round (default 2, --quick 0.5)")
     args, rest = p.parse_known_args()
     if args.parts[:1] == ["serve"]:
         _serve_main(args.parts[1])
@@ -528,6 +540,9 @@ def main() -> None:
         _check_child(args.parts[1], args.quick)
         return
     parts = args.parts or list(PARTS)
+    if args.seconds:
+        global ECHO_SECONDS
+        ECHO_SECONDS = args.seconds
     if args.rounds:
         global ECHO_ROUNDS, ECHO_ROUNDS_QUICK, CANCEL_ROUNDS, CANCEL_ROUNDS_QUICK
         ECHO_ROUNDS = ECHO_ROUNDS_QUICK = CANCEL_ROUNDS = CANCEL_ROUNDS_QUICK = args.rounds

@@ -35,7 +35,7 @@
  *            So no cancel is missed and no received byte is dropped.
  *            x86-64 Linux only (REG_RIP, REG_R12, syscall number 45).
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE 1  /* as pyconfig.h defines it */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
