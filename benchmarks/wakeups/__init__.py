@@ -33,13 +33,25 @@ CPython's socket module does:
     interrupted the flag test or the system call before it returned; see the
     header of ``_wakeups.c``).  x86-64 Linux only.
 
-Parts (``python -m benchmarks.wakeups [echo] [cancel] [syscalls] [--quick]``):
+Parts (``python -m benchmarks.wakeups [check] [ready] [echo] [cancel] [syscalls]
+[--quick] [--rounds N] [--seconds S] [--designs a,b]``; all by default):
 
+``check``
+    correctness of the designs that cancel: 4 MiB through a socket pair in
+    random-sized chunks, the receiver sent spurious wake-ups (the signal
+    with the flag clear) all along and cancelled once it has a random
+    number of bytes; what it did not get must still be in the socket, byte
+    for byte; then 200 cancels of an idle receiver, none may be missed.
+``ready``
+    the cost of a ``recv`` that need not wait: ``sendall`` + ``recv`` of 64 B
+    in one thread over a socket pair (no thread sleeps, so the minimum of
+    the repeats holds on a loaded machine).
 ``echo``
     ``bench_net``'s echo: the C load generator, 50 connections, 64 B
     ping-pong, each server in a child process, unpinned then pinned (server
     on CPU 0, generator on CPU 1), rounds alternating the designs' order;
-    medians of round trips/s and their ratio to ``plain``, with the server's
+    medians of round trips/s and their ratio to ``plain`` (also paired: the
+    median of each round's ratio to ``plain`` in that round), with the server's
     CPU and context switches per round trip (``getrusage``, approximate:
     they span the generator's start-up).
 ``cancel``
