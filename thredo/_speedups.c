@@ -715,6 +715,409 @@ static PyTypeObject RLockBase_Type = {
     .tp_new = rl_new,
 };
 
+/* -- wait_recv: a thredo socket's recv that waits, in one C call -------------
+ *
+ * The hot path of a request/response socket (docs/design.md, section 10):
+ * the recv of a socket whose last recv had to wait, so this one waits for
+ * readiness first.  The pure-Python twin is thredo.net.socket's recv on
+ * that path: the cancellation point (checkpoint), _core._fdwait.wait_fd's
+ * loop, then the recv (GIL kept, as _speedups.recv, or released, as the
+ * stdlib's).  wait_recv does the same steps, in the same order, on the
+ * same state, for the common case only, and returns None -- nothing
+ * consumed, the state as it found it -- for every other case, where the
+ * caller takes the Python path:
+ *
+ *   no ThreadState (a plain thread), a cancel pending or a deadline armed
+ *   (the checkpoint or the wait would have to raise: Python does it), no
+ *   fd wait of its own yet or past the eventfd budget (fdwait not a
+ *   _PollWait with an eventfd), a closed socket (fileno() < 0);
+ *   after a wake-up by the thread's eventfd that is not also the socket's
+ *   readiness (a cancel, a close under the wait, a stale ring: wait_fd's
+ *   own loop then sees it, the eventfd still readable unless drained as
+ *   wait_fd drains it), and when the socket was closed while it waited.
+ *
+ * What it does, as wait_fd: st.blocked = ("recv", sock, now, None); the
+ * ThreadState appended to fdwait.waiting[fd] (for closers); st.parked =
+ * fdwait, then cancel_pending tested again; poll() on the socket and the
+ * eventfd with the GIL released, no timeout (no deadline, no socket
+ * timeout: the caller checked); st.parked = None; the eventfd drained if
+ * it rang with no cancel pending (or cancellation disabled); then the recv
+ * with MSG_DONTWAIT, and on EAGAIN (a spurious readiness) the wait again;
+ * at the end st.blocked and st.closed_under cleared and the waiting entry
+ * removed; note_return() when the attention set is non-empty.  EINTR runs
+ * the signal handlers (PyErr_CheckSignals) and goes on, as the stdlib's
+ * PEP 475 retry does.  Errors of recv raise OSError as the stdlib's.
+ *
+ * The GIL: every touch of Python state (the ThreadState's slots, the
+ * waiting dict and list) happens with the GIL held, through the ordinary
+ * attribute and container calls, so it is exactly as safe as the Python
+ * code it twins -- and no safer: the cancel protocol (deliver() stores
+ * cancel_pending then reads parked; the waiter stores parked then reads
+ * cancel_pending) is the Python one.  The module uses single-phase init
+ * without Py_mod_gil, so a free-threaded CPython re-enables the GIL when
+ * it imports it; this part relies on that, and would need the attribute
+ * reads as atomic loads and PyDict_GetItemRef before declaring
+ * Py_MOD_GIL_NOT_USED.  Outside the GIL it touches only the pollfd array,
+ * the eventfd (read) and the bytes object it made and nobody else sees.
+ */
+#include <poll.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define CW_SAVE_ERROR(e) PyObject *e = PyErr_GetRaisedException()
+#define CW_HAS_ERROR(e) ((e) != NULL)
+#define CW_RESTORE_ERROR(e) PyErr_SetRaisedException(e)
+#else
+typedef struct { PyObject *t, *v, *tb; } cw_error;
+#define CW_SAVE_ERROR(e) cw_error e; PyErr_Fetch(&e.t, &e.v, &e.tb)
+#define CW_HAS_ERROR(e) ((e).t != NULL)
+#define CW_RESTORE_ERROR(e) PyErr_Restore(e.t, e.v, e.tb)
+#endif
+
+static PyObject *cw_local;        /* _core._wait.state_local (set once by fdwait_setup) */
+static PyObject *cw_attention;    /* _core._wait.attention */
+static PyObject *cw_note_return;  /* _core._wait.note_return */
+static PyObject *cw_s_state, *cw_s_fdwait, *cw_s_cancel_pending, *cw_s_deadline, *cw_s_nocancel,
+    *cw_s_blocked, *cw_s_parked, *cw_s_closed_under, *cw_s_efd, *cw_s_waiting, *cw_s_fileno,
+    *cw_s_recv;
+
+/* fdwait_setup(state_local, attention, note_return): once (the same again is a no-op). */
+static PyObject *
+sp_fdwait_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PySet_Check(args[1]) || !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "fdwait_setup(state_local, attention: set, note_return: callable)");
+        return NULL;
+    }
+    if (cw_local != NULL) {
+        if (cw_local == args[0] && cw_attention == args[1] && cw_note_return == args[2])
+            Py_RETURN_NONE;
+        PyErr_SetString(PyExc_RuntimeError, "fdwait_setup() was already called");
+        return NULL;
+    }
+    if (cw_s_state == NULL) {
+#define CW_INTERN(var, s) \
+    if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+        CW_INTERN(cw_s_state, "state");
+        CW_INTERN(cw_s_fdwait, "fdwait");
+        CW_INTERN(cw_s_cancel_pending, "cancel_pending");
+        CW_INTERN(cw_s_deadline, "deadline");
+        CW_INTERN(cw_s_nocancel, "nocancel");
+        CW_INTERN(cw_s_blocked, "blocked");
+        CW_INTERN(cw_s_parked, "parked");
+        CW_INTERN(cw_s_closed_under, "closed_under");
+        CW_INTERN(cw_s_efd, "efd");
+        CW_INTERN(cw_s_waiting, "waiting");
+        CW_INTERN(cw_s_fileno, "fileno");
+        CW_INTERN(cw_s_recv, "recv");
+#undef CW_INTERN
+    }
+    Py_INCREF(args[0]);
+    Py_INCREF(args[1]);
+    Py_INCREF(args[2]);
+    cw_local = args[0];
+    cw_attention = args[1];
+    cw_note_return = args[2];
+    Py_RETURN_NONE;
+}
+
+/* 1 if obj.name is None, 0 if not, -1 on error. */
+static int
+cw_is_none(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    int r = v == Py_None;
+    Py_DECREF(v);
+    return r;
+}
+
+/* An int attribute as a C int (-1 with an error, or *out untouched for None: returns 1). */
+static int
+cw_int_attr(PyObject *obj, PyObject *name, int *out)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    if (v == Py_None) {
+        Py_DECREF(v);
+        return 1;
+    }
+    int r = as_int(v, out);
+    Py_DECREF(v);
+    return r;
+}
+
+/* The end of a wait: st.blocked = None, st.closed_under = None, st out of waiters.
+ * Keeps a pending exception (the cleanup of a failing call). */
+static int
+cw_unregister(PyObject *st, PyObject *waiters)
+{
+    CW_SAVE_ERROR(saved);
+    int r = 0;
+    if (PyObject_SetAttr(st, cw_s_blocked, Py_None) < 0 ||
+        PyObject_SetAttr(st, cw_s_closed_under, Py_None) < 0)
+        r = -1;
+    /* list.remove(st): a ThreadState compares by identity; it was appended once. */
+    Py_ssize_t n = PyList_GET_SIZE(waiters);
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        if (PyList_GET_ITEM(waiters, i) == st) {
+            if (PyList_SetSlice(waiters, i, i + 1, NULL) < 0)
+                r = -1;
+            break;
+        }
+    }
+    if (CW_HAS_ERROR(saved)) {
+        if (r < 0)
+            PyErr_Clear();
+        CW_RESTORE_ERROR(saved);
+        return -1;
+    }
+    return r;
+}
+
+/* wait_recv(sock, bufsize, keepgil) -> bytes | None (None: take the Python path) */
+static PyObject *
+sp_wait_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "wait_recv(sock, bufsize, keepgil) takes 3 arguments");
+        return NULL;
+    }
+    if (cw_local == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "thredo._speedups.fdwait_setup() was not called");
+        return NULL;
+    }
+    PyObject *sock = args[0];
+    Py_ssize_t n = PyLong_AsSsize_t(args[1]);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n <= 0)
+        Py_RETURN_NONE;  /* recv(0) and errors: the Python path's business */
+    int keepgil = PyObject_IsTrue(args[2]);
+    if (keepgil < 0)
+        return NULL;
+
+    PyObject *st = NULL, *fdw = NULL, *waiting = NULL, *waiters = NULL, *buf = NULL,
+             *result = NULL;
+    int fd = -1, efd = -1, registered = 0, r;
+
+    /* The checks, each a fallback: nothing is changed before they pass. */
+    st = PyObject_GetAttr(cw_local, cw_s_state);
+    if (st == NULL || st == Py_None)
+        goto fallback;
+    if ((r = cw_is_none(st, cw_s_cancel_pending)) != 1 || (r = cw_is_none(st, cw_s_deadline)) != 1)
+        goto fallback_or_error;
+    fdw = PyObject_GetAttr(st, cw_s_fdwait);
+    if (fdw == NULL)
+        goto error;
+    if (fdw == Py_None || fdw == Py_False)
+        goto fallback;
+    if ((r = cw_int_attr(fdw, cw_s_efd, &efd)) != 0)
+        goto fallback_or_error;  /* None: the eventfd was given back (an exiting thread) */
+    {
+        PyObject *f = PyObject_CallMethodNoArgs(sock, cw_s_fileno);
+        if (f == NULL)
+            goto error;
+        r = as_int(f, &fd);
+        Py_DECREF(f);
+        if (r < 0)
+            goto error;
+    }
+    if (fd < 0)
+        goto fallback;
+    waiting = PyObject_GetAttr(fdw, cw_s_waiting);
+    if (waiting == NULL)
+        goto error;
+    if (!PyDict_CheckExact(waiting))
+        goto fallback;
+    buf = PyBytes_FromStringAndSize(NULL, n);
+    if (buf == NULL)
+        goto error;
+
+    /* Blocked, for people, and registered for closers (as wait_fd). */
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);  /* time.monotonic()'s clock on Linux */
+        PyObject *since = PyFloat_FromDouble((double)ts.tv_sec + ts.tv_nsec * 1e-9);
+        if (since == NULL)
+            goto error;
+        PyObject *blocked = PyTuple_Pack(4, cw_s_recv, sock, since, Py_None);
+        Py_DECREF(since);
+        if (blocked == NULL)
+            goto error;
+        r = PyObject_SetAttr(st, cw_s_blocked, blocked);
+        Py_DECREF(blocked);
+        if (r < 0)
+            goto error;
+    }
+    {
+        PyObject *key = PyLong_FromLong(fd);
+        if (key == NULL)
+            goto error_registered_blocked;
+        /* waiting.get(fd) or waiting.setdefault(fd, []): an empty list is reused */
+        waiters = PyDict_GetItemWithError(waiting, key);
+        if (waiters == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto error_registered_blocked;
+        }
+        if (waiters == NULL || !PyList_CheckExact(waiters)) {
+            PyObject *fresh = PyList_New(0);
+            if (fresh == NULL) {
+                Py_DECREF(key);
+                goto error_registered_blocked;
+            }
+            waiters = PyDict_SetDefault(waiting, key, fresh);
+            Py_DECREF(fresh);
+        }
+        Py_DECREF(key);
+        if (waiters == NULL)
+            goto error_registered_blocked;
+        Py_INCREF(waiters);  /* borrowed from the dict: ours now (a closer may pop it) */
+        if (!PyList_CheckExact(waiters) || PyList_Append(waiters, st) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "fdwait.waiting holds a non-list");
+            goto error_registered_blocked;
+        }
+        registered = 1;
+    }
+
+    for (;;) {
+        struct pollfd pfd[2];
+        int rc, err;
+        if (PyObject_SetAttr(st, cw_s_parked, fdw) < 0)
+            goto error;
+        if ((r = cw_is_none(st, cw_s_cancel_pending)) != 1) {
+            if (PyObject_SetAttr(st, cw_s_parked, Py_None) < 0)
+                goto error;
+            goto fallback_or_error;  /* delivered since the check: Python raises it */
+        }
+        pfd[0].fd = fd;
+        pfd[0].events = POLLIN;
+        pfd[0].revents = 0;
+        pfd[1].fd = efd;
+        pfd[1].events = POLLIN;
+        pfd[1].revents = 0;
+        Py_BEGIN_ALLOW_THREADS
+        rc = poll(pfd, 2, -1);
+        err = errno;
+        Py_END_ALLOW_THREADS
+        if (PyObject_SetAttr(st, cw_s_parked, Py_None) < 0)
+            goto error;
+        if (rc < 0) {
+            if (err == EINTR) {
+                if (PyErr_CheckSignals() < 0)
+                    goto error;
+                continue;
+            }
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto error;
+        }
+        if (pfd[1].revents) {
+            /* The eventfd rang: drained as wait_fd drains it (a pending cancel's
+             * ring stays for the Python path's wait, which raises it). */
+            int nocancel = 0;
+            if ((r = cw_is_none(st, cw_s_cancel_pending)) < 0 ||
+                cw_int_attr(st, cw_s_nocancel, &nocancel) < 0)
+                goto error;
+            if (r == 1 || nocancel) {
+                uint64_t v;
+                ssize_t ignored = read(efd, &v, sizeof v);  /* EAGAIN: drained already */
+                (void)ignored;
+            }
+            if (!pfd[0].revents)
+                goto fallback;  /* not the socket: a cancel, a close, a stale ring */
+        }
+        if (!pfd[0].revents)
+            continue;
+        /* Readable (or an error, a hang-up: recv reports it).  Closed while we
+         * waited (the GIL was free): the Python path raises EBADF. */
+        if ((r = cw_is_none(st, cw_s_closed_under)) != 1)
+            goto fallback_or_error;
+        {
+            ssize_t got;
+            if (keepgil) {
+                got = recv(fd, PyBytes_AS_STRING(buf), (size_t)n, MSG_DONTWAIT);
+                err = errno;
+            } else {
+                Py_BEGIN_ALLOW_THREADS
+                got = recv(fd, PyBytes_AS_STRING(buf), (size_t)n, MSG_DONTWAIT);
+                err = errno;
+                Py_END_ALLOW_THREADS
+            }
+            if (got >= 0) {
+                if (got != n && _PyBytes_Resize(&buf, got) < 0)
+                    goto error;  /* buf is NULL now */
+                result = buf;
+                buf = NULL;
+                break;
+            }
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                continue;  /* readiness without data (another reader took it): wait again */
+            if (err == EINTR) {
+                if (PyErr_CheckSignals() < 0)
+                    goto error;
+                continue;
+            }
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto error;
+        }
+    }
+    if (cw_unregister(st, waiters) < 0) {
+        Py_CLEAR(result);
+        goto error_done;
+    }
+    if (PySet_GET_SIZE(cw_attention) > 0) {
+        PyObject *nr = PyObject_CallNoArgs(cw_note_return);
+        if (nr == NULL) {
+            Py_CLEAR(result);
+            goto error_done;
+        }
+        Py_DECREF(nr);
+    }
+    goto done;
+
+fallback_or_error:
+    if (r < 0)
+        goto error;
+fallback:
+    if (st == NULL)
+        goto error;
+    if (registered && cw_unregister(st, waiters) < 0)
+        goto error_done;
+    result = Py_None;
+    Py_INCREF(result);
+    goto done;
+
+error_registered_blocked:
+    /* blocked was set, the registration failed: undo blocked only */
+    {
+        CW_SAVE_ERROR(saved);
+        if (PyObject_SetAttr(st, cw_s_blocked, Py_None) < 0)
+            PyErr_Clear();
+        CW_RESTORE_ERROR(saved);
+    }
+    goto error_done;
+error:
+    if (registered)
+        cw_unregister(st, waiters);  /* keeps the error */
+error_done:
+    result = NULL;
+done:
+    Py_XDECREF(st);
+    Py_XDECREF(fdw);
+    Py_XDECREF(waiting);
+    Py_XDECREF(waiters);
+    Py_XDECREF(buf);
+    return result;
+}
+
 /* sync_setup(attention, checkpoint): hand over the core's attention set and
  * checkpoint function, once (the same pair again is a no-op). */
 static PyObject *
@@ -748,6 +1151,11 @@ static PyMethodDef methods[] = {
      "send(fd, data, flags): send with MSG_DONTWAIT, keeping the GIL; None if it would block."},
     {"sync_setup", (PyCFunction)(void (*)(void))sp_sync_setup, METH_FASTCALL,
      "sync_setup(attention, checkpoint): the core's attention set and checkpoint, once."},
+    {"fdwait_setup", (PyCFunction)(void (*)(void))sp_fdwait_setup, METH_FASTCALL,
+     "fdwait_setup(state_local, attention, note_return): the core's wait state, once."},
+    {"wait_recv", (PyCFunction)(void (*)(void))sp_wait_recv, METH_FASTCALL,
+     "wait_recv(sock, bufsize, keepgil): wait for sock readable and recv, as the Python path;"
+     " None: take the Python path."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -56,6 +56,10 @@ Exceptions (also thredo's public ones)::
 
     CancelledError, ThreadCancelled, ThreadTimeout, TimeoutCancellationError,
     UncaughtTimeoutError, ThreadError, UncancellableWarning
+    set_partial     put a cut call's partial result on its exception, computed
+                    when first read if the exception is thredo's
+    partial_of      that result (or what it will be) without computing it
+    Joined          b"".join(chunks), once, on the first call
 
 Runs::
 
@@ -86,6 +90,7 @@ Descriptors::
 
     POLLIN, POLLOUT      events for wait_fd
     wait_fd              block until an fd is ready (cancellable, obeys deadlines)
+    wait_recv            the C twin of a socket recv that waits first (None: pure path)
     notify_closing       wake every wait on an fd being closed (trio's name)
     closing_waiters      take an fd's waiters before closing it ...
     wake_closed          ... and wake them after (what notify_closing does in two)
@@ -105,12 +110,15 @@ curio coroutines::
 from ._await import AWAIT
 from ._errors import (
     CancelledError,
+    Joined,
     ThreadCancelled,
     ThreadError,
     ThreadTimeout,
     TimeoutCancellationError,
     UncancellableWarning,
     UncaughtTimeoutError,
+    partial_of,
+    set_partial,
 )
 from ._fdwait import (
     EVENTFD_SHARE,
@@ -120,6 +128,7 @@ from ._fdwait import (
     eventfd_budget,
     notify_closing,
     wait_fd,
+    wait_recv,
     wake_closed,
 )
 from ._kernel import MainThread, run_kernel
@@ -149,6 +158,9 @@ __all__ = (
     "UncaughtTimeoutError",
     "ThreadError",
     "UncancellableWarning",
+    "set_partial",
+    "partial_of",
+    "Joined",
     # runs
     "RunContext",
     "Member",
@@ -172,6 +184,7 @@ __all__ = (
     "POLLIN",
     "POLLOUT",
     "wait_fd",
+    "wait_recv",
     "notify_closing",
     "closing_waiters",
     "wake_closed",

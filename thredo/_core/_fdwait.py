@@ -71,6 +71,7 @@ from time import monotonic
 import curio
 from curio.traps import _read_wait
 
+from .. import _accel
 from ._runctx import RunContext
 from ._wait import FdWait, ThreadState, Waiter, attention, note_return, park, state_local
 
@@ -78,6 +79,7 @@ __all__ = (
     "POLLIN",
     "POLLOUT",
     "wait_fd",
+    "wait_recv",
     "notify_closing",
     "closing_waiters",
     "wake_closed",
@@ -483,6 +485,36 @@ def wait_fd(
         st.blocked = None
         st.closed_under = None
         waiters.remove(st)
+
+
+def _wait_recv_make() -> Callable[[object, int, bool], bytes | None] | None:
+    """The C twin of a socket recv that waits first (``_speedups.wait_recv``), or None.
+
+    None where the accelerator is not built (or stale) and with
+    ``THREDO_PURE=1``: the pure path, the reference, is then the only one.
+    """
+    if os.environ.get("THREDO_PURE", "") not in ("", "0"):
+        return None
+    speedups = _accel.load()
+    if speedups is None:
+        return None
+    speedups.fdwait_setup(state_local, attention, note_return)
+    return speedups.wait_recv  # type: ignore[no-any-return]
+
+
+# wait_recv(sock, bufsize, keepgil) -> bytes | None: in one C call, what a
+# thredo socket's recv does when its last recv had to wait -- the
+# cancellation point, wait_fd's loop on the socket and the thread's eventfd
+# (POLLIN, no timeout), the non-blocking recv (the GIL kept when
+# ``keepgil``, else released as the stdlib's) and the retry on EAGAIN.  It
+# covers the common case only (a thredo thread with its own eventfd, no
+# cancel pending, no deadline armed, an open socket, woken by data) and
+# returns None, having consumed nothing and left the state as it was, for
+# every other case: the caller then takes its Python path (checkpoint,
+# wait_fd, recv), which is the reference.  The rules it follows are in its
+# comment in thredo/_speedups.c; the measurements in docs/design.md,
+# section 10.  None without the accelerator or with THREDO_PURE=1.
+wait_recv = _wait_recv_make()
 
 
 class _SharedEpoll:

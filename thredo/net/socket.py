@@ -82,6 +82,7 @@ from .._core import closing_waiters as _closing_waiters
 from .._core import current_state as _current_state
 from .._core import note_return as _note_return
 from .._core import wait_fd as _wait_fd
+from .._core import wait_recv as _core_wait_recv
 from .._core import wake_closed
 from . import _makefile as _mf
 from ._streams import SocketStream as _SocketStream
@@ -182,6 +183,14 @@ if _keepgil_enabled():
     if _made is not None:
         _keepgil_recv, _keepgil_send = _made
 
+# The recv of a socket that polls first, in one C call (``thredo._core.wait_recv``:
+# the cancellation point, the wait, the recv, the retry); None with
+# THREDO_PURE=1 or without the accelerator.  Its recv keeps the GIL when
+# ``_keepgil_recv`` is on (the rule above), else releases it as the stdlib's.
+# It returns None for every case it does not cover, and recv then takes the
+# Python path below, the reference.  Figures: docs/design.md, section 10.
+_wait_recv: Callable[[Any, int, bool], bytes | None] | None = _core_wait_recv
+
 
 def _sent_nothing(e: BaseException) -> BaseException:
     e.bytes_sent = 0  # type: ignore[attr-defined]
@@ -263,6 +272,17 @@ class socket(UserTimeout, _base):
         # decided by two cheap tests.
         if (flags or self._nb) and (self._nb or flags & _DONTWAIT):
             return _recv(self, bufsize, flags)
+        if (
+            self._pollfirst
+            and _wait_recv is not None
+            and self._tmo is None
+            and not flags
+            and type(bufsize) is int
+            and 0 < bufsize <= _KEEPGIL_MAX
+        ):
+            data = _wait_recv(self, bufsize, _keepgil_recv is not None)  # the point, wait, recv
+            if data is not None:
+                return data
         _checkpoint()
         if self._pollfirst and self._tmo is None and not flags:
             _wait_fd(self.fileno(), _IN, None, self, "recv")
