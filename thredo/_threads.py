@@ -150,7 +150,8 @@ _finished_lock = allocate_lock()
 
 log = logging.getLogger("thredo")
 
-_NO_KWARGS: MappingProxyType[str, Any] = MappingProxyType({})  # _OSThread never runs threading's run()
+# A thread's kwargs when it has none: spawn()'s **kwargs is a new dict each call.
+_NO_KWARGS: MappingProxyType[str, Any] = MappingProxyType({})
 
 ExitObserver = Callable[["Thread[Any]"], None]
 
@@ -235,7 +236,7 @@ STARTED_POLL = 50e-6
 
 
 class _Started:
-    """The ``_started`` flag of an :class:`_OSThread`, in place of ``threading``'s Event.
+    """The ``_started`` of an :class:`_OSThread`, in place of ``threading``'s Event.
 
     ``threading.Thread`` gives every thread an Event (a Condition, its lock
     and a deque: ~1.2 KB, 2 us to build, docs/design.md section 6.1) and
@@ -243,30 +244,33 @@ class _Started:
     lines: the starting thread sleeps, and wakes only when it gets the GIL
     back, usually once the new thread has done all it had to do.  An
     ``_OSThread`` knows its ident when ``start()`` returns (the C call
-    returns it), so it does not wait; this flag keeps threading's
-    interface (``set``/``is_set``/``wait``/``_at_fork_reinit``) for the
-    threading code that reads it: the new thread's bootstrap sets it, and
-    the rare caller that must see that (``native_id`` read at once, a
-    ``threading`` ``join()`` from outside) polls it (:data:`STARTED_POLL`).
-    No lock: it is one flag, set once, from False to True.
+    returns it), so it does not wait.  This view on its flag
+    (``_thredo_started``, made on each read of ``_started``: threading reads
+    it a few times per thread) keeps threading's interface
+    (``set``/``is_set``/``wait``/``_at_fork_reinit``) for the threading
+    code that uses it: the new thread's bootstrap sets it, and the rare
+    caller that must see that (``native_id`` read at once, a ``threading``
+    ``join()`` from outside) polls it (:data:`STARTED_POLL`).  No lock: it
+    is one flag, set once, from False to True.
     """
 
-    __slots__ = ("_flag",)
+    __slots__ = ("_t",)
 
-    def __init__(self) -> None:
-        self._flag = False
+    def __init__(self, t: _OSThread) -> None:
+        self._t = t
 
     def set(self) -> None:
-        self._flag = True
+        self._t._thredo_started = True
 
     def is_set(self) -> bool:
-        return self._flag
+        return self._t._thredo_started
 
     def wait(self, timeout: float | None = None) -> bool:
-        if self._flag:
+        t = self._t
+        if t._thredo_started:
             return True
         end = None if timeout is None else monotonic() + timeout
-        while not self._flag:
+        while not t._thredo_started:
             if end is not None and monotonic() >= end:
                 return False
             sleep(STARTED_POLL)
@@ -286,7 +290,7 @@ class _OSThread(threading.Thread):
     ``join()``, ``is_alive()``, fork), built for less than
     ``threading.Thread.__init__`` builds (docs/design.md section 6.1):
 
-    * ``_started`` is a :class:`_Started` flag, not an Event, and
+    * ``_started`` is a :class:`_Started` view on a flag, not an Event, and
       :meth:`start` does not wait for the new thread (no handshake: the
       starting thread goes on, the new one sets its ident itself);
     * no ``_invoke_excepthook`` closure per thread: made when a failure
@@ -313,6 +317,10 @@ class _OSThread(threading.Thread):
     # member_os_threads): the interpreter never joins them.
     _thredo_member = True
 
+    # Slots beside threading's own attributes (in the instance __dict__,
+    # which threading.Thread has): 8 B each rather than a dict entry.
+    __slots__ = ("_thredo_owner", "_thredo_daemon", "_thredo_running", "_thredo_started")
+
     def __init__(self, owner: Thread[Any], target: object, name: object) -> None:
         # Not threading.Thread.__init__: the attributes it sets, which
         # threading's methods read, minus the Event and the closure above.
@@ -323,10 +331,8 @@ class _OSThread(threading.Thread):
             what = getattr(target, "__name__", None) if target is not None else None
             if what is not None:  # as threading: "Thread-N (target)"
                 name = f"{name} ({what})"
-        self._target = None
+        self._target = None  # _target, _args, _kwargs: read by threading.Thread.run() only
         self._name = name
-        self._args = ()
-        self._kwargs = _NO_KWARGS
         self._daemonic = True
         self._ident: int | None = None
         self._native_id: int | None = None
@@ -335,13 +341,17 @@ class _OSThread(threading.Thread):
         else:
             self._tstate_lock = None
             self._is_stopped = False
-        self._started = _Started()
+        self._thredo_started = False  # _started (a _Started view on it)
         self._initialized = True
         self._stderr = sys.stderr
         # The owner itself, not its bound _bootstrap (one object less per thread).
         self._thredo_owner: Thread[Any] | None = owner
         self._thredo_daemon = True  # set by Thread._start_in: the flag is fixed from then on
         self._thredo_running = False  # run() entered: threading's bootstrap is done with daemon
+
+    @property  # type: ignore[misc]  # an attribute of threading.Thread, made on demand here
+    def _started(self) -> _Started:
+        return _Started(self)
 
     @property  # type: ignore[misc]  # an attribute of threading.Thread, made on demand here
     def _invoke_excepthook(self) -> Callable[[threading.Thread], None]:
@@ -402,7 +412,7 @@ class _OSThread(threading.Thread):
     def is_alive(self) -> bool:
         if self._ident is None:
             return False
-        if not self._started.is_set():
+        if not self._thredo_started:
             return True  # started, its bootstrap not yet run
         return super().is_alive()
 
@@ -509,7 +519,8 @@ class Thread(Generic[T]):
         self._parent: weakref.ref[Thread[Any]] | None = None  # who started it (thredo.ps)
         self._mutex = allocate_lock()  # guards terminated, group, _joiners, _observers
         self._joiners: WaitQueue | None = None  # made by the first waiter (saves ~0.7 KB)
-        self._observers: tuple[ExitObserver, ...] = ()
+        # None, one observer (a server's, a group's: no tuple made), or a tuple of them
+        self._observers: ExitObserver | tuple[ExitObserver, ...] | None = None
         #: the :class:`ThreadGroup` this thread belongs to, or None
         self.group: ThreadGroup | None = None
         self._thread: _OSThread = _OSThread(self, target, name)
@@ -706,14 +717,17 @@ class Thread(Generic[T]):
                 self._finish_order = next(_finished_count)
             self.terminated = True
             observers = self._observers
-            self._observers = ()
+            self._observers = None
         st = self._state
         if st is not None:
             st.run.exited(self)
             if _is_failure(self._exception):
                 _report_at_close(self, st.run)
-        for observer in observers:
-            observer(self)
+        if type(observers) is tuple:
+            for observer in observers:
+                observer(self)
+        elif observers is not None:
+            observers(self)  # type: ignore[operator]
         if self._joiners is not None:  # set under _mutex, before terminated was read
             with self._mutex:
                 self._joiners.notify_all()
@@ -736,7 +750,11 @@ class Thread(Generic[T]):
         with self._mutex:
             if self.terminated:
                 return False
-            self._observers += (observer,)
+            have = self._observers
+            if have is None:
+                self._observers = observer
+            else:
+                self._observers = (*(have if type(have) is tuple else (have,)), observer)  # type: ignore[misc]
             return True
 
     def _report(self) -> None:
