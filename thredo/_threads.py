@@ -150,6 +150,15 @@ _finished_lock = allocate_lock()
 
 log = logging.getLogger("thredo")
 
+# Thread._mutex is one of these, picked by the thread's id, not a lock of its
+# own (88 B per thread, docs/design.md section 6.1).  Safe because no code
+# holds one thread's _mutex while it takes another's (the lock order in the
+# module docstring: a supervisor's lock, then one thread's _mutex; exit
+# observers run with none held), so two threads sharing a stripe never wait
+# for each other except for the few lines each holds it.
+MUTEX_STRIPES = 64
+_MUTEXES = tuple(allocate_lock() for _ in range(MUTEX_STRIPES))
+
 # A thread's kwargs when it has none: spawn()'s **kwargs is a new dict each call.
 _NO_KWARGS: MappingProxyType[str, Any] = MappingProxyType({})
 
@@ -321,6 +330,18 @@ class _OSThread(threading.Thread):
     # which threading.Thread has): 8 B each rather than a dict entry.
     __slots__ = ("_thredo_owner", "_thredo_daemon", "_thredo_running", "_thredo_started")
 
+    # threading.Thread's attributes that start the same for every thread are
+    # class attributes here, not entries in each instance's __dict__;
+    # threading's bootstrap writes _ident, _native_id (and, 3.10-3.12,
+    # _tstate_lock) as instance attributes when the thread starts.
+    _initialized = True
+    _target = None  # _target, _args, _kwargs: read by threading.Thread.run() only
+    _daemonic = True  # for the interpreter (class docstring); ``daemon`` is the thredo flag
+    _ident: int | None = None
+    _native_id: int | None = None
+    _tstate_lock = None  # 3.10-3.12
+    _is_stopped = False  # 3.10-3.12
+
     def __init__(self, owner: Thread[Any], target: object, name: object) -> None:
         # Not threading.Thread.__init__: the attributes it sets, which
         # threading's methods read, minus the Event and the closure above.
@@ -331,19 +352,11 @@ class _OSThread(threading.Thread):
             what = getattr(target, "__name__", None) if target is not None else None
             if what is not None:  # as threading: "Thread-N (target)"
                 name = f"{name} ({what})"
-        self._target = None  # _target, _args, _kwargs: read by threading.Thread.run() only
         self._name = name
-        self._daemonic = True
-        self._ident: int | None = None
-        self._native_id: int | None = None
         if _ThreadHandle is not None:  # 3.13+
             self._handle = _ThreadHandle()
-        else:
-            self._tstate_lock = None
-            self._is_stopped = False
         self._thredo_started = False  # _started (a _Started view on it)
-        self._initialized = True
-        self._stderr = sys.stderr
+        self._stderr = sys.stderr  # threading's excepthook falls back on it at shutdown
         # The owner itself, not its bound _bootstrap (one object less per thread).
         self._thredo_owner: Thread[Any] | None = owner
         self._thredo_daemon = True  # set by Thread._start_in: the flag is fixed from then on
@@ -517,7 +530,8 @@ class Thread(Generic[T]):
         self._finish_order = 0  # from _finished_count when it terminated
         self._state: ThreadState | None = None
         self._parent: weakref.ref[Thread[Any]] | None = None  # who started it (thredo.ps)
-        self._mutex = allocate_lock()  # guards terminated, group, _joiners, _observers
+        # guards terminated, group, _joiners, _observers (one of _MUTEXES: see there)
+        self._mutex = _MUTEXES[self.id % MUTEX_STRIPES]
         self._joiners: WaitQueue | None = None  # made by the first waiter (saves ~0.7 KB)
         # None, one observer (a server's, a group's: no tuple made), or a tuple of them
         self._observers: ExitObserver | tuple[ExitObserver, ...] | None = None
