@@ -80,11 +80,11 @@ import traceback
 import warnings
 import weakref
 from _thread import allocate_lock
-from time import monotonic, sleep
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from inspect import CO_COROUTINE
+from time import monotonic, sleep
 from types import FrameType, FunctionType, MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -362,11 +362,11 @@ class _OSThread(threading.Thread):
         self._thredo_daemon = True  # set by Thread._start_in: the flag is fixed from then on
         self._thredo_running = False  # run() entered: threading's bootstrap is done with daemon
 
-    @property  # type: ignore[misc]  # an attribute of threading.Thread, made on demand here
+    @property  # an attribute of threading.Thread, made on demand here
     def _started(self) -> _Started:
         return _Started(self)
 
-    @property  # type: ignore[misc]  # an attribute of threading.Thread, made on demand here
+    @property  # an attribute of threading.Thread, made on demand here
     def _invoke_excepthook(self) -> Callable[[threading.Thread], None]:
         return threading._make_invoke_excepthook()  # type: ignore[attr-defined, no-any-return]
 
@@ -410,10 +410,10 @@ class _OSThread(threading.Thread):
             limbo[self] = self
         try:
             if _start_joinable is not None:  # 3.13+: the handle is what join() waits on
-                _start_joinable(self._bootstrap, handle=self._handle, daemon=True)
+                _start_joinable(self._bootstrap, handle=self._handle, daemon=True)  # type: ignore[attr-defined]
                 ident = self._handle.ident
             else:
-                ident = _thread.start_new_thread(self._bootstrap, ())
+                ident = _thread.start_new_thread(self._bootstrap, ())  # type: ignore[attr-defined]
         except Exception:
             with limbo_lock:
                 del limbo[self]
@@ -768,7 +768,7 @@ class Thread(Generic[T]):
             if have is None:
                 self._observers = observer
             else:
-                self._observers = (*(have if type(have) is tuple else (have,)), observer)  # type: ignore[misc]
+                self._observers = (*(have if type(have) is tuple else (have,)), observer)
             return True
 
     def _report(self) -> None:
