@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 from typing import Any
 
 import pytest
@@ -734,3 +736,36 @@ class TestThreadingSeesThredoThreads:
             t.join()
 
         run(main)
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_fork_in_a_thredo_thread(self, run):
+        # threading's at-fork hook resets every thread in threading._active:
+        # the lighter OS threads (no Event, a _Started view) take it, and in
+        # the child the forking thread is threading's current (and main) thread.
+        def child_checks():
+            me = threading.current_thread()
+            with warnings.catch_warnings():  # 3.12+: "multi-threaded, fork() may deadlock"
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # the child: os._exit only, whatever happens
+                try:
+                    ok = (
+                        threading.current_thread() is me
+                        and me.is_alive()
+                        and threading.enumerate() == [me]
+                    )
+                    os._exit(0 if ok else 1)
+                finally:
+                    os._exit(2)
+            return os.waitpid(pid, 0)[1]
+
+        def main():
+            ev = thredo.Event()
+            other = thredo.spawn(ev.wait)  # another live thredo thread, gone in the child
+            wait_blocked(other, "Event.wait", ev)
+            status = thredo.spawn(child_checks).join()
+            ev.set()
+            other.join()
+            return status
+
+        assert os.waitstatus_to_exitcode(run(main)) == 0
