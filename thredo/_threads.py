@@ -437,6 +437,16 @@ class _OSThread(threading.Thread):
         if self._started.wait(timeout):
             super().join(timeout)
 
+    def _join_ended(self) -> None:
+        """``join()`` of a thread whose thredo thread has terminated (so its bootstrap ran).
+
+        What threading's ``join()`` ends in, without its checks (``Thread.wait``).
+        """
+        if _ThreadHandle is not None:
+            self._handle.join(None)
+        else:
+            self._wait_for_tstate_lock()  # type: ignore[attr-defined]
+
     def run(self) -> None:
         self._thredo_running = True
         # No local holds the bootstrap: a failure's traceback keeps this
@@ -696,7 +706,7 @@ class Thread(Generic[T]):
         set_state(st)
         try:
             result = self.run()
-            if inspect.iscoroutine(result):  # e.g. a functools.partial of an async function
+            if result is not None and inspect.iscoroutine(result):  # e.g. a partial of an async def
                 result.close()
                 raise TypeError(_ASYNC_TARGET.format(self._thread.name))
             self._result = result
@@ -806,8 +816,10 @@ class Thread(Generic[T]):
                 if self._joiners is None:
                     self._joiners = WaitQueue()
                 self._joiners.wait(self._mutex, None, "Thread.join", self)
-        if self._thread is not threading.current_thread() and self._thread.ident is not None:
-            self._thread.join()  # the OS thread is past its last Python line
+        os_thread = self._thread
+        ident = os_thread._ident
+        if ident is not None and ident != get_ident():
+            os_thread._join_ended()  # the OS thread is past its last Python line
 
     def _wait_timeout(self, timeout: float) -> bool:
         with self._mutex:
