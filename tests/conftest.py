@@ -91,8 +91,12 @@ def runner(request: pytest.FixtureRequest) -> Runner:
 def usr1_raises() -> Iterator[None]:
     """SIGUSR1 raises ``Interrupted`` in the main thread (the old handler comes back)."""
 
+    fired = []
+
     def handler(signo, frame):
-        raise Interrupted
+        if not fired:  # once: interrupt_main_thread_when may send it again
+            fired.append(signo)
+            raise Interrupted
 
     old = signal.signal(signal.SIGUSR1, handler)
     try:

@@ -264,6 +264,31 @@ def test_a_program_set_threading_excepthook_takes_the_report_over(records: _Reco
     assert seen[0].thread is not None
 
 
+def test_a_program_set_thredo_excepthook_takes_the_report_over(
+    records: _Records, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22, item 5: ``thredo.excepthook``, set as one sets ``threading.excepthook``."""
+    seen: list[threading.ExceptHookArgs] = []
+    called = threading.Event()
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        seen.append(args)
+        called.set()
+
+    def main() -> None:
+        t = thredo.spawn(_fail)
+        os_thread = t.os_thread()
+        del t
+        os_thread.join()
+        assert called.wait(1.0)
+
+    monkeypatch.setattr(thredo, "excepthook", hook)
+    thredo.run(main)
+    assert records.records == []
+    assert len(seen) == 1
+    assert isinstance(seen[0].exc_value, ValueError)
+
+
 def test_the_hook_in_place_takes_the_report_whoever_installed_it(records: _Records) -> None:
     """Issue 22: no hook is special-cased by where it comes from, a test runner's included.
 

@@ -808,8 +808,9 @@ class TestDropIn:
 # A child that keeps its pipe full: a reader never finds it empty.
 FULL = [PY, "-c", "import sys\nb = b'x' * 65536\nwhile True: sys.stdout.buffer.write(b)"]
 DEADLINE = 0.3
-# Generous: a loaded 2-CPU CI machine, and copying ~200 MB of partial output costs ~0.3 s.  The old
-# code left 0.86-4.86 s late; the real overshoot is measured by a script (the closing note).
+# Generous: a loaded 2-CPU CI machine.  The old code left 0.86-4.86 s late; the real overshoot
+# (1-6 ms median here, 18-33 ms beside a spinning thread) is measured by
+# `python -m benchmarks.deadlines`, not asserted: no timing in the tests.
 LATE = 2.0
 
 

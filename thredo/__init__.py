@@ -9,6 +9,7 @@ Layout -- each module uses only modules on lower lines (checked by
     # layer  module               job
     # 0      _core._errors        every exception
     # 0      _core._runctx        one run: its thread registry and its kernel inbox (post)
+    # 0      _chunks              a read buffer of chunks (pipes, makefile): nothing copied twice
     # 0      _meta                exported objects report their public home
     # 0      _speedups            the optional C accelerator: socket recv/send, Lock (no Python)
     # 1      _accel               loads the accelerator once; a stale build is refused

@@ -787,8 +787,9 @@ class Thread(Generic[T]):
         Called when the last reference to the thread goes (``__del__``: a
         program that dropped a failed thread sees it as the thread ends), and
         at the latest when its run ends.  On the ``thredo`` logger, unless
-        ``threading.excepthook`` is not the stdlib's default: then that hook
-        takes the report, as it would for a plain thread's failure --
+        ``thredo.excepthook`` or ``threading.excepthook`` is not the stdlib's
+        default: then that hook (thredo's first) takes the report, as it
+        would for a plain thread's failure --
         whoever installed it (a program, a framework, a test runner: pytest's
         turns it into a ``PytestUnhandledThreadExceptionWarning``, as it does
         for a plain thread).  A test that expects the logger record restores
@@ -799,8 +800,8 @@ class Thread(Generic[T]):
             return
         assert e is not None
         self._retrieved = True
-        hook = threading.excepthook
-        if hook is not threading.__excepthook__:
+        hook = _program_hook()
+        if hook is not None:
             hook(threading.ExceptHookArgs((type(e), e, e.__traceback__, self._thread)))
             return
         log.error("thredo thread %r failed and nobody retrieved its failure", self.name, exc_info=e)
@@ -1085,6 +1086,24 @@ stack_size = threading.stack_size
 settrace = threading.settrace
 setprofile = threading.setprofile
 excepthook = threading.__excepthook__  # the default hook (threading.excepthook may be replaced)
+
+
+def _program_hook() -> Callable[[threading.ExceptHookArgs], object] | None:
+    """The hook a program set for thread failures: ``thredo.excepthook``, then ``threading``'s.
+
+    None when both are the default.  ``thredo.excepthook`` is read from the
+    public namespace, where a program assigns it (``thredo.excepthook = f``,
+    as with ``threading.excepthook``); this module's name is only its default.
+    """
+    public = sys.modules.get("thredo")
+    hook = None if public is None else public.__dict__.get("excepthook")
+    if hook is not None and hook is not threading.__excepthook__:
+        return hook  # type: ignore[no-any-return]
+    if threading.excepthook is not threading.__excepthook__:
+        return threading.excepthook
+    return None
+
+
 ExceptHookArgs = threading.ExceptHookArgs
 if sys.version_info >= (3, 12):
     __all__ += ("settrace_all_threads", "setprofile_all_threads")

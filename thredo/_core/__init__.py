@@ -56,6 +56,10 @@ Exceptions (also thredo's public ones)::
 
     CancelledError, ThreadCancelled, ThreadTimeout, TimeoutCancellationError,
     UncaughtTimeoutError, ThreadError, UncancellableWarning
+    set_partial     put a cut call's partial result on its exception, computed
+                    when first read if the exception is thredo's
+    partial_of      that result (or what it will be) without computing it
+    Joined          b"".join(chunks), once, on the first call
 
 Runs::
 
@@ -105,12 +109,15 @@ curio coroutines::
 from ._await import AWAIT
 from ._errors import (
     CancelledError,
+    Joined,
     ThreadCancelled,
     ThreadError,
     ThreadTimeout,
     TimeoutCancellationError,
     UncancellableWarning,
     UncaughtTimeoutError,
+    partial_of,
+    set_partial,
 )
 from ._fdwait import (
     EVENTFD_SHARE,
@@ -149,6 +156,9 @@ __all__ = (
     "UncaughtTimeoutError",
     "ThreadError",
     "UncancellableWarning",
+    "set_partial",
+    "partial_of",
+    "Joined",
     # runs
     "RunContext",
     "Member",

@@ -60,6 +60,7 @@ from collections.abc import Callable
 from threading import get_ident as _get_ident
 from typing import Any
 
+from .._chunks import Chunks as _Chunks
 from .._core import CancelledError as _CancelledError
 from .._core import checkpoint as _checkpoint
 
@@ -79,22 +80,25 @@ class SocketIO(_stdsocket.SocketIO):
     """
 
     _buffered = False
-    _back = b""  # bytes a cut read gave back: served before the socket
 
     def __init__(self, sock: Any, mode: Any) -> None:
         super().__init__(sock, mode)
+        # Bytes a cut read gave back, served before the socket's (in chunks:
+        # taking from the front copies only what is taken).
+        self._back = _Chunks()
         # Thread ident -> the cut its read under the buffer got; the file
         # object shares this dict and raises the cut when its call returns.
         self._cuts: dict[int, BaseException] = {}
 
     def readinto(self, b: Any) -> int | None:
         """As ``SocketIO.readinto``; under a buffer, a cut is kept (see the class)."""
-        if self._back:
+        back = self._back
+        if back:
             self._checkClosed()
             with memoryview(b) as view, view.cast("B") as out:
-                n = min(len(out), len(self._back))
-                out[:n] = self._back[:n]
-            self._back = self._back[n:]
+                data = back.take(len(out))
+                n = len(data)
+                out[:n] = data
             return n
         cuts = self._cuts
         if cuts and _get_ident() in cuts:
@@ -110,7 +114,7 @@ class SocketIO(_stdsocket.SocketIO):
     def _give_back(self, data: Any) -> None:
         """Put ``data`` (what a cut read had gathered) before what the next read gets."""
         if data:
-            self._back = bytes(data) + self._back
+            self._back.prepend(bytes(data))
 
 
 _NO_CUTS: Any = _types.MappingProxyType({})
@@ -222,9 +226,46 @@ def _readlines(readline: Callable[[Any], bytes]) -> Callable[..., list[bytes]]:
     return readlines
 
 
-BufferedReader = _with_points(
+_ReaderBase = _with_points(
     _io.BufferedReader, _READS, _READS, {"readlines": _readlines(_io.BufferedReader.readline)}
 )
+
+
+class BufferedReader(_ReaderBase):  # type: ignore[misc,valid-type]
+    """``io.BufferedReader`` whose reads are cancellation points, a cut losing nothing.
+
+    ``read()`` to end of file is done here, in chunks of up to
+    ``READALL_CHUNK``: the C one joins what it gathered when cut, which for
+    a peer that never stops sending is hundreds of MB (0.5-0.7 ms per MB)
+    before the cut is raised; this one gives the chunks back as they are.
+    """
+
+    def read(self, size: int | None = -1) -> bytes:
+        """As ``BufferedReader.read``; a cancellation point; a cut loses nothing."""
+        if (
+            size is not None and _operator.index(size) >= 0
+        ) or self._traw._sock.gettimeout() is not None:
+            # A socket timeout or a non-blocking socket: the stdlib's rules (None when
+            # nothing is there yet, what a timeout interrupted is lost: module docstring).
+            return super().read(size)  # type: ignore[no-any-return]
+        _checkpoint()
+        read1 = _io.BufferedReader.read1
+        chunks: list[bytes] = []
+        while True:
+            chunk = read1(self, READALL_CHUNK)  # the buffer's bytes first, then the socket's
+            if not chunk:
+                break  # end of file, or a cut (kept in _cuts by the raw layer)
+            chunks.append(chunk)
+        if self._cuts:
+            exc = self._cuts.pop(_get_ident(), None)
+            if exc is not None:
+                for chunk in reversed(chunks):
+                    self._traw._give_back(chunk)
+                raise exc
+        return b"".join(chunks)
+
+
+READALL_CHUNK = 65536  # bytes asked of the socket per read of BufferedReader.read()
 BufferedWriter = _with_points(_io.BufferedWriter, ("write",))
 _PairBase = _with_points(_io.BufferedRWPair, (*_READS, "write"), _READS)
 

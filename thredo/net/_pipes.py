@@ -79,7 +79,18 @@ import select
 from collections.abc import Callable
 from typing import Any
 
-from .._core import POLLIN, POLLOUT, CancelledError, checkpoint, current_state, note_return, wait_fd
+from .._chunks import Chunks
+from .._core import (
+    POLLIN,
+    POLLOUT,
+    CancelledError,
+    Joined,
+    checkpoint,
+    current_state,
+    note_return,
+    set_partial,
+    wait_fd,
+)
 
 __all__ = (
     "PipeReader",
@@ -324,40 +335,34 @@ class PipeReader(_PipeEnd, io.BufferedIOBase):
     def __init__(self, raw: io.RawIOBase, name: str = "stdout") -> None:
         super().__init__()
         self._setup(raw, name)
-        self._buf = bytearray()
+        self._buf = Chunks()
         self.eof = False  # the writer closed its end and the buffer ran dry once
 
     def readable(self) -> bool:
         return True
 
-    def _fill(self) -> bool:
-        """One raw read appended to the buffer; False at end of file.
+    def _fill(self) -> bytes:
+        """One raw read appended to the buffer, and returned; b"" at end of file.
 
         Not a cancellation point by itself (its callers are, before each call).
         """
         data = self._read_some(READ_CHUNK)
         if not data:
             self.eof = True
-            return False
-        self._buf += data
-        return True
+        else:
+            self._buf.append(data)
+        return data
 
     def take_buffer(self) -> bytes:
         """Take what is buffered (for ``communicate``)."""
         return self._take(len(self._buf))
 
     def _take(self, n: int) -> bytes:
-        buf = self._buf
-        if n >= len(buf):
-            data = bytes(buf)
-            del buf[:]
-        else:
-            data = bytes(buf[:n])
-            del buf[:n]
-        return data
+        return self._buf.take(n)
 
     def _failed(self, e: BaseException) -> None:
-        e.bytes_read = bytes(self._buf)  # type: ignore[attr-defined]
+        # What is buffered, still buffered: the exception gets the same chunks, joined when read.
+        set_partial(e, "bytes_read", Joined(self._buf.snapshot()))
         self._cancelled(e)
 
     def read(self, size: int | None = -1) -> bytes:
@@ -398,7 +403,7 @@ class PipeReader(_PipeEnd, io.BufferedIOBase):
             checkpoint()
             if not self._buf:
                 self._fill()
-            return bytes(self._buf)
+            return self._buf.peek()
         except BaseException as e:
             self._failed(e)
             raise
@@ -421,22 +426,20 @@ class PipeReader(_PipeEnd, io.BufferedIOBase):
         limit = -1 if size is None else size
         try:
             checkpoint()
-            start = 0
-            while True:
-                buf = self._buf
-                i = buf.find(b"\n", start)
-                if i >= 0:
-                    n = i + 1
-                    break
-                if 0 <= limit <= len(buf):
-                    n = limit
-                    break
-                if start:
+            buf = self._buf
+            nl = buf.find_newline()
+            first = True
+            while nl < 0 and not 0 <= limit <= len(buf):
+                if not first:
                     checkpoint()  # a long line arriving fast: a point per chunk
-                start = len(buf)
-                if not self._fill():
-                    n = len(buf)
+                first = False
+                data = self._fill()
+                if not data:
                     break
+                i = data.find(b"\n")  # only the new chunk: the rest had none
+                if i >= 0:
+                    nl = len(buf) - len(data) + i
+            n = len(buf) if nl < 0 else nl + 1
             if 0 <= limit < n:
                 n = limit
             return self._take(n)
@@ -578,7 +581,7 @@ class RawPipeReader(_PipeEnd, io.RawIOBase):
                     return b"".join(chunks)
                 chunks.append(data)
         except BaseException as e:
-            e.bytes_read = b"".join(chunks)  # type: ignore[attr-defined]
+            set_partial(e, "bytes_read", Joined(chunks))
             self._cancelled(e)
             raise
 

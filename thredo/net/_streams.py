@@ -45,7 +45,17 @@ import io
 import os
 from typing import Any
 
-from .._core import POLLIN, POLLOUT, checkpoint, closing_waiters, note_return, wait_fd, wake_closed
+from .._core import (
+    POLLIN,
+    POLLOUT,
+    Joined,
+    checkpoint,
+    closing_waiters,
+    note_return,
+    set_partial,
+    wait_fd,
+    wake_closed,
+)
 
 __all__ = ("SocketStream", "FileStream")
 
@@ -121,7 +131,7 @@ class _Stream:
                     return b"".join(chunks)
                 chunks.append(chunk)
         except BaseException as e:
-            self._partial(e, b"".join(chunks))
+            set_partial(e, "bytes_read", Joined(chunks))  # joined when read: leave at once
             raise
 
     def read_exactly(self, nbytes: int) -> bytes:

@@ -145,9 +145,6 @@ class _TLSSocketIO(_SocketIO):
             return sent  # type: ignore[no-any-return]
 
 
-_TLS_LOCK_MADE = _allocate_lock()  # makes SSLSocket._tls_lock's lock once per socket
-
-
 class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     """An ``ssl.SSLSocket`` whose blocking calls are cancellable in thredo threads.
 
@@ -173,15 +170,16 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
     # around a call that cannot block (the socket is non-blocking), never
     # across a wait.  Seen without it: a reader woken by a session ticket
     # while another thread wrote got SSL_ERROR_EOF (recv returned b'').
-    def _tls_lock(self) -> Any:
-        lock = self.__dict__.get("_tls_mutex")
-        if lock is None:
-            with _TLS_LOCK_MADE:
-                lock = self.__dict__.setdefault("_tls_mutex", _allocate_lock())
-        return lock
+    _tls_mutex: Any  # made by _create, the one way an SSLSocket is made
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super()._create(*args, **kwargs)  # type: ignore[misc]
+        self._tls_mutex = _allocate_lock()
+        return self
 
     def _locked_write(self, data: Any) -> Any:
-        with self._tls_lock():
+        with self._tls_mutex:
             return self._sslobj.write(data)  # type: ignore[has-type]
 
     def _retry(self, events: int, call: str, op: Any, *args: Any) -> Any:
@@ -236,7 +234,7 @@ class SSLSocket(UserTimeout, _stdssl.SSLSocket):
         endtime = None
         while True:
             try:
-                with self._tls_lock():
+                with self._tls_mutex:
                     result = sslobj.read(n) if buffer is None else sslobj.read(n, buffer)
                 _note_return()  # the GIL back late, past a deadline: not uncancellable time
                 return result

@@ -101,12 +101,15 @@ from typing import Any as _Any
 from .._core import POLLIN as _POLLIN
 from .._core import POLLOUT as _POLLOUT
 from .._core import CancelledError as _CancelledError
+from .._core import Joined as _Joined
 from .._core import Waiter as _Waiter
 from .._core import checkpoint as _checkpoint
 from .._core import current_state as _current_state
 from .._core import disable_cancellation as _disable_cancellation
 from .._core import note_return as _note_return
 from .._core import park as _park
+from .._core import partial_of as _partial_of
+from .._core import set_partial as _set_partial
 from .._core import wait_fd as _wait_fd
 from .._threads import ThreadGroup as _ThreadGroup
 from ._pipes import READ_CHUNK as _READ_CHUNK
@@ -251,16 +254,25 @@ class Popen(_sp.Popen[_Any]):
     # -- the cancellation policy -------------------------------------------
 
     def _pipe_cancelled(self, e: BaseException, pipe: _Any) -> None:
-        data = getattr(e, "bytes_read", None)
+        data = _partial_of(e, "bytes_read")  # not computed: see _core.set_partial
         out = data if self.stdout is not None and _raw_of(self.stdout) is pipe else None
         err = data if self.stderr is not None and _raw_of(self.stderr) is pipe else None
         self._cancelled(e, out, err)
 
-    def _cancelled(self, e: BaseException, stdout: _Any = None, stderr: _Any = None) -> None:
-        """Apply the policy for ``e`` leaving a call: end the child, reap it, annotate ``e``."""
+    def _cancelled(
+        self,
+        e: BaseException,
+        stdout: _Callable[[], _Any] | None = None,
+        stderr: _Callable[[], _Any] | None = None,
+    ) -> None:
+        """Apply the policy for ``e`` leaving a call: end the child, reap it, annotate ``e``.
+
+        ``stdout``/``stderr`` compute the output gathered so far (None: none);
+        on thredo's exceptions they run when the attribute is first read.
+        """
         self._end_child()
-        e.stdout = stdout  # type: ignore[attr-defined]
-        e.stderr = stderr  # type: ignore[attr-defined]
+        _set_partial(e, "stdout", stdout or _none)
+        _set_partial(e, "stderr", stderr or _none)
         e.returncode = self.returncode  # type: ignore[attr-defined]
 
     def _end_child(self) -> None:
@@ -454,8 +466,8 @@ class Popen(_sp.Popen[_Any]):
                 comm = self._comm = _Comm()
             return self._communicate_thredo(comm, input, timeout)
         except _CancelledError as e:
-            out = b"".join(comm.out) if comm is not None and self.stdout is not None else None
-            err = b"".join(comm.err) if comm is not None and self.stderr is not None else None
+            out = _Joined(list(comm.out)) if comm is not None and self.stdout is not None else None
+            err = _Joined(list(comm.err)) if comm is not None and self.stderr is not None else None
             self._cancelled(e, out, err)
             if comm is not None and comm.input is not None:
                 e.bytes_written = comm.offset  # type: ignore[attr-defined]
@@ -652,6 +664,10 @@ class Popen(_sp.Popen[_Any]):
                 value.returncode = self.returncode  # type: ignore[attr-defined]
             return
         super().__exit__(exc_type, value, traceback)
+
+
+def _none() -> None:
+    return None
 
 
 def _raw_of(f: _Any) -> _Any:
