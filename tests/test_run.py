@@ -258,6 +258,8 @@ def test_a_thread_that_fails_to_start_does_not_hang_run(monkeypatch: pytest.Monk
     def main() -> str:
         with monkeypatch.context() as m:
             m.setattr(threading.Thread, "start", _refuse_start)
+            # thredo's lighter threading.Thread starts itself (_threads._OSThread)
+            m.setattr(type(thredo.Thread().os_thread()), "start", _refuse_start)
             with pytest.raises(RuntimeError, match="can't start new thread"):
                 thredo.spawn(lambda: None)
         return "main done"

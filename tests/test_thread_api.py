@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 from typing import Any
 
 import pytest
@@ -517,3 +519,253 @@ class TestDaemonAndNames:
             assert thredo.current_thread().name == "thredo-main"  # the contract's name (docs)
 
         run(main)
+
+
+class TestThreadingSeesThredoThreads:
+    """Issue 24: the OS thread under a thredo thread is a lighter ``threading.Thread``.
+
+    It skips ``threading.Thread.__init__``'s Event and closure and its start
+    handshake (``_threads._OSThread``); whatever looks at threads through
+    ``threading`` still sees a real one.  Some checks hold
+    ``threading._active_limbo_lock``: the new thread's bootstrap takes it to
+    move from ``_limbo`` to ``_active``, so holding it keeps the thread
+    *before* that step, deterministically (an RLock: start() and
+    enumerate() in the holding thread still take it).
+    """
+
+    def test_current_thread_is_the_os_thread(self, run):
+        def child():
+            me = threading.current_thread()
+            ids = threading.get_ident(), threading.get_native_id()
+            return me, me.name, me.ident, me.native_id, *ids
+
+        def main():
+            t = thredo.spawn(child, name="worker")
+            me, name, ident, native_id, get_ident, get_native_id = t.join()
+            assert me is t.os_thread()
+            assert isinstance(me, threading.Thread)
+            assert name == t.name == "worker"
+            assert ident == get_ident == t.ident
+            assert native_id == get_native_id == t.native_id
+
+        run(main)
+
+    def test_ident_and_native_id_as_soon_as_start_returns(self, run):
+        limbo_lock = threading._active_limbo_lock  # type: ignore[attr-defined]
+
+        def main():
+            ev = thredo.Event()
+            with limbo_lock:  # the new thread cannot finish its bootstrap meanwhile
+                t = thredo.spawn(lambda: (ev.wait(), threading.get_native_id())[1])
+                assert t.ident is not None
+                os_thread = t.os_thread()
+                assert os_thread.is_alive()
+                assert t.is_alive()
+                assert os_thread in threading.enumerate()  # in _limbo, as threading lists it
+                assert "started" in repr(os_thread) or "initial" in repr(os_thread)
+            assert t.native_id is not None  # waits for the bootstrap if it must
+            ev.set()
+            assert t.join() == t.native_id
+
+        run(main)
+
+    def test_enumerate_lists_it_while_alive_and_not_after(self, run):
+        def main():
+            ev = thredo.Event()
+            t = thredo.spawn(ev.wait)
+            wait_blocked(t, "Event.wait", ev)
+            os_thread = t.os_thread()
+            assert os_thread in threading.enumerate()
+            assert threading._active[t.ident] is os_thread  # type: ignore[attr-defined]
+            assert os_thread.is_alive()
+            count = threading.active_count()
+            ev.set()
+            t.join()
+            assert os_thread not in threading.enumerate()
+            assert not os_thread.is_alive()
+            assert threading.active_count() == count - 1
+            assert "stopped" in repr(os_thread)
+
+        run(main)
+
+    def test_threading_join_of_the_os_thread(self, run):
+        limbo_lock = threading._active_limbo_lock  # type: ignore[attr-defined]
+
+        def main():
+            with limbo_lock:
+                t = thredo.spawn(lambda: 7)
+                os_thread = t.os_thread()
+            os_thread.join(timeout=FOREVER)  # from the start, as threading's join
+            assert not os_thread.is_alive()
+            assert t.terminated
+            assert t.join() == 7
+            with pytest.raises(RuntimeError, match="before it is started"):
+                thredo.Thread(target=int).os_thread().join()
+            with pytest.raises(RuntimeError, match="only be started once"):
+                os_thread.start()
+
+        run(main)
+
+    def test_setprofile_reaches_thredo_threads(self, run):
+        seen = []
+
+        def profiler(frame, event, arg):
+            if frame.f_code is work.__code__:
+                seen.append(event)
+
+        def work():
+            return 1
+
+        def main():
+            thredo.setprofile(profiler)
+            try:
+                thredo.spawn(work).join()
+            finally:
+                threading.setprofile(None)  # type: ignore[arg-type]
+
+        run(main)
+        assert "call" in seen
+
+    def test_excepthook_gets_an_unretrieved_failure(self, run, monkeypatch):
+        got = []
+        monkeypatch.setattr(threading, "excepthook", got.append)
+
+        def main():
+            t = thredo.spawn(int, "x")
+            t.wait()
+            os_thread = t.os_thread()
+            del t
+            gc.collect()
+            return os_thread
+
+        os_thread = run(main)
+        assert len(got) == 1
+        assert got[0].exc_type is ValueError
+        assert got[0].thread is os_thread
+
+    def test_excepthook_gets_a_failure_past_the_thredo_bootstrap(self, run, monkeypatch):
+        # An exit observer (the thread-exit protocol) that raises: the only
+        # way out of the thredo bootstrap; threading's own hook takes it, as
+        # for any threading.Thread (its _invoke_excepthook, made on demand).
+        got = []
+        monkeypatch.setattr(threading, "excepthook", got.append)
+
+        def boom(t):
+            raise KeyError("observer")
+
+        def main():
+            ev = thredo.Event()
+            t = thredo.spawn(ev.wait)
+            assert t._on_exit(boom)
+            ev.set()
+            t.os_thread().join()  # not t.wait(): a raising observer ends _finish early
+            return t
+
+        t = run(main)
+        assert len(got) == 1
+        assert got[0].exc_type is KeyError
+        assert got[0].thread is t.os_thread()
+
+    def test_threading_local_is_per_thread_and_freed_with_it(self, run):
+        import weakref
+
+        data = threading.local()
+
+        class Value:
+            pass
+
+        def child(n):
+            assert not hasattr(data, "x")
+            v = Value()
+            data.x = (n, v)
+            thredo.sleep(0)
+            return data.x[0], weakref.ref(v)
+
+        def main():
+            data.x = ("main", None)
+            a, b = thredo.spawn(child, 1), thredo.spawn(child, 2)
+            (na, ra), (nb, rb) = a.join(), b.join()
+            assert (na, nb) == (1, 2)
+            assert data.x == ("main", None)
+            gc.collect()
+            assert ra() is None  # gone with their threads
+            assert rb() is None
+
+        run(main)
+
+    def test_logging_thread_name(self, run):
+        records = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(self.format(record))
+
+        h = Keep()
+        h.setFormatter(logging.Formatter("%(threadName)s|%(thread)d|%(message)s"))
+        log = logging.getLogger("thredo-test-threadname")
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+        def main():
+            t = thredo.spawn(log.info, "hello", name="logger-thread")
+            t.join()
+            return t.ident
+
+        try:
+            ident = run(main)
+        finally:
+            log.removeHandler(h)
+        assert records == [f"logger-thread|{ident}|hello"]
+
+    def test_daemon_flag_as_threading_reports_it(self, run):
+        def flags():
+            me = threading.current_thread()
+            child = threading.Thread(target=int)
+            return me.daemon, child.daemon
+
+        def main():
+            assert thredo.spawn(flags).join() == (False, False)
+            assert thredo.spawn(flags, daemon=True).join() == (True, True)
+            t = thredo.Thread(target=int)
+            t.daemon = True  # before start: allowed, as threading's
+            assert t.os_thread().daemon is True  # not started: daemonic for the interpreter
+            t.start()
+            with pytest.raises(RuntimeError, match="daemon status"):
+                t.os_thread().daemon = False
+            t.join()
+
+        run(main)
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_fork_in_a_thredo_thread(self, run):
+        # threading's at-fork hook resets every thread in threading._active:
+        # the lighter OS threads (no Event, a _Started view) take it, and in
+        # the child the forking thread is threading's current (and main) thread.
+        def child_checks():
+            me = threading.current_thread()
+            with warnings.catch_warnings():  # 3.12+: "multi-threaded, fork() may deadlock"
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # the child: os._exit only, whatever happens
+                try:
+                    ok = (
+                        threading.current_thread() is me
+                        and me.is_alive()
+                        and threading.enumerate() == [me]
+                    )
+                    os._exit(0 if ok else 1)
+                finally:
+                    os._exit(2)
+            return os.waitpid(pid, 0)[1]
+
+        def main():
+            ev = thredo.Event()
+            other = thredo.spawn(ev.wait)  # another live thredo thread, gone in the child
+            wait_blocked(other, "Event.wait", ev)
+            status = thredo.spawn(child_checks).join()
+            ev.set()
+            other.join()
+            return status
+
+        assert os.waitstatus_to_exitcode(run(main)) == 0

@@ -69,6 +69,7 @@ rule says), and their default names are ``threading``'s, ``Thread-N (target)``
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import inspect
 import itertools
@@ -80,9 +81,11 @@ import warnings
 import weakref
 from _thread import allocate_lock
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import FrameType
+from inspect import CO_COROUTINE
+from time import monotonic, sleep
+from types import FrameType, FunctionType, MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._core import (
@@ -147,6 +150,18 @@ _finished_lock = allocate_lock()
 
 log = logging.getLogger("thredo")
 
+# Thread._mutex is one of these, picked by the thread's id, not a lock of its
+# own (88 B per thread, docs/design.md section 6.1).  Safe because no code
+# holds one thread's _mutex while it takes another's (the lock order in the
+# module docstring: a supervisor's lock, then one thread's _mutex; exit
+# observers run with none held), so two threads sharing a stripe never wait
+# for each other except for the few lines each holds it.
+MUTEX_STRIPES = 64
+_MUTEXES = tuple(allocate_lock() for _ in range(MUTEX_STRIPES))
+
+# A thread's kwargs when it has none: spawn()'s **kwargs is a new dict each call.
+_NO_KWARGS: MappingProxyType[str, Any] = MappingProxyType({})
+
 ExitObserver = Callable[["Thread[Any]"], None]
 
 
@@ -154,6 +169,15 @@ _ASYNC_TARGET = (
     "{!r} is async: a thredo thread runs a plain function; run curio async code "
     "from one with thredo.AWAIT(coro)"
 )
+
+
+def _is_async(target: object) -> bool:
+    """Is ``target`` an async function (or a coroutine), which a thread cannot run?"""
+    # The common case without inspect's unwrapping (~1 us): a plain function
+    # with no attributes (no __wrapped__, no 3.12 markcoroutinefunction mark).
+    if type(target) is FunctionType and not target.__dict__:
+        return bool(target.__code__.co_flags & CO_COROUTINE)
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutine(target)
 
 
 def _is_failure(e: BaseException | None) -> bool:
@@ -203,8 +227,86 @@ def _report_at_close(t: Thread[Any], run: RunContext) -> None:
     run.on_close(report)
 
 
+# What threading.Thread.start() and join() use, by version: 3.13 starts a
+# thread with a _ThreadHandle (and joins through it); 3.10-3.12 with
+# start_new_thread (and join the thread's _tstate_lock).
+_start_joinable = getattr(_thread, "start_joinable_thread", None)
+_ThreadHandle: Any = getattr(_thread, "_ThreadHandle", None)
+# 3.12+: a subinterpreter may forbid daemon threads (threading.Thread checks it too).
+_daemon_threads_allowed: Callable[[], bool] = getattr(
+    _thread, "daemon_threads_allowed", lambda: True
+)
+#: How often a thread that must know a just-started thread's bootstrap ran
+#: (``_Started.wait``: ``native_id`` read at once, a ``join`` from outside)
+#: looks again, in seconds.  The window is the new thread's first few lines,
+#: microseconds unless the machine is overloaded; 50 us is Linux's default
+#: timer slack, so a shorter sleep would not be shorter.
+STARTED_POLL = 50e-6
+
+
+class _Started:
+    """The ``_started`` of an :class:`_OSThread`, in place of ``threading``'s Event.
+
+    ``threading.Thread`` gives every thread an Event (a Condition, its lock
+    and a deque: ~1.2 KB, 2 us to build, docs/design.md section 6.1) and
+    makes ``start()`` wait on it until the new thread has run its first
+    lines: the starting thread sleeps, and wakes only when it gets the GIL
+    back, usually once the new thread has done all it had to do.  An
+    ``_OSThread`` knows its ident when ``start()`` returns (the C call
+    returns it), so it does not wait.  This view on its flag
+    (``_thredo_started``, made on each read of ``_started``: threading reads
+    it a few times per thread) keeps threading's interface
+    (``set``/``is_set``/``wait``/``_at_fork_reinit``) for the threading
+    code that uses it: the new thread's bootstrap sets it, and the rare
+    caller that must see that (``native_id`` read at once, a ``threading``
+    ``join()`` from outside) polls it (:data:`STARTED_POLL`).  No lock: it
+    is one flag, set once, from False to True.
+    """
+
+    __slots__ = ("_t",)
+
+    def __init__(self, t: _OSThread) -> None:
+        self._t = t
+
+    def set(self) -> None:
+        self._t._thredo_started = True
+
+    def is_set(self) -> bool:
+        return self._t._thredo_started
+
+    def wait(self, timeout: float | None = None) -> bool:
+        t = self._t
+        if t._thredo_started:
+            return True
+        end = None if timeout is None else monotonic() + timeout
+        while not t._thredo_started:
+            if end is not None and monotonic() >= end:
+                return False
+            sleep(STARTED_POLL)
+        return True
+
+    def _at_fork_reinit(self) -> None:
+        pass  # no lock to reset
+
+
 class _OSThread(threading.Thread):
-    """The ``threading.Thread`` under a thredo thread.
+    """The ``threading.Thread`` under a thredo thread: a lighter one.
+
+    A real ``threading.Thread`` to everything that looks (``isinstance``,
+    ``threading.current_thread()``/``enumerate()``, whose registry,
+    ``threading._active``, its bootstrap joins as any thread's does;
+    ``settrace``/``setprofile`` hooks, installed by that same bootstrap;
+    ``join()``, ``is_alive()``, fork), built for less than
+    ``threading.Thread.__init__`` builds (docs/design.md section 6.1):
+
+    * ``_started`` is a :class:`_Started` view on a flag, not an Event, and
+      :meth:`start` does not wait for the new thread (no handshake: the
+      starting thread goes on, the new one sets its ident itself);
+    * no ``_invoke_excepthook`` closure per thread: made when a failure
+      needs it (never, as a rule: the thredo bootstrap catches everything,
+      and reports through ``threading.excepthook`` itself);
+    * not in ``threading._dangling`` (a WeakSet for CPython's tests); fork
+      finds live ones in ``threading._active``.
 
     Named as ``threading.Thread`` names a thread (``Thread-N (target)``,
     from threading's own counter, so plain and thredo threads number
@@ -212,42 +314,149 @@ class _OSThread(threading.Thread):
 
     Daemonic for the interpreter, whatever the thredo flag (module
     docstring: a second Ctrl-C ends the process at once, ``run()`` joins
-    them itself): ``threading`` reads ``daemon`` while it starts a thread
-    (``start()`` on 3.13, the new thread's bootstrap before ``_started`` is
-    set on 3.10-3.12), and gets True then.  Once started, ``daemon`` is the
-    thredo thread's flag, which is what the program sees
+    them itself): it is started as a daemon (3.13), and ``daemon`` reads
+    True while threading's bootstrap looks at it (3.10-3.12's
+    ``_set_tstate_lock``, before ``run()``).  From ``run()`` on, ``daemon``
+    is the thredo thread's flag, which is what the program sees
     (``threading.current_thread().daemon``) and what a ``threading.Thread``
     created in it inherits -- not a silent True (issue 21 item 5).
     """
 
+    # The kernel's exit hook tells OS threads of members by it (thredo._core's
+    # member_os_threads): the interpreter never joins them.
+    _thredo_member = True
+
+    # Slots beside threading's own attributes (in the instance __dict__,
+    # which threading.Thread has): 8 B each rather than a dict entry.
+    __slots__ = ("_thredo_owner", "_thredo_daemon", "_thredo_running", "_thredo_started")
+
+    # threading.Thread's attributes that start the same for every thread are
+    # class attributes here, not entries in each instance's __dict__;
+    # threading's bootstrap writes _ident, _native_id (and, 3.10-3.12,
+    # _tstate_lock) as instance attributes when the thread starts.
+    _initialized = True
+    _target = None  # _target, _args, _kwargs: read by threading.Thread.run() only
+    _daemonic = True  # for the interpreter (class docstring); ``daemon`` is the thredo flag
+    _ident: int | None = None
+    _native_id: int | None = None
+    _tstate_lock = None  # 3.10-3.12
+    _is_stopped = False  # 3.10-3.12
+
     def __init__(self, owner: Thread[Any], target: object, name: object) -> None:
-        super().__init__(name=name, daemon=True)  # type: ignore[arg-type]  # str()-ed, as threading's
-        if not name and target is not None:
-            what = getattr(target, "__name__", None)
+        # Not threading.Thread.__init__: the attributes it sets, which
+        # threading's methods read, minus the Event and the closure above.
+        if name:
+            name = str(name)
+        else:
+            name = threading._newname("Thread-%d")  # type: ignore[attr-defined]
+            what = getattr(target, "__name__", None) if target is not None else None
             if what is not None:  # as threading: "Thread-N (target)"
-                self.name = f"{self.name} ({what})"
-        self._thredo_bootstrap: Callable[[], None] | None = owner._bootstrap
+                name = f"{name} ({what})"
+        self._name = name
+        if _ThreadHandle is not None:  # 3.13+
+            self._handle = _ThreadHandle()
+        self._thredo_started = False  # _started (a _Started view on it)
+        self._stderr = sys.stderr  # threading's excepthook falls back on it at shutdown
+        # The owner itself, not its bound _bootstrap (one object less per thread).
+        self._thredo_owner: Thread[Any] | None = owner
         self._thredo_daemon = True  # set by Thread._start_in: the flag is fixed from then on
+        self._thredo_running = False  # run() entered: threading's bootstrap is done with daemon
+
+    @property  # an attribute of threading.Thread, made on demand here
+    def _started(self) -> _Started:
+        return _Started(self)
+
+    @property  # an attribute of threading.Thread, made on demand here
+    def _invoke_excepthook(self) -> Callable[[threading.Thread], None]:
+        return threading._make_invoke_excepthook()  # type: ignore[attr-defined, no-any-return]
 
     @property
     def daemon(self) -> bool:
-        if not self._started.is_set():  # type: ignore[attr-defined]  # threading's own Event
-            return True  # threading starting the OS thread: a daemon
+        if not self._thredo_running:  # threading starting the OS thread: a daemon
+            return True
         return self._thredo_daemon
 
     @daemon.setter
     def daemon(self, daemonic: bool) -> None:
-        threading.Thread.daemon.fset(self, daemonic)  # type: ignore[attr-defined]
+        if self._ident is not None:
+            raise RuntimeError("cannot set daemon status of active thread")
+        self._thredo_daemon = bool(daemonic)
+
+    @property
+    def ident(self) -> int | None:
+        return self._ident
+
+    @property
+    def native_id(self) -> int | None:
+        if self._native_id is None and self._ident is not None:
+            self._started.wait()  # started, its bootstrap not yet run: microseconds
+        return self._native_id
+
+    def start(self) -> None:
+        """As ``threading.Thread.start``, without waiting for the new thread to run.
+
+        Raises:
+            RuntimeError: started twice, or the OS has no thread to give.
+        """
+        if self._ident is not None:
+            raise RuntimeError("threads can only be started once")
+        if not _daemon_threads_allowed():
+            raise RuntimeError("daemon threads are disabled in this (sub)interpreter")
+        limbo_lock: Any = threading._active_limbo_lock  # type: ignore[attr-defined]
+        limbo: dict[threading.Thread, threading.Thread] = threading._limbo  # type: ignore[attr-defined]
+        # In _limbo until its bootstrap moves it to _active: enumerate() lists
+        # it from now on, as it lists a threading.Thread once start() returns.
+        with limbo_lock:
+            limbo[self] = self
+        try:
+            if _start_joinable is not None:  # 3.13+: the handle is what join() waits on
+                _start_joinable(self._bootstrap, handle=self._handle, daemon=True)  # type: ignore[attr-defined]
+                ident = self._handle.ident
+            else:
+                ident = _thread.start_new_thread(self._bootstrap, ())  # type: ignore[attr-defined]
+        except Exception:
+            with limbo_lock:
+                del limbo[self]
+            raise
+        # The new thread sets the same value itself (_set_ident): known now,
+        # it is the "started" mark for is_alive(), join() and Thread.wait().
+        self._ident = ident
+
+    def is_alive(self) -> bool:
+        if self._ident is None:
+            return False
+        if not self._thredo_started:
+            return True  # started, its bootstrap not yet run
+        return super().is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._ident is None:
+            raise RuntimeError("cannot join thread before it is started")
+        # threading's join needs what the bootstrap makes (the tstate lock on
+        # 3.10-3.12): a join from outside in the first microseconds waits for it.
+        if self._started.wait(timeout):
+            super().join(timeout)
+
+    def _join_ended(self) -> None:
+        """``join()`` of a thread whose thredo thread has terminated (so its bootstrap ran).
+
+        What threading's ``join()`` ends in, without its checks (``Thread.wait``).
+        """
+        if _ThreadHandle is not None:
+            self._handle.join(None)
+        else:
+            self._wait_for_tstate_lock()  # type: ignore[attr-defined]
 
     def run(self) -> None:
+        self._thredo_running = True
         # No local holds the bootstrap: a failure's traceback keeps this
         # frame (the f_back of _bootstrap's), and must not keep the thredo
         # thread through it (Thread._bootstrap: a dropped failed thread is freed).
         try:
-            if self._thredo_bootstrap is not None:
-                self._thredo_bootstrap()
+            if self._thredo_owner is not None:
+                self._thredo_owner._bootstrap()
         finally:
-            self._thredo_bootstrap = None
+            self._thredo_owner = None
 
 
 def _deprecated(message: str) -> None:
@@ -311,9 +520,7 @@ class Thread(Generic[T]):
     ) -> None:
         if group is not None:
             raise AssertionError("group argument must be None for now (as threading.Thread)")
-        if target is not None and (
-            inspect.iscoroutinefunction(target) or inspect.iscoroutine(target)
-        ):
+        if target is not None and _is_async(target):
             raise TypeError(_ASYNC_TARGET.format(target))
         self.id = next(_ids)
         if daemon is None:
@@ -325,16 +532,19 @@ class Thread(Generic[T]):
         self.terminated = False
         self._target = target
         self._args = tuple(args)
-        self._kwargs = {} if kwargs is None else kwargs
+        # spawn()'s **kwargs is a new dict every time: an empty one is not kept.
+        self._kwargs: Mapping[str, Any] = kwargs if kwargs else _NO_KWARGS
         self._result: Any = None
         self._exception: BaseException | None = None
         self._retrieved = False
         self._finish_order = 0  # from _finished_count when it terminated
         self._state: ThreadState | None = None
         self._parent: weakref.ref[Thread[Any]] | None = None  # who started it (thredo.ps)
-        self._mutex = allocate_lock()  # guards terminated, group, _joiners, _observers
+        # guards terminated, group, _joiners, _observers (one of _MUTEXES: see there)
+        self._mutex = _MUTEXES[self.id % MUTEX_STRIPES]
         self._joiners: WaitQueue | None = None  # made by the first waiter (saves ~0.7 KB)
-        self._observers: tuple[ExitObserver, ...] = ()
+        # None, one observer (a server's, a group's: no tuple made), or a tuple of them
+        self._observers: ExitObserver | tuple[ExitObserver, ...] | None = None
         #: the :class:`ThreadGroup` this thread belongs to, or None
         self.group: ThreadGroup | None = None
         self._thread: _OSThread = _OSThread(self, target, name)
@@ -450,7 +660,9 @@ class Thread(Generic[T]):
         if target is None:
             return None  # type: ignore[return-value]
         try:
-            return target(*self._args, **self._kwargs)
+            if self._kwargs:
+                return target(*self._args, **self._kwargs)
+            return target(*self._args)  # no ** of an empty dict: no dict made (64 B per thread)
         finally:
             del target
             self._target = self._args = self._kwargs = None  # type: ignore[assignment]
@@ -494,7 +706,7 @@ class Thread(Generic[T]):
         set_state(st)
         try:
             result = self.run()
-            if inspect.iscoroutine(result):  # e.g. a functools.partial of an async function
+            if result is not None and inspect.iscoroutine(result):  # e.g. a partial of an async def
                 result.close()
                 raise TypeError(_ASYNC_TARGET.format(self._thread.name))
             self._result = result
@@ -529,14 +741,17 @@ class Thread(Generic[T]):
                 self._finish_order = next(_finished_count)
             self.terminated = True
             observers = self._observers
-            self._observers = ()
+            self._observers = None
         st = self._state
         if st is not None:
             st.run.exited(self)
             if _is_failure(self._exception):
                 _report_at_close(self, st.run)
-        for observer in observers:
-            observer(self)
+        if type(observers) is tuple:
+            for observer in observers:
+                observer(self)
+        elif observers is not None:
+            observers(self)  # type: ignore[operator]
         if self._joiners is not None:  # set under _mutex, before terminated was read
             with self._mutex:
                 self._joiners.notify_all()
@@ -559,7 +774,11 @@ class Thread(Generic[T]):
         with self._mutex:
             if self.terminated:
                 return False
-            self._observers += (observer,)
+            have = self._observers
+            if have is None:
+                self._observers = observer
+            else:
+                self._observers = (*(have if type(have) is tuple else (have,)), observer)
             return True
 
     def _report(self) -> None:
@@ -598,8 +817,10 @@ class Thread(Generic[T]):
                 if self._joiners is None:
                     self._joiners = WaitQueue()
                 self._joiners.wait(self._mutex, None, "Thread.join", self)
-        if self._thread is not threading.current_thread() and self._thread.ident is not None:
-            self._thread.join()  # the OS thread is past its last Python line
+        os_thread = self._thread
+        ident = os_thread._ident
+        if ident is not None and ident != get_ident():
+            os_thread._join_ended()  # the OS thread is past its last Python line
 
     def _wait_timeout(self, timeout: float) -> bool:
         with self._mutex:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import weakref
 from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -65,16 +64,32 @@ class Member(Protocol):
     def cancel(self, *, blocking: bool = ...) -> None: ...
 
     def os_thread(self) -> threading.Thread:
-        """The underlying ``threading.Thread`` (run() joins it at the end)."""
+        """The underlying ``threading.Thread`` (run() joins it at the end).
+
+        Its ``_thredo_member`` is True (``member_os_threads``).
+        """
         ...
 
 
-#: The OS threads under members (thredo threads), process-wide: daemonic for
-#: the interpreter, which never joins them at exit, whatever their ``daemon``
-#: attribute says (once started, the thredo thread's flag, so that a plain
-#: ``threading.Thread`` created in one inherits that).  ``_kernel``'s exit
-#: hook reads it.  Weak: an entry goes with its thread.
-member_os_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+class _MemberOSThreads:
+    """``t in member_os_threads``: is ``t`` the OS thread under a member?
+
+    Those are daemonic for the interpreter, which never joins them at exit,
+    whatever their ``daemon`` attribute says (once started, the thredo
+    thread's flag, so that a plain ``threading.Thread`` created in one
+    inherits that).  ``_kernel``'s exit hook asks.  A member's
+    ``os_thread()`` says so itself, with a true ``_thredo_member``
+    attribute (its class's: nothing per thread; a WeakSet of them cost
+    113 B per thread, docs/design.md section 6.1).
+    """
+
+    __slots__ = ()
+
+    def __contains__(self, t: object) -> bool:
+        return getattr(t, "_thredo_member", False) is True
+
+
+member_os_threads = _MemberOSThreads()
 
 REAP_PRUNE_AT = 64  # exited threads kept for run() to join before pruning the dead
 
@@ -157,7 +172,6 @@ class RunContext:
 
     def add(self, t: Member) -> None:
         """Count ``t`` as a live thread of this run."""
-        member_os_threads.add(t.os_thread())
         with self._lock:
             self.threads.add(t)
             if not t.daemon:

@@ -86,6 +86,9 @@ class _Handlers:
         self._mutex = allocate_lock()  # guards live, _idle
         self.live: set[Thread[Any]] = set()
         self._idle = WaitQueue()
+        # One bound method for every handler's exit observer (not a new one
+        # per connection: 64 B of each idle connection, docs/design.md 6.1).
+        self._on_handler_exit = self.discard
 
     def spawn(self, name: str, func: Callable[..., Any], *args: Any) -> None:
         # Holding the mutex across spawn: the new thread's exit cannot be
@@ -93,7 +96,7 @@ class _Handlers:
         with self._mutex:
             t = spawn(func, *args, name=name)
             self.live.add(t)
-            if not t._on_exit(self.discard):  # the thread-exit protocol (_thread.py)
+            if not t._on_exit(self._on_handler_exit):  # the thread-exit protocol (_thread.py)
                 self.live.discard(t)
 
     def discard(self, t: Thread[Any]) -> None:
