@@ -489,10 +489,13 @@ def wait_fd(
 def _wait_recv_make() -> Callable[[object, int, bool], bytes | None] | None:
     """The C twin of a socket recv that waits first (``_speedups.wait_recv``), or None.
 
-    None where the accelerator is not built (or stale) and with
-    ``THREDO_PURE=1``: the pure path, the reference, is then the only one.
+    None where the accelerator is not built (or stale), with
+    ``THREDO_PURE=1``, and where the GIL is off: the pure path, the
+    reference, is then the only one.  (Its C reads the thread's state as the
+    Python does, but it was never run on a free-threaded build: this
+    machine has none, so it is not trusted there yet.)
     """
-    if os.environ.get("THREDO_PURE", "") not in ("", "0"):
+    if os.environ.get("THREDO_PURE", "") not in ("", "0") or _accel.gil_disabled():
         return None
     speedups = _accel.load()
     if speedups is None:
