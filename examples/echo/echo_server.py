@@ -48,7 +48,8 @@ def main(host, port):
         raise SystemExit(f"echo server: cannot listen on {host}:{port}: {exc.strerror}") from None
     finally:
         if serving:
-            print(f"echo server stopped: closed {len(closed_at_shutdown)} connections", flush=True)
+            n = len(closed_at_shutdown)
+            print(f"echo server stopped: closed {n} connection{'' if n == 1 else 's'}", flush=True)
 
 
 if __name__ == "__main__":
