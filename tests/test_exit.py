@@ -237,7 +237,11 @@ def test_a_retrieved_failure_is_never_logged(records: _Records) -> None:
     assert records.records == []
 
 
-def test_a_program_set_threading_excepthook_takes_the_report_over(records: _Records) -> None:
+@pytest.mark.parametrize("where", ["threading", "thredo"])
+def test_a_program_set_excepthook_takes_the_report_over(
+    records: _Records, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """``threading.excepthook``, or (issue 22, item 5) ``thredo.excepthook``, set by the program."""
     seen: list[threading.ExceptHookArgs] = []
     called = threading.Event()
 
@@ -252,41 +256,13 @@ def test_a_program_set_threading_excepthook_takes_the_report_over(records: _Reco
         os_thread.join()
         assert called.wait(1.0)
 
-    old, threading.excepthook = threading.excepthook, hook
-    try:
-        thredo.run(main)
-    finally:
-        threading.excepthook = old
+    monkeypatch.setattr(threading if where == "threading" else thredo, "excepthook", hook)
+    thredo.run(main)
     assert len(seen) == 1
     assert records.records == []
     assert seen[0].exc_type is ValueError
     assert isinstance(seen[0].exc_value, ValueError)
     assert seen[0].thread is not None
-
-
-def test_a_program_set_thredo_excepthook_takes_the_report_over(
-    records: _Records, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Issue 22, item 5: ``thredo.excepthook``, set as one sets ``threading.excepthook``."""
-    seen: list[threading.ExceptHookArgs] = []
-    called = threading.Event()
-
-    def hook(args: threading.ExceptHookArgs) -> None:
-        seen.append(args)
-        called.set()
-
-    def main() -> None:
-        t = thredo.spawn(_fail)
-        os_thread = t.os_thread()
-        del t
-        os_thread.join()
-        assert called.wait(1.0)
-
-    monkeypatch.setattr(thredo, "excepthook", hook)
-    thredo.run(main)
-    assert records.records == []
-    assert len(seen) == 1
-    assert isinstance(seen[0].exc_value, ValueError)
 
 
 def test_the_hook_in_place_takes_the_report_whoever_installed_it(records: _Records) -> None:

@@ -254,6 +254,23 @@ setup_done(void)
 {
     return atomic_load_explicit(&setup_state, memory_order_acquire) == 2;
 }
+
+/* The one-shot publication of sync_setup's and fdwait_setup's globals.
+ * 1: this caller moved *state from 0 to 1 and must store them, then
+ * release-store 2 (or 0 if it failed); 0: another caller's stores are
+ * visible (2); -1: that caller failed (back to 0), try again.  The wait is
+ * a few instructions: no Python code runs between the claim and the store. */
+static int
+setup_claim(atomic_int *state)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(state, &expected, 1))
+        return 1;
+    int now;
+    while ((now = atomic_load_explicit(state, memory_order_acquire)) == 1)
+        ;
+    return now == 2 ? 0 : -1;
+}
 static PyObject *str_wait, *str_wake, *str_acquire_timed, *str_blocking, *str_timeout, *minus_one;
 
 typedef struct {
@@ -432,18 +449,25 @@ lb_release(LockBase *self, PyObject *Py_UNUSED(ignored))
     return PyObject_CallMethodNoArgs((PyObject *)self, str_wake);
 }
 
+/* __exit__(*exc_info) of both lock types: their release, returning None. */
 static PyObject *
-lb_exit(LockBase *self, PyObject *const *args, Py_ssize_t nargs)
+exit_by(PyObject *(*release)(PyObject *, PyObject *), PyObject *self, Py_ssize_t nargs)
 {
     if (nargs > 3) {
         PyErr_Format(PyExc_TypeError, "__exit__() takes at most 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *r = lb_release(self, NULL);
+    PyObject *r = release(self, NULL);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+lb_exit(LockBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return exit_by((PyObject * (*)(PyObject *, PyObject *)) lb_release, (PyObject *)self, nargs);
 }
 
 static PyObject *
@@ -653,15 +677,7 @@ rl_release(RLockBase *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 rl_exit(RLockBase *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs > 3) {
-        PyErr_Format(PyExc_TypeError, "__exit__() takes at most 3 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    PyObject *r = rl_release(self, NULL);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
-    Py_RETURN_NONE;
+    return exit_by((PyObject * (*)(PyObject *, PyObject *)) rl_release, (PyObject *)self, nargs);
 }
 
 static PyObject *
@@ -848,14 +864,10 @@ sp_fdwait_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                         "fdwait_setup(state_local, attention: set, note_return: callable)");
         return NULL;
     }
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&cw_setup_state, &expected, 1)) {
-        /* Set, or being set by another thread (no Python code runs there
-         * that could wait on this one): wait for the release store. */
-        while (atomic_load_explicit(&cw_setup_state, memory_order_acquire) == 1)
-            ;
-        if (atomic_load_explicit(&cw_setup_state, memory_order_acquire) == 0)
-            return sp_fdwait_setup(self, args, nargs); /* the winner failed: try again */
+    int claim = setup_claim(&cw_setup_state);
+    if (claim < 0)
+        return sp_fdwait_setup(self, args, nargs); /* the winner failed: try again */
+    if (claim == 0) {
         if (cw_local == args[0] && cw_attention == args[1] && cw_note_return == args[2])
             Py_RETURN_NONE;
         PyErr_SetString(PyExc_RuntimeError, "fdwait_setup() was already called");
@@ -1198,12 +1210,10 @@ sp_sync_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "sync_setup(attention: set, checkpoint: callable)");
         return NULL;
     }
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&setup_state, &expected, 1)) {
-        /* Another thread set them, or is setting them: three stores, no
-         * Python code in between, so this wait is a few instructions. */
-        while (atomic_load_explicit(&setup_state, memory_order_acquire) != 2)
-            ;
+    int claim = setup_claim(&setup_state);
+    if (claim < 0)
+        return sp_sync_setup(self, args, nargs); /* (never: the stores below cannot fail) */
+    if (claim == 0) {
         if (attention == args[0] && checkpoint == args[1])
             Py_RETURN_NONE;
         PyErr_SetString(PyExc_RuntimeError, "sync_setup() was already called");
